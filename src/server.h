@@ -1,0 +1,34 @@
+/* server.h - what the SMTP sessions of one process share: event base, configuration,
+ * connection limits, the scheduler notification channel, the list of live sessions. */
+#ifndef TANDEM_SERVER_H
+#define TANDEM_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+struct event_base;
+struct conf;
+struct conn_limits;
+struct smtp_session;
+struct ssl_ctx_st;
+
+struct server {
+    struct event_base *base;
+    const struct conf *conf;
+    struct conn_limits *limits;  /* shared with other workers; NULL in `tandem session` */
+    int worker_index;            /* slot in limits */
+    int sched_fd;                /* datagram socket to the scheduler, -1 if none */
+    struct ssl_ctx_st *tls_ctx;  /* inbound TLS context, NULL if not configured */
+    bool interactive;            /* `tandem session`: no early-talker checks */
+    bool no_deliver;             /* `tandem session --no-deliver`: nothing is spooled */
+    bool shutting_down;
+    uint64_t next_conn_serial;
+    LIST_HEAD(, smtp_session) sessions;
+    unsigned nsessions;
+};
+
+/* Tell the scheduler that message id was committed (best effort; it also scans the spool). */
+void server_notify_scheduler(struct server *srv, const char *id);
+
+#endif

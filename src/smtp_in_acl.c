@@ -1,0 +1,138 @@
+/* smtp_in_acl.c - running ACLs from an SMTP session: the variables they see, the verify hooks,
+ * the replies and reject-log lines their verdicts produce. */
+#include "smtp_in.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "log.h"
+#include "server.h"
+#include "verify.h"
+
+/* Per-run context kept alive while an ACL is pending. */
+struct acl_call {
+    struct smtp_session *s;
+    smtp_acl_done done;
+    enum acl_stage stage;
+    char rcpt[ADDR_PATH_MAX + 1];
+    char local[ADDR_PATH_MAX + 1];
+    char domain[ADDR_DOMAIN_MAX + 1];
+    struct acl_vars vars;
+};
+
+static const struct acl_hooks session_hooks = { smtp_verify_start };
+
+/* call_done - deliver the verdict to the stage's handler and free the run */
+static void call_done(struct acl_call *call, struct acl_run *run)
+{
+    struct smtp_session *s = call->s;
+    s->busy = false;
+    s->acl = NULL;
+    call->done(s, acl_run_outcome(run));
+    acl_run_free(run);
+    free(call);
+}
+
+static void acl_async_done(void *arg, struct acl_run *run)
+{
+    call_done(arg, run);
+}
+
+/* smtp_acl_run - evaluate the stage's ACL with the session's variables */
+void smtp_acl_run(struct smtp_session *s, enum acl_stage stage, const char *rcpt, smtp_acl_done done)
+{
+    const struct conf *c = s->srv->conf;
+    struct acl_call *call = xcalloc(1, sizeof(*call));
+    call->s = s;
+    call->done = done;
+    call->stage = stage;
+    struct acl_vars *v = &call->vars;
+    v->sender_host_address = s->peer_ip;
+    v->sender_helo_name = s->helo;
+    v->sender_address = s->txn ? s->txn->env.sender : NULL;
+    v->primary_hostname = c->hostname;
+    v->message_id = s->txn && s->txn->env.id[0] ? s->txn->env.id : NULL;
+    if (rcpt) {
+        str_copy(call->rcpt, rcpt, sizeof(call->rcpt));
+        addr_split(rcpt, call->local, sizeof(call->local), call->domain, sizeof(call->domain));
+        v->recipient = call->rcpt;
+        v->local_part = call->local;
+        v->domain = call->domain;
+    }
+    struct acl_run *run = acl_run_new(c->acl_for_stage[stage], stage, v, &session_hooks, s,
+                                      s->srv->base, acl_async_done, call);
+    s->busy = true;
+    s->acl = run;
+    if (acl_run_start(run))
+        call_done(call, run);
+}
+
+/* code_from_message - an ACL message may start with its own code ("550 5.1.1 text") of the
+ * right class; split it off */
+static const char *code_from_message(const char *msg, int def_code, int *code, char *ecode, size_t esz)
+{
+    if (!(isdigit((unsigned char)msg[0]) && isdigit((unsigned char)msg[1]) &&
+          isdigit((unsigned char)msg[2]) && msg[3] == ' ' && msg[0] == '0' + def_code / 100))
+        return msg;
+    *code = atoi(msg);
+    msg += 4;
+    size_t n = strspn(msg, "0123456789.");
+    if (n >= 5 && n < esz && msg[n] == ' ' && msg[0] == '0' + def_code / 100) {
+        memcpy(ecode, msg, n);
+        ecode[n] = '\0';
+        msg += n + 1;
+    }
+    return msg;
+}
+
+/* smtp_acl_reply - the client's reply to a refusal */
+void smtp_acl_reply(struct smtp_session *s, const struct acl_outcome *o, int def_code,
+                    const char *def_ecode, const char *def_text)
+{
+    int code = def_code;
+    char ecode[16];
+    if (o->result == ACL_DEFER) {
+        code = s->phase == PH_RCPT || s->phase == PH_MAIL ? 450 : 451;
+        def_ecode = "4.7.1";
+        def_text = "Temporary local problem - please try later";
+    }
+    str_copy(ecode, def_ecode, sizeof(ecode));
+    if (o->message) {
+        const char *text = code_from_message(o->message, code, &code, ecode, sizeof(ecode));
+        smtp_reply(s, code, ecode, "%s", text);
+    } else if (o->verify_reply) {
+        const char *text = code_from_message(o->verify_reply, code, &code, ecode, sizeof(ecode));
+        smtp_reply(s, code, ecode, "%s", text);
+    } else {
+        smtp_reply(s, code, ecode, "%s", def_text);
+    }
+    if (o->result != ACL_DROP)
+        smtp_count_error(s);
+}
+
+/* smtp_acl_log_reject - Exim's reject-log wording, e.g.
+ * "H=(helo) [ip] F=<sender> rejected RCPT <rcpt>: why" */
+void smtp_acl_log_reject(struct smtp_session *s, const struct acl_outcome *o, const char *what)
+{
+    char host[160], sender[560], rcpt[560], why[1000];
+    const char *reason = o->log_message ? o->log_message : o->message ? o->message
+                         : o->verify_reply ? o->verify_reply : "Administrative prohibition";
+    const char *verb = o->result == ACL_DEFER ? "temporarily rejected" : "rejected";
+    str_sanitize(why, sizeof(why), reason, strlen(reason));
+    smtp_log_host(s, host, sizeof(host));
+    const char *from = s->txn && s->txn->env.sender ? s->txn->env.sender : "";
+    str_sanitize(sender, sizeof(sender), from, strlen(from));
+    if (strcmp(what, "connection") == 0 || strcmp(what, "EHLO") == 0 || s->txn == NULL) {
+        log_reject("%s %s %s: %s", host, verb, what, why);
+    } else if (strcmp(what, "MAIL") == 0) {
+        log_reject("%s %s MAIL <%s>: %s", host, verb, sender, why);
+    } else if (strcmp(what, "RCPT") == 0) {
+        const char *r = s->txn->pending_rcpt.rcpt;
+        str_sanitize(rcpt, sizeof(rcpt), r, strlen(r));
+        log_reject("%s F=<%s> %s RCPT <%s>: %s", host, sender, verb, rcpt, why);
+    } else {
+        log_reject("%s F=<%s> %s %s: %s", host, sender, verb, what, why);
+    }
+}

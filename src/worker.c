@@ -1,0 +1,128 @@
+/* worker.c - a worker process: accepts connections on the shared listeners, applies the
+ * connection limits, runs SMTP sessions on its own event loop, stops gracefully on SIGTERM. */
+#include "worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "conf.h"
+#include "conn_limits.h"
+#include "log.h"
+#include "server.h"
+#include "smtp_in.h"
+
+struct worker {
+    struct server srv;
+    struct evconnlistener **listeners;
+    size_t nlisteners;
+    struct event *sigterm, *stop_timer;
+};
+
+/* refuse_connection - over a limit: one 421 line written directly, then close */
+static void refuse_connection(int fd, const char *ip, const char *why)
+{
+    char line[200];
+    str_fmt(line, sizeof(line), "421 4.7.0 %s; please try again later\r\n", why);
+    (void)!send(fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL);
+    close(fd);
+    log_reject("H=[%s] rejected connection: %s", ip, why);
+}
+
+/* accept_cb - a new connection: check the limits, then start its session */
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
+{
+    struct worker *w = arg;
+    const struct conf *c = w->srv.conf;
+    char ip[64];
+    (void)l;
+    (void)salen;
+    if (evutil_inet_ntop(sa->sa_family,
+                         sa->sa_family == AF_INET6 ? (void *)&((struct sockaddr_in6 *)sa)->sin6_addr
+                                                   : (void *)&((struct sockaddr_in *)sa)->sin_addr,
+                         ip, sizeof(ip)) == NULL)
+        str_copy(ip, "?", sizeof(ip));
+    if (strncmp(ip, "::ffff:", 7) == 0)
+        memmove(ip, ip + 7, strlen(ip + 7) + 1);
+    const char *why = conn_limits_check(w->srv.limits, ip, c->smtp_accept_max,
+                                        c->smtp_accept_max_per_host);
+    if (why) {
+        refuse_connection(fd, ip, why);
+        return;
+    }
+    fd_cloexec(fd);
+    smtp_session_start(&w->srv, fd, sa);
+}
+
+/* stop_timer_cb - sessions did not finish within shutdown_timeout: leave anyway */
+static void stop_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    log_main("worker %d: %u session(s) still open at shutdown timeout", (int)getpid(), w->srv.nsessions);
+    event_base_loopbreak(w->srv.base);
+}
+
+/* sigterm_cb - graceful stop: no new connections, idle sessions get 421, others finish */
+static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)sig;
+    (void)what;
+    if (w->srv.shutting_down)
+        return;
+    w->srv.shutting_down = true;
+    for (size_t i = 0; i < w->nlisteners; i++)
+        evconnlistener_disable(w->listeners[i]);
+    struct smtp_session *s, *next;
+    for (s = LIST_FIRST(&w->srv.sessions); s; s = next) {
+        next = LIST_NEXT(s, entry);
+        smtp_session_shutdown(s);
+    }
+    struct timeval tv = { (time_t)w->srv.conf->shutdown_timeout, 0 };
+    evtimer_add(w->stop_timer, &tv);
+    if (w->srv.nsessions == 0)
+        event_base_loopexit(w->srv.base, NULL);
+}
+
+void worker_run(const struct worker_args *a)
+{
+    struct worker w;
+    memset(&w, 0, sizeof(w));
+    log_set_process("tandem-worker");
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    w.srv.base = event_base_new();
+    if (w.srv.base == NULL)
+        fatalx("event_base_new");
+    w.srv.conf = a->conf;
+    w.srv.limits = a->limits;
+    w.srv.worker_index = (int)a->slot;
+    w.srv.sched_fd = a->sched_fd;
+    LIST_INIT(&w.srv.sessions);
+    w.listeners = xcalloc(a->nlisten, sizeof(*w.listeners));
+    for (size_t i = 0; i < a->nlisten; i++) {
+        w.listeners[i] = evconnlistener_new(w.srv.base, accept_cb, &w, LEV_OPT_CLOSE_ON_EXEC, -1,
+                                            a->listen_fds[i]);
+        if (w.listeners[i] == NULL)
+            fatal("evconnlistener_new");
+        w.nlisteners++;
+    }
+    w.sigterm = evsignal_new(w.srv.base, SIGTERM, sigterm_cb, &w);
+    w.stop_timer = evtimer_new(w.srv.base, stop_timer_cb, &w);
+    evsignal_add(w.sigterm, NULL);
+    if (getppid() == 1)
+        raise(SIGTERM); /* the parent died before we got here */
+    event_base_dispatch(w.srv.base);
+    _exit(0);
+}

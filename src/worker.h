@@ -1,0 +1,24 @@
+/* worker.h - an unprivileged event-loop process serving inbound SMTP on inherited listeners. */
+#ifndef TANDEM_WORKER_H
+#define TANDEM_WORKER_H
+
+#include <stddef.h>
+
+#include "util.h"
+
+struct conf;
+struct conn_limits;
+
+struct worker_args {
+    const struct conf *conf;
+    const int *listen_fds;
+    size_t nlisten;
+    struct conn_limits *limits;
+    unsigned slot;      /* this worker's slot in limits */
+    int sched_fd;       /* datagram socket to the scheduler, -1 if none */
+};
+
+/* Run the worker until SIGTERM has been served; never returns. */
+NORETURN void worker_run(const struct worker_args *a);
+
+#endif
