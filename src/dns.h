@@ -1,0 +1,41 @@
+/* dns.h - asynchronous DNS (libunbound on the caller's libevent loop): MX and address lookups.
+ * `dns_servers` in the configuration selects forwarders (tests run a DNS server on loopback). */
+#ifndef TANDEM_DNS_H
+#define TANDEM_DNS_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct event_base;
+struct conf;
+struct dns_ctx;
+struct dns_query;
+
+enum dns_status {
+    DNS_OK,
+    DNS_NXDOMAIN,  /* the name does not exist */
+    DNS_NODATA,    /* the name exists but has no records of the type */
+    DNS_TEMPFAIL,  /* SERVFAIL, timeout, resolver trouble: always temporary */
+};
+
+struct dns_mx {
+    char host[256];     /* lower-case, no trailing dot; "" for RFC 7505 null MX (".") */
+    unsigned pref;
+};
+
+typedef void (*dns_mx_cb)(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n);
+typedef void (*dns_addr_cb)(void *arg, enum dns_status st, const struct sockaddr_storage *addrs, size_t n);
+
+struct dns_ctx *dns_new(struct event_base *base, const struct conf *c);
+void dns_free(struct dns_ctx *d);
+
+/* Start a lookup; the callback runs later from the event loop (never before this returns).
+ * The returned handle may be cancelled until the callback has run. */
+struct dns_query *dns_lookup_mx(struct dns_ctx *d, const char *domain, dns_mx_cb cb, void *arg);
+/* A and AAAA together (IPv4 first); the port of the returned addresses is 0. */
+struct dns_query *dns_lookup_addr(struct dns_ctx *d, const char *host, dns_addr_cb cb, void *arg);
+void dns_cancel(struct dns_query *q);
+
+const char *dns_status_name(enum dns_status st);
+
+#endif

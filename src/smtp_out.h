@@ -1,0 +1,110 @@
+/* smtp_out.h - THE outbound SMTP client engine.  Queued delivery, recipient callouts and
+ * cutthrough all drive this one object step by step: connect (greeting, EHLO or HELO,
+ * STARTTLS per policy, EHLO again), then any number of transactions (MAIL, RCPT..., DATA or
+ * BDAT, body, end of data; RSET), then QUIT.  Commands are queued and, when the server offers
+ * PIPELINING, sent together; each reply is handed back in order with the caller's tag. */
+#ifndef TANDEM_SMTP_OUT_H
+#define TANDEM_SMTP_OUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "route.h"
+#include "smtp_reply.h"
+
+struct event_base;
+struct ssl_ctx_st;
+struct smtp_out;
+
+enum smtp_ext {
+    EXT_PIPELINING = 1 << 0, EXT_SIZE = 1 << 1, EXT_8BITMIME = 1 << 2, EXT_SMTPUTF8 = 1 << 3,
+    EXT_DSN = 1 << 4, EXT_CHUNKING = 1 << 5, EXT_STARTTLS = 1 << 6, EXT_ENHANCEDSTATUSCODES = 1 << 7,
+};
+
+enum smtp_out_cmd { SOC_MAIL, SOC_RCPT, SOC_DATA, SOC_BDAT, SOC_DOT, SOC_RSET, SOC_QUIT, SOC_NOOP };
+
+/* Why a connection failed (the object is unusable afterwards; the caller frees it). */
+enum so_fail {
+    SOF_CONNECT,    /* TCP connect refused/unreachable/timed out */
+    SOF_GREETING,   /* banner was not 220 (reply attached), e.g. 421 or 554 */
+    SOF_EHLO,       /* EHLO and HELO both refused (reply attached) */
+    SOF_TLS,        /* STARTTLS required but not offered/refused/handshake or verification failed */
+    SOF_TIMEOUT,    /* no reply within the timeout */
+    SOF_LOST,       /* the server closed the connection or it broke */
+    SOF_PROTOCOL,   /* malformed or hostile reply, bytes where none may be (after STARTTLS 220) */
+};
+
+struct so_failure {
+    enum so_fail kind;
+    const struct smtp_reply *reply; /* for SOF_GREETING / SOF_EHLO / a 421, else NULL */
+    char text[256];                 /* e.g. "Connection refused", "timed out after RCPT" */
+};
+
+struct smtp_out_opts {
+    const char *helo;               /* name sent in EHLO/HELO (helo_data) */
+    enum tls_policy tls;            /* TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY */
+    struct ssl_ctx_st *ssl_ctx;     /* client context (tls.h); required unless tls == TLS_NONE */
+    unsigned connect_timeout;       /* seconds */
+    unsigned command_timeout;       /* per reply */
+    unsigned data_timeout;          /* per body write stall and for the reply to the final dot */
+};
+
+struct smtp_out_cbs {
+    /* Connected, greeted, EHLO done (and TLS when used): transactions may start. */
+    void (*ready)(void *arg, struct smtp_out *so);
+    /* The reply to a queued command, in order; tag is what the caller passed when queueing. */
+    void (*reply)(void *arg, struct smtp_out *so, enum smtp_out_cmd cmd, void *tag,
+                  const struct smtp_reply *r);
+    /* The connection is dead (at any stage).  Commands still queued get no reply. */
+    void (*failed)(void *arg, struct smtp_out *so, const struct so_failure *f);
+    /* Body output fell back under the low-water mark after smtp_out_body_pending was high. */
+    void (*drained)(void *arg, struct smtp_out *so);
+};
+
+struct smtp_out *smtp_out_new(struct event_base *base, const struct next_hop *hop,
+                              const struct smtp_out_opts *opts, const struct smtp_out_cbs *cbs, void *arg);
+/* Re-point callbacks (a connection handed from a callout to cutthrough, or to a cache). */
+void smtp_out_set_cbs(struct smtp_out *so, const struct smtp_out_cbs *cbs, void *arg);
+void smtp_out_connect(struct smtp_out *so);
+/* Abrupt close (no QUIT): the next hop keeps nothing of an unfinished transaction. */
+void smtp_out_free(struct smtp_out *so);
+
+/* State and capabilities. */
+bool smtp_out_is_ready(const struct smtp_out *so);   /* connected, idle, no transaction */
+unsigned smtp_out_exts(const struct smtp_out *so);   /* enum smtp_ext bits */
+uint64_t smtp_out_size_limit(const struct smtp_out *so); /* SIZE value, 0 = none given */
+const struct next_hop *smtp_out_hop(const struct smtp_out *so);
+const char *smtp_out_tls_info(const struct smtp_out *so); /* "TLS1.3:CIPHER:BITS" or NULL */
+bool smtp_out_tls_verified(const struct smtp_out *so);
+bool smtp_out_tls_fell_back(const struct smtp_out *so); /* `may`: handshake failed, went on in clear */
+
+/* Transaction commands.  Parameters are added only when the server offers the extension;
+ * the caller checks smtp_out_exts() first when the message needs one (8BITMIME, SMTPUTF8). */
+struct mail_out {
+    const char *sender;    /* "" for <> */
+    uint64_t size;         /* 0 = do not send SIZE */
+    bool body_8bit, smtputf8;
+    enum dsn_ret ret;      /* DSN: sent only with EXT_DSN */
+    const char *envid;     /* xtext, sent only with EXT_DSN */
+};
+void smtp_out_mail(struct smtp_out *so, const struct mail_out *m, void *tag);
+void smtp_out_rcpt(struct smtp_out *so, const char *rcpt, unsigned notify, const char *orcpt, void *tag);
+void smtp_out_data(struct smtp_out *so, void *tag);            /* expects 354 */
+/* Body content (decoded CRLF lines, as stored in the spool): dot-stuffed on the way out. */
+void smtp_out_body(struct smtp_out *so, const char *p, size_t n);
+size_t smtp_out_body_pending(const struct smtp_out *so);      /* bytes not yet written */
+void smtp_out_dot(struct smtp_out *so, void *tag);             /* final dot; data_timeout */
+/* BDAT with the server's CHUNKING: one chunk (raw bytes, no dot-stuffing). */
+void smtp_out_bdat(struct smtp_out *so, const char *p, size_t n, bool last, void *tag);
+void smtp_out_rset(struct smtp_out *so, void *tag);
+void smtp_out_noop(struct smtp_out *so, void *tag);
+/* QUIT; the object frees itself once the reply (or a short timeout) arrives, and calls no
+ * callbacks after this. */
+void smtp_out_quit(struct smtp_out *so);
+
+/* "H=name [ip]:port" for log lines (name omitted when it is the IP literal). */
+void smtp_out_log_host(const struct smtp_out *so, char *buf, size_t sz);
+
+#endif
