@@ -4,7 +4,7 @@ PKGS    := libevent_openssl libevent libunbound lmdb openssl
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -fno-strict-aliasing \
-           -Isrc $(shell pkg-config --cflags $(PKGS))
+           -iquote src $(shell pkg-config --cflags $(PKGS))
 LDLIBS  += $(shell pkg-config --libs $(PKGS))
 B       ?= build
 
@@ -32,7 +32,7 @@ unit: $(UNIT)
 	@set -e; for t in $(UNIT); do echo "== $$t"; $$t; done
 
 # libFuzzer targets: clang, ASan+UBSan, all of src/ but main.c compiled in.
-FUZZFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined \
+FUZZFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -iquote src -fsanitize=fuzzer,address,undefined \
              -fno-sanitize-recover=undefined $(shell pkg-config --cflags $(PKGS))
 $(B)/fuzz/%: tests/fuzz/%.c $(SRC) $(wildcard src/*.h) | $(B)/fuzz
 	clang $(FUZZFLAGS) -o $@ $< $(SRC) $(LDLIBS)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "conf.h"
 #include "conn_limits.h"
@@ -23,6 +24,7 @@
 #include "privs.h"
 #include "sched.h"
 #include "spool.h"
+#include "tls.h"
 #include "worker.h"
 
 #define MAX_CHILDREN 256
@@ -46,6 +48,7 @@ struct parent {
     size_t nlisten;
     struct privs privs;
     struct conn_limits *limits;
+    SSL_CTX *tls_ctx;          /* inbound TLS; children inherit it */
     unsigned nslots;
     bool slot_busy[MAX_CHILDREN];
     struct child children[MAX_CHILDREN];
@@ -99,7 +102,7 @@ static void spawn(struct parent *p, enum child_kind kind)
         if (kind == CHILD_WORKER) {
             close(p->sched_sock[1]);
             struct worker_args a = { p->conf, p->listen_fds, p->nlisten, p->limits, ch.slot,
-                                     p->sched_sock[0] };
+                                     p->sched_sock[0], p->tls_ctx };
             worker_run(&a);
         }
         listeners_close(p->listen_fds, p->nlisten);
@@ -231,6 +234,16 @@ static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
         event_base_loopexit(p->base, NULL);
 }
 
+/* load_tls - the inbound TLS context (certificate and key read while still root) */
+static bool load_tls(const struct conf *c, SSL_CTX **out, char *err, size_t errsz)
+{
+    *out = NULL;
+    if (c->tls_certificate == NULL)
+        return true;
+    *out = tls_server_ctx(c, err, errsz);
+    return *out != NULL;
+}
+
 /* sighup_cb - reload: a valid new configuration replaces the workers gracefully */
 static void sighup_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -254,6 +267,16 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
         conf_free(c);
         return;
     }
+    char err[512];
+    SSL_CTX *ctx;
+    if (!load_tls(c, &ctx, err, sizeof(err))) {
+        log_main("configuration reload failed (TLS: %s), keeping the old one", err);
+        conf_free(c);
+        return;
+    }
+    if (p->tls_ctx)
+        SSL_CTX_free(p->tls_ctx);
+    p->tls_ctx = ctx;
     conf_free(p->conf);
     p->conf = c;
     signal_children(p, SIGTERM);
@@ -328,6 +351,10 @@ static bool prepare(struct parent *p)
         return false;
     }
     chown_spool(p);
+    if (!load_tls(c, &p->tls_ctx, err, sizeof(err))) {
+        fprintf(stderr, "tandem: TLS: %s\n", err);
+        return false;
+    }
     p->nlisten = c->nlisten;
     p->listen_fds = xcalloc(c->nlisten ? c->nlisten : 1, sizeof(int));
     if (!listeners_open(c, p->listen_fds, err, sizeof(err))) {

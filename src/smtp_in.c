@@ -92,6 +92,22 @@ static void connect_acl_done(struct smtp_session *s, const struct acl_outcome *o
     smtp_resume(s);
 }
 
+/* session_setup_bev - callbacks, back-pressure and timeouts of the session's bufferevent */
+static void session_setup_bev(struct smtp_session *s)
+{
+    struct timeval tv = { (time_t)s->srv->conf->smtp_receive_timeout, 0 };
+    bufferevent_setcb(s->bev, session_read_cb, NULL, session_event_cb, s);
+    bufferevent_setwatermark(s->bev, EV_READ, 0, INPUT_HIGH_WATER);
+    bufferevent_set_timeouts(s->bev, &tv, &tv);
+    bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
+void smtp_session_swap_bev(struct smtp_session *s, struct bufferevent *bev)
+{
+    s->bev = bev;
+    session_setup_bev(s);
+}
+
 /* smtp_session_start - set up a session on an accepted connection and run the connect ACL */
 void smtp_session_start(struct server *srv, int fd, const struct sockaddr *peer)
 {
@@ -111,11 +127,7 @@ void smtp_session_start(struct server *srv, int fd, const struct sockaddr *peer)
     s->line = xmalloc(c->smtp_line_length_max + 1);
     s->resume_ev = event_new(srv->base, -1, 0, resume_cb, s);
     sbuf_init(&s->reply);
-    bufferevent_setcb(s->bev, session_read_cb, NULL, session_event_cb, s);
-    bufferevent_setwatermark(s->bev, EV_READ, 0, INPUT_HIGH_WATER);
-    struct timeval tv = { (time_t)c->smtp_receive_timeout, 0 };
-    bufferevent_set_timeouts(s->bev, &tv, &tv);
-    bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+    session_setup_bev(s);
     LIST_INSERT_HEAD(&srv->sessions, s, entry);
     srv->nsessions++;
     if (srv->limits)
@@ -318,6 +330,18 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
         bufferevent_set_timeouts(s->bev, NULL, &tv);
         return;
     }
+    if (what & BEV_EVENT_CONNECTED) {
+        smtp_tls_established(s);
+        return;
+    }
+    if (s->tls_handshake) {
+        char err[256];
+        smtp_tls_error_text(s->bev, err, sizeof(err));
+        log_main("TLS error on connection from %s (SSL_accept): %s",
+                 smtp_log_host(s, host, sizeof(host)), err);
+        session_free(s);
+        return;
+    }
     if ((what & BEV_EVENT_EOF) && s->phase != PH_CLOSING) {
         /* Half-close: answer what is already buffered (e.g. a pipelined QUIT) first. */
         s->peer_eof = true;
@@ -365,6 +389,7 @@ static void session_free(struct smtp_session *s)
     sbuf_free(&s->reply);
     free(s->line);
     free(s->helo);
+    free(s->tls_info);
     free(s);
     if ((srv->shutting_down || srv->interactive) && srv->nsessions == 0)
         event_base_loopexit(srv->base, NULL);

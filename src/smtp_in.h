@@ -72,6 +72,8 @@ struct smtp_session {
     char *helo;
     bool esmtp;
     bool tls;
+    bool tls_handshake;            /* STARTTLS accepted, handshake in progress */
+    char *tls_info;                /* "TLS1.3:CIPHER:BITS" once TLS is up */
     bool discarding_line;          /* an overlong line is being drained */
     bool busy;                     /* waiting for an ACL (verify, delay): input not processed */
     bool quit_after_reply;
@@ -125,6 +127,10 @@ void smtp_txn_latch(struct txn *t, int code, const char *ecode, const char *text
 /* smtp_in_tls.c */
 bool smtp_starttls_offered(struct smtp_session *s);
 void smtp_starttls(struct smtp_session *s, const struct smtp_cmd *c);
+void smtp_tls_established(struct smtp_session *s);
+void smtp_tls_error_text(struct bufferevent *bev, char *buf, size_t sz);
+/* smtp_in.c: continue the session on a new bufferevent (a TLS filter over the old one). */
+void smtp_session_swap_bev(struct smtp_session *s, struct bufferevent *bev);
 /* smtp_in_acl.c: run the ACL for stage; done(s, outcome) is called when it has a verdict
  * (possibly before this returns). */
 typedef void (*smtp_acl_done)(struct smtp_session *s, const struct acl_outcome *o);

@@ -137,6 +137,7 @@ static void fill_envelope(struct smtp_session *s)
     envelope_set(&t->env.client_ip, s->peer_ip);
     t->env.client_port = s->peer_port;
     envelope_set(&t->env.helo, s->helo);
+    envelope_set(&t->env.tls, s->tls_info);
     envelope_set(&t->env.protocol, strstr(proto, "utf8") ? proto + 4 : proto);
     envelope_set(&t->env.envid, t->mail.envid[0] ? t->mail.envid : NULL);
     t->env.ret = t->mail.ret;
@@ -308,7 +309,7 @@ static void log_arrival(struct smtp_session *s)
     sbuf_init(&extra);
     str_sanitize(sender, sizeof(sender), t->env.sender, strlen(t->env.sender));
     if (t->env.tls)
-        sbuf_printf(&extra, " X=%s", t->env.tls);
+        sbuf_printf(&extra, " X=%s CV=no", t->env.tls);
     if (hdr_scan_message_id(&t->hdr, msgid, sizeof(msgid))) {
         str_sanitize(msgid_s, sizeof(msgid_s), msgid, strlen(msgid));
         sbuf_printf(&extra, " id=%s", msgid_s);

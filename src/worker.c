@@ -109,6 +109,7 @@ void worker_run(const struct worker_args *a)
     w.srv.limits = a->limits;
     w.srv.worker_index = (int)a->slot;
     w.srv.sched_fd = a->sched_fd;
+    w.srv.tls_ctx = a->tls_ctx;
     LIST_INIT(&w.srv.sessions);
     w.listeners = xcalloc(a->nlisten, sizeof(*w.listeners));
     for (size_t i = 0; i < a->nlisten; i++) {

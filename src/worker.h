@@ -8,6 +8,7 @@
 
 struct conf;
 struct conn_limits;
+struct ssl_ctx_st;
 
 struct worker_args {
     const struct conf *conf;
@@ -16,6 +17,7 @@ struct worker_args {
     struct conn_limits *limits;
     unsigned slot;      /* this worker's slot in limits */
     int sched_fd;       /* datagram socket to the scheduler, -1 if none */
+    struct ssl_ctx_st *tls_ctx; /* inbound TLS, loaded by the parent; NULL if none */
 };
 
 /* Run the worker until SIGTERM has been served; never returns. */
