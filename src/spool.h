@@ -29,6 +29,11 @@ bool spool_write(struct spool_writer *w, const void *data, size_t len);
  * do_sync, rename into input/, fsync input/ when do_sync.  Frees w.  On failure the temporary
  * file is removed and false returned with errno set. */
 bool spool_commit(struct spool_writer *w, const struct envelope *env, bool do_sync);
+/* spool_commit, but keep the message locked (as by spool_lock) on success: *lock_fd gets an
+ * fd to pass to spool_unlock, so the scheduler cannot take a message its receiver is still
+ * delivering (cutthrough, immediate delivery).  *lock_fd is -1 on failure. */
+bool spool_commit_locked(struct spool_writer *w, const struct envelope *env, bool do_sync,
+                         int *lock_fd);
 /* Discard a message being written (unlink the temporary file).  Frees w. */
 void spool_abort(struct spool_writer *w);
 /* Bytes of content written so far. */
