@@ -447,14 +447,18 @@ static int unwritable_child(const char *dir)
         return 10;
     fill_env(&env, 1);
     struct spool_writer *w = spool_create(dir, &env);
-    if (w == NULL)
-        return 11;
     str_fmt(path, sizeof(path), "%s/input", dir);
-    if (chmod(path, 0500) != 0)
-        return 12;
-    if (spool_commit(w, &env, true) || errno != EACCES)
-        return 13;
-    return count_files(dir, "tmp") == 0 && count_files(dir, "input") == 0 ? 0 : 14;
+    int r = 0;
+    if (w == NULL)
+        r = 11;
+    else if (chmod(path, 0500) != 0)
+        r = 12;
+    if (w && (spool_commit(w, &env, true) || errno != EACCES) && r == 0)
+        r = 13;
+    envelope_free(&env); /* no leaks: valgrind's exit status would hide ours */
+    if (r == 0 && (count_files(dir, "tmp") != 0 || count_files(dir, "input") != 0))
+        r = 14;
+    return r;
 }
 
 static void test_fail_input_unwritable(void **state)
