@@ -80,6 +80,7 @@ void msgid_new(char out[MSGID_LEN + 1])
     msgid_next(&last, (uint64_t)tv.tv_sec, (long)tv.tv_usec, (unsigned long)getpid(), out);
 }
 
+/* msgid_parse - split an id into seconds, pid and fraction */
 bool msgid_parse(const char *s, uint64_t *sec, unsigned long *pid, unsigned *frac)
 {
     uint64_t t, p, f;
@@ -96,11 +97,13 @@ bool msgid_parse(const char *s, uint64_t *sec, unsigned long *pid, unsigned *fra
     return true;
 }
 
+/* msgid_valid - is s exactly an id (and so safe as a file name)? */
 bool msgid_valid(const char *s)
 {
     return msgid_parse(s, NULL, NULL, NULL);
 }
 
+/* msgid_cmp - issue order: seconds, then fraction, then pid */
 int msgid_cmp(const char *a, const char *b)
 {
     int c = memcmp(a, b, 6); /* seconds */

@@ -33,6 +33,7 @@ static bool make_dir(const char *path, char *err, size_t errsz)
     return false;
 }
 
+/* spool_init_dirs - create the spool and its subdirectories where missing */
 bool spool_init_dirs(const char *spooldir, char *err, size_t errsz)
 {
     char path[SPOOL_PATH_MAX];
@@ -60,6 +61,7 @@ static bool id_path(char *buf, const char *spooldir, const char *sub, const char
     return spool_path(buf, SPOOL_PATH_MAX, spooldir, sub, id, suffix);
 }
 
+/* spool_remove - journal first, then the message, then make it durable */
 bool spool_remove(const char *spooldir, const char *id)
 {
     char jpath[SPOOL_PATH_MAX], mpath[SPOOL_PATH_MAX];
@@ -92,6 +94,7 @@ static int move_aside(const char *spooldir, const char *from, const char *id, ch
     return -1;
 }
 
+/* spool_quarantine - move an unreadable message and its journal to corrupt/ */
 bool spool_quarantine(const char *spooldir, const char *id)
 {
     char mpath[SPOOL_PATH_MAX], jpath[SPOOL_PATH_MAX], to[SPOOL_PATH_MAX], base[MSGID_LEN + 8];
@@ -116,6 +119,7 @@ static bool same_file(int fd, const char *path)
            a.st_ino == b.st_ino;
 }
 
+/* spool_lock - exclusive non-blocking flock on input/ID, refused once the name is gone */
 int spool_lock(const char *spooldir, const char *id)
 {
     char path[SPOOL_PATH_MAX];
@@ -137,6 +141,7 @@ int spool_lock(const char *spooldir, const char *id)
     return fd;
 }
 
+/* spool_unlock - release a lock from spool_lock or spool_commit_locked */
 void spool_unlock(int fd)
 {
     if (fd >= 0)
@@ -149,6 +154,7 @@ static int id_order(const void *a, const void *b)
     return msgid_cmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* spool_list - the ids in input/, oldest first */
 size_t spool_list(const char *spooldir, char ***ids)
 {
     char path[SPOOL_PATH_MAX];
@@ -176,6 +182,7 @@ size_t spool_list(const char *spooldir, char ***ids)
     return n;
 }
 
+/* spool_list_free - free what spool_list returned */
 void spool_list_free(char **ids, size_t n)
 {
     for (size_t i = 0; i < n; i++)

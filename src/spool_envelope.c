@@ -33,6 +33,7 @@ static bool rcpts_fit(const struct envelope *env)
     return true;
 }
 
+/* spool_envelope_fits - will the reader accept this envelope back? */
 bool spool_envelope_fits(const struct envelope *env)
 {
     bool ok = env->arrival >= 0 && env->client_port >= 0 && env->client_port <= PORT_MAX &&
@@ -52,6 +53,7 @@ static void put_opt(struct sbuf *out, char type, const char *s)
         rec_put_str(out, type, s);
 }
 
+/* spool_envelope_encode - the envelope records, in the order the reader expects */
 void spool_envelope_encode(struct sbuf *out, const struct envelope *env)
 {
     rec_put(out, REC_ID, env->id, MSGID_LEN);
@@ -186,6 +188,7 @@ static const struct env_field env_fields[] = {
     NUM_FIELD(REC_SMTPUTF8, 1, 1),
 };
 
+/* env_decoder_init - start decoding the envelope of file id into env */
 void env_decoder_init(struct env_decoder *d, const char *id, struct envelope *env)
 {
     d->id = id;
@@ -194,6 +197,7 @@ void env_decoder_init(struct env_decoder *d, const char *id, struct envelope *en
     d->prev = 0;
 }
 
+/* env_decode - apply one record through its table row, enforcing order and repetition */
 int env_decode(struct env_decoder *d, const struct rec *r)
 {
     for (size_t i = 0; i < ARRAY_LEN(env_fields); i++) {
@@ -213,6 +217,7 @@ int env_decode(struct env_decoder *d, const struct rec *r)
     return bad(); /* an unknown type */
 }
 
+/* env_decode_finish - at the end of the envelope: were the required records there? */
 int env_decode_finish(const struct env_decoder *d)
 {
     for (size_t i = 0; i < ARRAY_LEN(env_fields); i++)

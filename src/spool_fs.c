@@ -33,6 +33,7 @@ static int iov_advance(struct iovec **iov, int iovcnt, size_t n)
     return iovcnt;
 }
 
+/* fs_writev_all - writev until everything is written or a real error occurs */
 int fs_writev_all(int fd, struct iovec *iov, int iovcnt)
 {
     iovcnt = iov_advance(&iov, iovcnt, 0); /* skip leading empty vectors */
@@ -51,6 +52,7 @@ int fs_writev_all(int fd, struct iovec *iov, int iovcnt)
     return 0;
 }
 
+/* fs_fsync_subdir - make the names in <spooldir>/<sub> durable */
 int fs_fsync_subdir(const char *spooldir, const char *sub)
 {
     char path[SPOOL_PATH_MAX];
@@ -66,6 +68,7 @@ int fs_fsync_subdir(const char *spooldir, const char *sub)
     return r;
 }
 
+/* fs_rename_noreplace - rename that fails with EEXIST rather than replace */
 int fs_rename_noreplace(const char *from, const char *to)
 {
     if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
@@ -83,6 +86,7 @@ int fs_rename_noreplace(const char *from, const char *to)
     return 0;
 }
 
+/* fs_exists - true also when we cannot tell (errors other than ENOENT) */
 bool fs_exists(const char *path)
 {
     struct stat st;

@@ -54,6 +54,7 @@ static int journal_feed(struct envelope *env, const char *p, size_t n, char *lin
     return 0;
 }
 
+/* spool_journal_apply - set recipient states from input/ID-J (absent: all pending) */
 int spool_journal_apply(const char *spooldir, const char *id, struct envelope *env)
 {
     char path[SPOOL_PATH_MAX], buf[4096], line[JOURNAL_LINE_MAX];
@@ -138,6 +139,7 @@ static int journal_append(int fd, size_t idx, enum rcpt_state st)
     return fsync(fd);
 }
 
+/* spool_journal - append one recipient's final state, durably (caller holds the lock) */
 bool spool_journal(const char *spooldir, const char *id, size_t rcpt_index, enum rcpt_state st)
 {
     bool created;

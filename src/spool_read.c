@@ -114,6 +114,7 @@ static int scan_file(struct rec_in *in, const char *id, struct envelope *env,
     return scan_trailer(in, &r, total, env);
 }
 
+/* spool_read_envelope - validate the whole file, return its envelope with the journal applied */
 int spool_read_envelope(const char *spooldir, const char *id, struct envelope *env)
 {
     struct rec_in in;
@@ -135,6 +136,7 @@ int spool_read_envelope(const char *spooldir, const char *id, struct envelope *e
     return r;
 }
 
+/* spool_open_content - validate the whole file, then stand at its first data record */
 struct spool_reader *spool_open_content(const char *spooldir, const char *id)
 {
     struct envelope env;
@@ -173,6 +175,7 @@ static int next_chunk(struct spool_reader *r)
     return 1;
 }
 
+/* spool_read_content - copy out of the current data record, loading the next as needed */
 long spool_read_content(struct spool_reader *r, void *buf, size_t n)
 {
     if (r->chunk_len == 0) {
@@ -190,6 +193,7 @@ long spool_read_content(struct spool_reader *r, void *buf, size_t n)
     return (long)n;
 }
 
+/* spool_close_content - close a reader (NULL is fine) */
 void spool_close_content(struct spool_reader *r)
 {
     if (r == NULL)

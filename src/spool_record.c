@@ -9,6 +9,7 @@
 
 #define REC_LEN_DIGITS 6 /* enough for REC_PAYLOAD_MAX */
 
+/* rec_header - the "<type><len>:" prefix of a record */
 size_t rec_header(char hdr[REC_HDR_MAX], char type, size_t len)
 {
     char digits[24];
@@ -25,6 +26,7 @@ size_t rec_header(char hdr[REC_HDR_MAX], char type, size_t len)
     return h;
 }
 
+/* rec_put - append one framed record */
 void rec_put(struct sbuf *b, char type, const void *p, size_t len)
 {
     char hdr[REC_HDR_MAX];
@@ -35,11 +37,13 @@ void rec_put(struct sbuf *b, char type, const void *p, size_t len)
     sbuf_addch(b, '\n');
 }
 
+/* rec_put_str - a record holding a C string */
 void rec_put_str(struct sbuf *b, char type, const char *s)
 {
     rec_put(b, type, s, strlen(s));
 }
 
+/* rec_put_num - a record holding a decimal number */
 void rec_put_num(struct sbuf *b, char type, uint64_t v)
 {
     char num[24];
@@ -47,6 +51,7 @@ void rec_put_num(struct sbuf *b, char type, uint64_t v)
     rec_put_str(b, type, num);
 }
 
+/* rec_in_init - a record reader over fd, which must be at offset 0 */
 void rec_in_init(struct rec_in *in, int fd)
 {
     in->fd = fd;
@@ -55,6 +60,7 @@ void rec_in_init(struct rec_in *in, int fd)
     in->payload = xmalloc(REC_PAYLOAD_MAX + 1);
 }
 
+/* rec_in_free - release the payload buffer (the fd is the caller's) */
 void rec_in_free(struct rec_in *in)
 {
     free(in->payload);
@@ -134,6 +140,7 @@ static int skip(struct rec_in *in, size_t n)
     return rec_in_seek(in, in->off + n);
 }
 
+/* rec_in_seek - drop the buffer and continue at file offset off */
 int rec_in_seek(struct rec_in *in, uint64_t off)
 {
     if (off > (uint64_t)INT64_MAX)
@@ -145,6 +152,7 @@ int rec_in_seek(struct rec_in *in, uint64_t off)
     return 0;
 }
 
+/* rec_in_magic - the file must start with REC_MAGIC */
 int rec_in_magic(struct rec_in *in)
 {
     unsigned char m[sizeof(REC_MAGIC) - 1];
@@ -174,6 +182,7 @@ static int get_length(struct rec_in *in, size_t *len)
     return 0;
 }
 
+/* rec_next - read one record strictly: type, length, payload, newline */
 int rec_next(struct rec_in *in, struct rec *r, bool skip_data)
 {
     unsigned char type, nl;
@@ -200,6 +209,7 @@ int rec_next(struct rec_in *in, struct rec *r, bool skip_data)
     return g == 1 && nl == '\n' ? 1 : bad();
 }
 
+/* rec_num - a canonical decimal (no sign, no leading zero) not above max */
 bool rec_num(const struct rec *r, uint64_t max, uint64_t *out)
 {
     uint64_t v = 0;
@@ -217,6 +227,7 @@ bool rec_num(const struct rec *r, uint64_t max, uint64_t *out)
     return true;
 }
 
+/* rec_str - the payload as a C string when it holds no NUL */
 const char *rec_str(const struct rec *r)
 {
     if (r->data == NULL || memchr(r->data, '\0', r->len) != NULL)

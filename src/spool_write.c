@@ -94,10 +94,14 @@ static bool flush(struct spool_writer *w, const void *data, size_t dlen, const s
         w->error = errno;
         return false;
     }
-    sbuf_reset(&w->out);
+    if (w->out.cap > OUT_FLUSH)
+        sbuf_free(&w->out); /* a big envelope's buffer is not kept for the whole message */
+    else
+        sbuf_reset(&w->out);
     return true;
 }
 
+/* spool_create - new tmp/ID, locked, with the envelope records queued */
 struct spool_writer *spool_create(const char *spooldir, struct envelope *env)
 {
     if (!spool_envelope_fits(env))
@@ -134,6 +138,7 @@ static size_t stage(struct spool_writer *w, const unsigned char *p, size_t len)
     return n;
 }
 
+/* spool_write - append content; whole 64 KiB records go out as they fill */
 bool spool_write(struct spool_writer *w, const void *data, size_t len)
 {
     const unsigned char *p = data;
@@ -153,6 +158,7 @@ bool spool_write(struct spool_writer *w, const void *data, size_t len)
     return false;
 }
 
+/* spool_written - content bytes accepted so far */
 uint64_t spool_written(const struct spool_writer *w)
 {
     return w->written;
@@ -197,6 +203,7 @@ static bool commit(struct spool_writer *w, const struct envelope *env, bool do_s
     return false;
 }
 
+/* spool_commit - finish, fsync, rename into input/, fsync input/; frees w */
 bool spool_commit(struct spool_writer *w, const struct envelope *env, bool do_sync)
 {
     bool ok = commit(w, env, do_sync);
@@ -206,6 +213,7 @@ bool spool_commit(struct spool_writer *w, const struct envelope *env, bool do_sy
     return ok;
 }
 
+/* spool_commit_locked - spool_commit, handing the still-locked fd to the caller */
 bool spool_commit_locked(struct spool_writer *w, const struct envelope *env, bool do_sync,
                          int *lock_fd)
 {
@@ -221,6 +229,7 @@ bool spool_commit_locked(struct spool_writer *w, const struct envelope *env, boo
     return ok;
 }
 
+/* spool_abort - drop a message being written; frees w */
 void spool_abort(struct spool_writer *w)
 {
     int saved = errno;
