@@ -40,7 +40,9 @@ void spool_abort(struct spool_writer *w);
 uint64_t spool_written(const struct spool_writer *w);
 
 /* Read a committed message's envelope (recipient states from its journal applied).
- * Returns 0, or -1 with errno (ENOENT: no such message; EBADMSG: unreadable file). */
+ * env is initialised here (not freed first); on failure it is left empty.
+ * Returns 0, or -1 with errno (ENOENT: no such message; EBADMSG: unreadable file; EINVAL:
+ * id is not a message id). */
 int spool_read_envelope(const char *spooldir, const char *id, struct envelope *env);
 
 /* Open a committed message's content for reading: the whole file is validated first, so
