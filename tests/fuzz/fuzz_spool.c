@@ -18,17 +18,32 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static char scratch[64];
+
+/* remove_scratch - at exit: the (by then empty) scratch spool */
+static void remove_scratch(void)
+{
+    static const char *subs[] = { "input", "tmp", "corrupt", "db" };
+    char path[4096];
+    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+        str_fmt(path, sizeof(path), "%s/%s", scratch, subs[i]);
+        rmdir(path);
+    }
+    rmdir(scratch);
+}
+
 /* scratch_spool - a spool directory for this fuzzing process, made once */
 static const char *scratch_spool(void)
 {
-    static char dir[64];
+    char *dir = scratch;
     char err[256];
     if (dir[0])
         return dir;
     str_copy(dir, access("/dev/shm", W_OK) == 0 ? "/dev/shm/fuzz-spool-XXXXXX"
-                                                 : "/tmp/fuzz-spool-XXXXXX", sizeof(dir));
+                                                 : "/tmp/fuzz-spool-XXXXXX", sizeof(scratch));
     if (mkdtemp(dir) == NULL || !spool_init_dirs(dir, err, sizeof(err)))
         abort();
+    atexit(remove_scratch);
     return dir;
 }
 
