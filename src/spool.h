@@ -29,23 +29,33 @@ bool spool_write(struct spool_writer *w, const void *data, size_t len);
  * do_sync, rename into input/, fsync input/ when do_sync.  Frees w.  On failure the temporary
  * file is removed and false returned with errno set. */
 bool spool_commit(struct spool_writer *w, const struct envelope *env, bool do_sync);
+/* spool_commit, but keep the message locked (as by spool_lock) on success: *lock_fd gets an
+ * fd to pass to spool_unlock, so the scheduler cannot take a message its receiver is still
+ * delivering (cutthrough, immediate delivery).  *lock_fd is -1 on failure. */
+bool spool_commit_locked(struct spool_writer *w, const struct envelope *env, bool do_sync,
+                         int *lock_fd);
 /* Discard a message being written (unlink the temporary file).  Frees w. */
 void spool_abort(struct spool_writer *w);
 /* Bytes of content written so far. */
 uint64_t spool_written(const struct spool_writer *w);
 
 /* Read a committed message's envelope (recipient states from its journal applied).
- * Returns 0, or -1 with errno (ENOENT: no such message; EBADMSG: unreadable file). */
+ * env is initialised here (not freed first); on failure it is left empty.
+ * Returns 0, or -1 with errno (ENOENT: no such message; EBADMSG: unreadable file; EINVAL:
+ * id is not a message id). */
 int spool_read_envelope(const char *spooldir, const char *id, struct envelope *env);
 
-/* Open a committed message's content for reading. */
+/* Open a committed message's content for reading: the whole file is validated first, so
+ * NULL with errno ENOENT, EINVAL or EBADMSG (as spool_read_envelope) if it is not sound. */
 struct spool_reader;
 struct spool_reader *spool_open_content(const char *spooldir, const char *id);
-/* Read up to n bytes of content; returns bytes read, 0 at the end, -1 on error. */
+/* Read up to n (> 0) bytes of content; returns bytes read, 0 at the end, -1 on error (errno;
+ * EBADMSG if the file changed since it was opened and validated). */
 long spool_read_content(struct spool_reader *r, void *buf, size_t n);
 void spool_close_content(struct spool_reader *r);
 
-/* Journal: record recipient i as delivered or failed (fsync'd). */
+/* Journal: record recipient i as delivered or failed (fsync'd).  The caller holds the
+ * message's lock.  false with errno (ENOENT: no such message; EINVAL: bad arguments). */
 bool spool_journal(const char *spooldir, const char *id, size_t rcpt_index, enum rcpt_state st);
 
 /* Remove a message (file and journal; input/ fsync'd). */
@@ -58,7 +68,8 @@ bool spool_quarantine(const char *spooldir, const char *id);
 int spool_lock(const char *spooldir, const char *id);
 void spool_unlock(int fd);
 
-/* List committed message ids (sorted by age); returns count, *ids malloc'd array of strings. */
+/* List committed message ids (sorted by age); returns count, *ids malloc'd array of strings.
+ * On error (input/ unreadable) returns 0 with *ids NULL and errno set. */
 size_t spool_list(const char *spooldir, char ***ids);
 void spool_list_free(char **ids, size_t n);
 
