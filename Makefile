@@ -2,10 +2,10 @@
 CC      ?= cc
 PKGS    := libevent_openssl libevent libunbound lmdb openssl
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -fno-strict-aliasing \
            -iquote src $(shell pkg-config --cflags $(PKGS))
-LDLIBS  += $(shell pkg-config --libs $(PKGS))
+override LDLIBS += $(shell pkg-config --libs $(PKGS))
 B       ?= build
 
 SRC     := $(filter-out src/main.c,$(wildcard src/*.c))
