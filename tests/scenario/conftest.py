@@ -28,12 +28,12 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    reason = None
+    """Mark tests using the `tandem` fixture needs_tandem; skip those while it cannot serve."""
     for item in items:
         if "tandem" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.needs_tandem)
         if item.get_closest_marker("needs_tandem"):
-            reason = reason or tandem_unavailable_reason() or ""
+            reason = tandem_unavailable_reason()      # probed once, then cached
             if reason:
                 item.add_marker(pytest.mark.skip(reason=reason))
 

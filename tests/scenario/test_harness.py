@@ -10,10 +10,11 @@ import threading
 import time
 
 import pytest
-from dnslib import QTYPE, RCODE, DNSRecord
+from dnslib import RCODE, DNSRecord
 
 from harness import (DROP, GARBAGE, MSGID, RESET, SmtpConn, SmtpError, SmtpTimeout, dot_stuff,
-                     have_swaks, pipelined, seq, smtp_source, stall, swaks)
+                     have_swaks, pipelined, relay_config, seq, smtp_source, stall, swaks,
+                     swaks_has_tls)
 
 BODY = b"Subject: harness\r\nFrom: <a@client.test>\r\n\r\nline one\r\n.leading dot\r\nend\r\n"
 
@@ -293,7 +294,7 @@ def test_dns_scripted_failures(dns):
         DNSRecord.question("ok.test", "MX").send("127.0.0.1", server.port, timeout=0.5)
     server.servfail.add("ok.test")
     assert ask(server, "ok.test", "A").header.rcode == RCODE.SERVFAIL
-    assert QTYPE.MX and server.queried("ok.test", "MX")
+    assert server.queried("ok.test", "MX")
 
 
 # -- interop peers ------------------------------------------------------------------------
@@ -342,6 +343,16 @@ def test_swaks_to_exim_peer(exim_peer):
     assert not refused.ok and any("relay not permitted" in r for r in refused.replies)
 
 
+@pytest.mark.skipif(not swaks_has_tls(), reason="swaks without TLS (libnet-ssleay-perl)")
+def test_exim_peer_offers_starttls(exim_peer, certs):
+    exim = exim_peer(tls=(certs.nexthop_cert, certs.nexthop_key))
+    result = swaks(exim.port, to="b@example.test", args=["--tls", "--tls-verify", "--tls-ca-path",
+                                                          certs.ca, "--tls-sni", "mx1.test"])
+    assert result.ok, result
+    assert "TLS started" in result.transcript
+    exim.wait_log(r"<= sender@client\.test .* X=TLS")
+
+
 def test_exim_peer_relays_to_nexthop(exim_peer, nexthop):
     hop = nexthop(host="127.0.0.1")
     exim = exim_peer(relay_to=hop.port)
@@ -352,6 +363,18 @@ def test_exim_peer_relays_to_nexthop(exim_peer, nexthop):
 
 
 # -- the daemon fixture, with a stand-in binary --------------------------------------------
+def test_relay_config_text(nexthop):
+    hop = nexthop()
+    text = relay_config(hop, cutthrough=True, callout="10s,defer_ok", defer="pass",
+                        route_options="tls=none", acl="accept hosts = 127.0.0.9")
+    assert f"+relay_to_domains  {hop.route}  tls=none\n" in text
+    assert text.index("accept hosts = 127.0.0.9") < text.index("deny    message = relay")
+    assert "  require verify = recipient/callout=10s,defer_ok\n" in text
+    assert text.endswith("  accept  control = cutthrough_delivery/defer=pass\n")
+    assert "callout" not in relay_config("mx") and relay_config("mx").endswith("  accept\n")
+
+
+
 def test_daemon_fixture_lifecycle(fake_tandem):
     t = fake_tandem("workers = 3\nbegin routes\n*  mx\n", options={"remote_port": "2526"})
     assert t.config_text.count("workers") == 1 and "workers = 3" in t.config_text

@@ -35,7 +35,7 @@ import time
 
 from .ports import free_port
 from .smtpclient import SmtpConn, SmtpError
-from .wait import WaitTimeout, wait_until
+from .wait import wait_until
 
 MSGID = re.compile(r"^[0-9A-Za-z]{6}-[0-9A-Za-z]{6}-[0-9A-Za-z]{2}$")
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
@@ -260,10 +260,16 @@ class Tandem:
         return "\n".join(parts)
 
     # -- other commands -----------------------------------------------------------------
-    def run(self, args, input=None, timeout=30):
-        """Run ``tandem SUBCOMMAND -c FILE REST...``; returns (rc, stdout, stderr)."""
+    def run(self, args, input=None, timeout=30, config=True):
+        """Run ``tandem SUBCOMMAND -c FILE REST...``; returns (rc, stdout, stderr).
+
+        ``args`` is a list or a shell-like string ("queue list"); ``-c FILE`` goes right after
+        the subcommand, as doc/config.md writes it (``config=False`` leaves it out, e.g. for
+        ``version``).  ``input`` (bytes or str) is fed to stdin, e.g. for ``session``.
+        """
         args = shlex.split(args) if isinstance(args, str) else list(args)
-        cmd = [self.binary, args[0], "-c", self.config_path, *args[1:]]
+        conf = ["-c", self.config_path] if config else []
+        cmd = [self.binary, args[0], *conf, *args[1:]]
         if isinstance(input, str):
             input = input.encode()
         p = subprocess.run(cmd, input=input, capture_output=True, timeout=timeout, cwd=self.dir,
@@ -286,4 +292,4 @@ class Tandem:
             raise AssertionError(self.describe("; ".join(problems)))
 
 
-__all__ = ["Tandem", "tandem_binary", "tandem_unavailable_reason", "MSGID", "WaitTimeout"]
+__all__ = ["Tandem", "tandem_binary", "tandem_unavailable_reason", "MSGID"]

@@ -61,6 +61,12 @@ def have_swaks():
     return shutil.which("swaks") is not None
 
 
+def swaks_has_tls():
+    """swaks --tls needs Perl's Net::SSLeay (Debian: libnet-ssleay-perl)."""
+    return have_swaks() and subprocess.run(["perl", "-MNet::SSLeay", "-e", "1"],
+                                           capture_output=True).returncode == 0
+
+
 def have_exim():
     return shutil.which("exim") is not None or os.access("/usr/sbin/exim", os.X_OK)
 

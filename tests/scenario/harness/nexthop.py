@@ -84,6 +84,7 @@ import hashlib
 import re
 import socket
 import ssl
+import struct
 import threading
 import time
 
@@ -294,11 +295,11 @@ class NextHop:
                  timeout=60.0, keep_data=True, **script):
         self.host, self.hostname, self.timeout, self.keep_data = host, hostname, timeout, keep_data
         self.tls_context = self._tls_context(tls)
-        self.sessions, self.messages = [], []
+        self.sessions, self.messages, self.received, self.accepted = [], [], [], []
         self.connections = 0
         self._cond = threading.Condition()
         self._msg_counter = 0
-        self._threads, self._socks = set(), set()
+        self._threads, self._conns = set(), set()
         self._stopping, self._stop_event = False, threading.Event()
         self.set(**script)
         self._lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -364,14 +365,6 @@ class NextHop:
         """The next hop as written in a route: "[127.0.0.2]:PORT"."""
         return f"[{self.host}]:{self.port}"
 
-    @property
-    def received(self):
-        return [m for m in self.messages if m.complete]
-
-    @property
-    def accepted(self):
-        return [m for m in self.messages if m.complete and m.reply and m.reply[0] // 100 == 2]
-
     def violations(self):
         return [f"session #{s.number}: {v}" for s in self.sessions for v in s.violations]
 
@@ -396,15 +389,15 @@ class NextHop:
 
     def wait_accepted(self, n=1, timeout=10.0):
         self.wait_for(lambda h: len(h.accepted) >= n, timeout, f"{n} accepted message(s)")
-        return self.accepted
+        return list(self.accepted)
 
     def wait_received(self, n=1, timeout=10.0):
         self.wait_for(lambda h: len(h.received) >= n, timeout, f"{n} received message(s)")
-        return self.received
+        return list(self.received)
 
     def wait_sessions(self, n=1, timeout=10.0):
         self.wait_for(lambda h: len(h.sessions) >= n, timeout, f"{n} session(s)")
-        return self.sessions
+        return list(self.sessions)
 
     def wait_idle(self, timeout=10.0):
         """Wait until every session so far has ended."""
@@ -427,7 +420,7 @@ class NextHop:
             return
         self._stopping = True
         self._stop_event.set()
-        for s in [self._lsock] + list(self._socks):
+        for s in [self._lsock] + [c.sock for c in list(self._conns)]:
             try:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
@@ -448,13 +441,13 @@ class NextHop:
                 session = Session(self.connections, peer)
                 self.sessions.append(session)
                 self._cond.notify_all()
-            t = threading.Thread(target=self._run_session, args=(sock, session), daemon=True)
+            conn = _Conn(sock, self.timeout)
+            self._conns.add(conn)
+            t = threading.Thread(target=self._run_session, args=(conn, session), daemon=True)
             self._threads.add(t)
             t.start()
 
-    def _run_session(self, sock, session):
-        self._socks.add(sock)
-        conn = _Conn(sock, self.timeout)
+    def _run_session(self, conn, session):
         try:
             session.ended_by = self._converse(conn, session)
             conn.flush()
@@ -469,7 +462,7 @@ class NextHop:
         except (OSError, ValueError) as exc:
             session.ended_by, session.error = "error", str(exc)
         finally:
-            self._socks.discard(sock)
+            self._conns.discard(conn)
             try:
                 conn.sock.close()
             except OSError:
@@ -489,7 +482,9 @@ class NextHop:
             line = self._record_command(conn, session, raw)
             verb, _, arg = line.partition(" ")
             handler = getattr(self, f"_cmd_{verb.upper()}", None) if verb.isalpha() else None
-            if (handler or self._cmd_OTHER)(conn, session, arg.strip()) == "QUIT":
+            outcome = (handler or self._cmd_OTHER)(conn, session, arg.strip())
+            self._notify()
+            if outcome == "QUIT":
                 return "QUIT"
 
     def _record_command(self, conn, session, raw):
@@ -533,11 +528,11 @@ class NextHop:
     def _drop(self, conn, rst):
         conn.flush()
         if rst:
-            conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+            conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         raise _Dropped()
 
     def _respond(self, conn, session, stage, arg, default):
-        """Send the reply for ``stage``; returns its code (None if it has none)."""
+        """Send the reply for ``stage`` (None: not scriptable); returns its code or None."""
         wire = self._resolve(conn, session, stage, arg, default)
         conn.write(wire)
         session.last_reply = wire.decode("utf-8", "surrogateescape").rstrip("\r\n")
@@ -589,7 +584,7 @@ class NextHop:
         address, params = _addr_key(arg)
         if session.helo is None or session.mail is not None:
             session.violations.append(f"MAIL out of sequence: {arg!r}")
-            code = self._respond(conn, session, "OTHER", arg, self._fixed("503 5.5.1 bad sequence"))
+            code = self._respond(conn, session, None, arg, self._fixed("503 5.5.1 bad sequence"))
         else:
             self._check_mail_params(session, params)
             code = self._respond(conn, session, "MAIL", arg, self._fixed("250 2.1.0 sender ok"))
@@ -609,7 +604,7 @@ class NextHop:
         address, params = _addr_key(arg)
         if session.mail is None:
             session.violations.append(f"RCPT without MAIL: {arg!r}")
-            code = self._respond(conn, session, "OTHER", arg, self._fixed("503 5.5.1 need MAIL"))
+            code = self._respond(conn, session, None, arg, self._fixed("503 5.5.1 need MAIL"))
         else:
             if ("NOTIFY=" in params.upper() or "ORCPT=" in params.upper()) \
                     and not self.advertised("DSN", session):
@@ -625,7 +620,7 @@ class NextHop:
             session.violations.append(f"data sent before the 354: {bytes(conn.inbuf[:60])!r}")
         if session.mail is None or not session.accepted_rcpts:
             text = "554 5.5.1 no valid recipients" if session.mail else "503 5.5.1 need MAIL"
-            self._respond(conn, session, "OTHER", arg, self._fixed(text))
+            self._respond(conn, session, None, arg, self._fixed(text))
             return
         if self._respond(conn, session, "DATA", arg, self._fixed("354 go ahead")) != 354:
             return
@@ -641,12 +636,19 @@ class NextHop:
         return msg
 
     def _end_message(self, conn, session, msg):
+        """The whole message is in: record it, then answer the final dot (or BDAT LAST)."""
         self._store(msg, msg.raw)
         msg.complete = True
+        with self._cond:
+            self.received.append(msg)
+            self._cond.notify_all()
         code = self._respond(conn, session, "DOT", "", self._default_dot)
         msg.reply = (code, session.last_reply)
         session.mail, session.accepted_rcpts, session.bdat = None, [], None
-        self._notify()
+        if code is not None and code // 100 == 2:
+            with self._cond:
+                self.accepted.append(msg)
+                self._cond.notify_all()
 
     def _store(self, msg, raw):
         data = raw if msg.via == "BDAT" else _unstuff(raw)
@@ -703,12 +705,12 @@ class NextHop:
         if not self.advertised("CHUNKING", session):
             session.violations.append("BDAT without CHUNKING advertised")
         if not m:
-            self._respond(conn, session, "OTHER", arg, self._fixed("501 5.5.4 bad BDAT syntax"))
+            self._respond(conn, session, None, arg, self._fixed("501 5.5.4 bad BDAT syntax"))
             return
         size, last = int(m.group(1)), bool(m.group(2))
         chunk = self._read_chunk(conn, session, size)
         if session.mail is None or not session.accepted_rcpts:
-            self._respond(conn, session, "OTHER", arg, self._fixed("554 5.5.1 no valid recipients"))
+            self._respond(conn, session, None, arg, self._fixed("554 5.5.1 no valid recipients"))
             return
         msg = session.bdat or self._begin_message(session, "BDAT")
         session.bdat = msg
