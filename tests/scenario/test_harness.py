@@ -13,8 +13,8 @@ import pytest
 from dnslib import RCODE, DNSRecord
 
 from harness import (DROP, GARBAGE, MSGID, RESET, SmtpConn, SmtpError, SmtpTimeout, dot_stuff,
-                     have_swaks, pipelined, relay_config, seq, smtp_source, stall, swaks,
-                     swaks_has_tls)
+                     free_port, have_swaks, pipelined, relay_config, seq, smtp_source, stall,
+                     swaks, swaks_has_tls)
 
 BODY = b"Subject: harness\r\nFrom: <a@client.test>\r\n\r\nline one\r\n.leading dot\r\nend\r\n"
 
@@ -191,6 +191,22 @@ def test_nexthop_hostile_replies_fail_strict_client(nexthop):
                 pass
 
 
+def test_nexthop_hostile_starttls_and_banner_drop(nexthop, certs):
+    hop = nexthop(tls=(certs.nexthop_cert, certs.nexthop_key),
+                  starttls=GARBAGE["starttls_inject"])
+    with SmtpConn(hop.port, hop.host) as c:
+        c.ehlo()
+        with pytest.raises(SmtpError, match="bytes after the 220 to STARTTLS"):
+            c.starttls()
+    silent = nexthop(drop={"banner"})
+    with SmtpConn(silent.port, silent.host, banner=False) as c:
+        c.assert_closed()
+    silent.wait_idle()
+    assert silent.sessions[0].ended_by == "drop"
+    with pytest.raises(ValueError):
+        nexthop(drop_after={"RCPT": 1})
+
+
 def test_nexthop_many_concurrent_sessions(nexthop):
     hop = nexthop(stall={"MAIL": 0.2})
     errors = []
@@ -212,6 +228,15 @@ def test_nexthop_many_concurrent_sessions(nexthop):
     hop.wait_accepted(60)
     assert hop.connections == 60
     assert sorted(m.mail_from for m in hop.accepted) == sorted(f"s{i}@client.test" for i in range(60))
+
+
+def test_nexthops_share_one_port(nexthop):
+    port = free_port("127.0.0.2", "127.0.0.3")
+    hops = [nexthop(host=h, port=port, banner=f"220 {h}") for h in ("127.0.0.2", "127.0.0.3")]
+    for hop in hops:
+        with SmtpConn(port, hop.host) as c:
+            assert c.banner == (220, [hop.host])
+    assert [h.connections for h in hops] == [1, 1]
 
 
 # -- TLS ----------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ import textwrap
 import time
 
 from .ports import free_port
-from .smtpclient import SmtpConn, SmtpError
+from .smtpclient import SmtpConn, SmtpError, SmtpTimeout
 from .wait import wait_until
 
 MSGID = re.compile(r"^[0-9A-Za-z]{6}-[0-9A-Za-z]{6}-[0-9A-Za-z]{2}$")
@@ -169,6 +169,9 @@ class Tandem:
             try:
                 conn.reply()
             except SmtpError as exc:
+                if not isinstance(exc, SmtpTimeout) and not any(d == "S" for d, _ in
+                                                                 conn.transcript):
+                    return False          # closed before saying anything: still starting
                 raise AssertionError(self.describe(f"no valid banner from tandem: {exc}"))
             try:
                 conn.cmd("QUIT", timeout=2)

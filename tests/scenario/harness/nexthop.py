@@ -94,6 +94,17 @@ STAGES = ("CONNECT", "EHLO", "HELO", "STARTTLS", "MAIL", "RCPT", "DATA", "DOT", 
           "RSET", "NOOP", "QUIT", "VRFY", "OTHER")
 _KEYWORDS = {"banner": "CONNECT", "data_reply": "DOT", **{s.lower(): s for s in STAGES}}
 
+_DATA_STAGES = ("DATA", "BDAT")
+
+
+def _stage(name, allowed=STAGES):
+    """The stage a name designates ("banner" and "data_reply" are aliases), validated."""
+    stage = _KEYWORDS.get(name.lower(), name.upper())
+    if stage not in allowed:
+        raise ValueError(f"NextHop: {name!r} is not one of {', '.join(allowed)}")
+    return stage
+
+
 # Hostile replies for robustness tests of the daemon's SMTP client.
 GARBAGE = {
     "nul": b"250 2.0.0 OK\x00injected\r\n",
@@ -329,17 +340,18 @@ class NextHop:
             if key not in _KEYWORDS:
                 raise TypeError(f"NextHop: unknown keyword {key!r}")
             table[_KEYWORDS[key]] = action
-        for stage in drop or ():
-            table[stage.upper()] = DROP
-        for stage, seconds in (stall or {}).items():
-            table[stage.upper()] = Stall(seconds, table.get(stage.upper()))
+        for name in drop or ():
+            table[_stage(name)] = DROP
+        for name, seconds in (stall or {}).items():
+            table[_stage(name)] = Stall(seconds, table.get(_stage(name)))
         adv = dict(DEFAULT_ADVERTISE, STARTTLS=self.tls_context is not None)
         adv.update({k.upper(): v for k, v in (advertise or {}).items()})
         with self._cond:
             self._actions = table
             self._advertise, self._extensions = adv, extensions
-            self._drop_after = {k.upper(): v for k, v in (drop_after or {}).items()}
-            self._stall_after = {k.upper(): v for k, v in (stall_after or {}).items()}
+            self._drop_after = {_stage(k, _DATA_STAGES): v for k, v in (drop_after or {}).items()}
+            self._stall_after = {_stage(k, _DATA_STAGES): v
+                                 for k, v in (stall_after or {}).items()}
 
     def advertised(self, name, session=None):
         """Whether extension ``name`` is offered (STARTTLS only before TLS)."""
