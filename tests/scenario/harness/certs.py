@@ -4,7 +4,8 @@
     certs.ca                          # CA certificate (PEM) - use for tls_outbound_ca / cafile
     certs.server_cert, .server_key    # for tandem: tandem.test, localhost, 127.0.0.1, ::1
     certs.nexthop_cert, .nexthop_key  # for next hops: nexthop.test, *.example.test,
-                                      #   mx.test, mx1.test..mx3.test, localhost, 127.0.0.1-.9
+                                      #   *.example.net, mx.test, mx1.test..mx3.test,
+                                      #   localhost, 127.0.0.1-.9
     certs.untrusted_cert, .untrusted_key   # self-signed, same names as the next hop's
     cert, key = certs.issue("name", ["other.test", "IP:127.0.0.5"])   # more, signed by the CA
 
@@ -14,7 +15,7 @@ unencrypted and mode 0644 so that peers dropping privileges (Exim) can read them
 import os
 import subprocess
 
-NEXTHOP_NAMES = ["nexthop.test", "*.example.test", "mx.test", "mx1.test", "mx2.test",
+NEXTHOP_NAMES = ["nexthop.test", "*.example.test", "*.example.net", "mx.test", "mx1.test", "mx2.test",
                  "mx3.test", "localhost"] + [f"IP:127.0.0.{i}" for i in range(1, 10)]
 SERVER_NAMES = ["tandem.test", "localhost", "IP:127.0.0.1", "IP:::1"]
 

@@ -24,6 +24,13 @@ Names are case-insensitive; a trailing dot is optional everywhere.  Failure sets
 but none of the asked type is an empty NOERROR answer (NODATA); both carry a synthetic SOA in
 the authority section so that resolvers cache them negatively for the zone's ``ttl``.  ``ttl``
 defaults to 0, so a resolver never caches across a change made with ``add``/``remove``.
+
+Seen with libunbound (checked against this server): unbound answers names under its default
+local zones (test., invalid., localhost., onion., home.arpa.) NXDOMAIN itself, without asking
+the forwarder, unless the resolver calls ``ub_ctx_zone_add(ctx, "test.", "nodefault")`` after
+``ub_ctx_set_fwd(ctx, "127.0.0.1@PORT")``; names under example.net, example.com or .example
+always reach this server.  Unbound retries a SERVFAIL 5 times (5 queries here), and gives up on
+a ``timeout`` name after about 17 s with SERVFAIL: keep DNS-timeout tests few.
 """
 import threading
 
