@@ -1,0 +1,21 @@
+"""Scenario test harness for tandem: the daemon, a raw SMTP client, scripted next hops, a DNS
+server, test certificates and interop peers.  See tests/scenario/README.md for a cheat sheet.
+"""
+from .certs import Certs
+from .configs import relay_config
+from .daemon import MSGID, Tandem, tandem_binary, tandem_unavailable_reason
+from .dns import DnsServer
+from .interop import (EximPeer, SmtpSink, SwaksResult, have_exim, have_postfix_tools,
+                      have_swaks, smtp_source, swaks, swaks_has_tls)
+from .nexthop import DROP, GARBAGE, RESET, Message, NextHop, Session, seq, stall
+from .ports import free_port, port_open
+from .smtpclient import SmtpConn, SmtpError, SmtpTimeout, dot_stuff, pipelined
+from .wait import WaitTimeout, wait_until
+
+__all__ = [
+    "Certs", "relay_config", "MSGID", "Tandem", "tandem_binary", "tandem_unavailable_reason", "DnsServer",
+    "EximPeer", "SmtpSink", "SwaksResult", "have_exim", "have_postfix_tools", "have_swaks",
+    "smtp_source", "swaks", "swaks_has_tls", "DROP", "GARBAGE", "RESET", "Message", "NextHop", "Session", "seq",
+    "stall", "free_port", "port_open", "SmtpConn", "SmtpError", "SmtpTimeout", "dot_stuff",
+    "pipelined", "WaitTimeout", "wait_until",
+]

@@ -1,0 +1,298 @@
+"""Tandem: one tandem daemon under test, with its own config, spool and logs in a temp dir.
+
+Normally obtained from the ``tandem`` factory fixture (conftest.py), which stops it at
+teardown and fails the test if its paniclog is not empty (unless ``expect_panic=True``):
+
+    t = tandem('''
+        domainlist relay_to_domains = example.test
+        acl_smtp_rcpt = check_rcpt
+        begin routes
+        example.test  [127.0.0.2]:%d
+        begin acl
+        check_rcpt:
+          accept domains = +relay_to_domains
+    ''' % hop.port)
+
+The harness writes the main options it needs first (hostname, listen on a free 127.0.0.1 port,
+spool_directory, log_directory, workers = 1); a main option that the caller's text sets itself
+replaces the harness's line.  ``options={"name": "value"}`` adds or replaces main options too.
+
+    t.port  t.spool  t.log_dir  t.config_path  t.dir  t.pid
+    t.mainlog()  t.rejectlog()  t.paniclog()  t.stderr()       # text ("" if absent)
+    t.wait_log(r"=> b@example.test", timeout=10, count=1, log="mainlog")  -> re.Match
+    t.spool_ids()                  # message ids in spool/input (sorted)
+    t.run(["queue", "list"])       # -> (rc, stdout, stderr): tandem queue -c FILE list
+    t.connect()                    # SmtpConn to the daemon, banner read
+    t.stop() -> rc   t.kill9()   t.restart()   t.running()
+"""
+import os
+import re
+import shlex
+import signal
+import subprocess
+import textwrap
+import time
+
+from .ports import free_port
+from .smtpclient import SmtpConn, SmtpError, SmtpTimeout
+from .wait import wait_until
+
+MSGID = re.compile(r"^[0-9A-Za-z]{6}-[0-9A-Za-z]{6}-[0-9A-Za-z]{2}$")
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+STARTUP_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+SANITIZER_ERROR = re.compile(r"ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:")
+
+
+def tandem_binary():
+    """The daemon under test: $TANDEM_BIN, else <repo>/build/tandem."""
+    return os.environ.get("TANDEM_BIN") or os.path.join(REPO, "build", "tandem")
+
+
+_availability = {}
+
+
+def tandem_unavailable_reason(binary=None):
+    """None if ``binary`` can serve; otherwise why scenario tests needing it are skipped.
+
+    A placeholder binary answers every subcommand with its usage text and status 64; a real
+    one complains about the missing config file instead.
+    """
+    binary = binary or tandem_binary()
+    if binary in _availability:
+        return _availability[binary]
+    reason = None
+    if not os.access(binary, os.X_OK):
+        reason = f"{binary} not built"
+    else:
+        try:
+            p = subprocess.run([binary, "serve", "-c", "/nonexistent/tandem.conf", "--foreground"],
+                               capture_output=True, text=True, timeout=5)
+            if p.returncode == 64 and p.stderr.lstrip().startswith("usage:"):
+                reason = f"{binary} has no 'serve' yet"
+        except subprocess.TimeoutExpired:
+            reason = None
+    _availability[binary] = reason
+    return reason
+
+
+def _main_options(text):
+    """Names of the main options (before the first `begin`) that ``text`` sets."""
+    names = set()
+    for line in text.splitlines():
+        if re.match(r"^\s*begin\s+\w+", line):
+            break
+        m = re.match(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=", line)
+        if m:
+            names.add(m.group(1))
+    return names
+
+
+class Tandem:
+    """A tandem daemon on a free loopback port (see the module docstring)."""
+
+    def __init__(self, directory, config="", options=None, binary=None, ready="banner",
+                 expect_panic=False, env=None):
+        self.dir = str(directory)
+        self.binary = binary or tandem_binary()
+        self.expect_panic, self.ready, self.env = expect_panic, ready, env
+        self.killed_hard = False   # set when SIGTERM was not enough at stop()
+        self.port = free_port()
+        self.spool = os.path.join(self.dir, "spool")
+        self.log_dir = os.path.join(self.dir, "log")
+        self.config_path = os.path.join(self.dir, "tandem.conf")
+        os.makedirs(self.log_dir, exist_ok=True)
+        self.write_config(config, options)
+        self.proc = None
+        self._stderr_path = os.path.join(self.dir, "stderr.log")
+        self.start()
+
+    # -- configuration ------------------------------------------------------------------
+    def defaults(self):
+        return {"hostname": "tandem.test", "listen": f"127.0.0.1:{self.port}",
+                "spool_directory": self.spool, "log_directory": self.log_dir, "workers": "1"}
+
+    def write_config(self, config="", options=None):
+        """(Re)write the config file: harness defaults, ``options``, then the caller's text."""
+        config = textwrap.dedent(config).strip("\n")
+        own = _main_options(config)
+        merged = {k: v for k, v in {**self.defaults(), **(options or {})}.items() if k not in own}
+        head = "".join(f"{k} = {v}\n" for k, v in merged.items())
+        self.config_text = f"# written by the scenario test harness\n{head}\n{config}\n"
+        with open(self.config_path, "w") as f:
+            f.write(self.config_text)
+
+    # -- process control ----------------------------------------------------------------
+    def start(self):
+        """Start the daemon and wait until it is ready (see ``ready``)."""
+        env = dict(os.environ, **(self.env or {}))
+        with open(self._stderr_path, "ab") as err:
+            self.proc = subprocess.Popen(
+                [self.binary, "serve", "-c", self.config_path, "--foreground"],
+                stdin=subprocess.DEVNULL, stdout=err, stderr=err, cwd=self.dir, env=env,
+                start_new_session=True)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.kill9()
+            raise
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            if not self.running():
+                raise AssertionError(self.describe(
+                    f"tandem exited during startup with status {self.proc.returncode}"))
+            if self._probe(deadline):
+                return
+            if time.monotonic() >= deadline:
+                raise AssertionError(self.describe(
+                    f"tandem not ready on 127.0.0.1:{self.port} after {STARTUP_TIMEOUT:g}s"))
+            time.sleep(0.02)
+
+    def _probe(self, deadline):
+        """True once the port accepts (ready="port") and a banner arrives (ready="banner")."""
+        try:
+            conn = SmtpConn(self.port, banner=False, timeout=max(deadline - time.monotonic(), 0.1))
+        except OSError:
+            return False
+        with conn:
+            if self.ready == "port":
+                return True
+            try:
+                conn.reply()
+            except SmtpError as exc:
+                if not isinstance(exc, SmtpTimeout) and not any(d == "S" for d, _ in
+                                                                 conn.transcript):
+                    return False          # closed before saying anything: still starting
+                raise AssertionError(self.describe(f"no valid banner from tandem: {exc}"))
+            try:
+                conn.cmd("QUIT", timeout=2)
+            except (SmtpError, OSError):
+                pass
+            return True
+
+    def _signal_group(self, sig):
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        """SIGTERM the process group, wait, SIGKILL what is left; returns the exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self._signal_group(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.killed_hard = True
+        self._signal_group(signal.SIGKILL)
+        self.proc.wait(5)
+        return self.proc.returncode
+
+    def kill9(self):
+        """SIGKILL the whole process group at once (a crash) and reap the parent."""
+        if self.proc is not None:
+            self._signal_group(signal.SIGKILL)
+            self.proc.wait(5)
+
+    def restart(self, config=None, options=None):
+        """Stop (if running) and start again on the same port, spool and logs."""
+        if self.running():
+            self.stop()
+        if config is not None or options is not None:
+            self.write_config(config or "", options)
+        self.start()
+
+    # -- logs and spool -----------------------------------------------------------------
+    def _read(self, path):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def mainlog(self):
+        return self._read(os.path.join(self.log_dir, "mainlog"))
+
+    def rejectlog(self):
+        return self._read(os.path.join(self.log_dir, "rejectlog"))
+
+    def paniclog(self):
+        return self._read(os.path.join(self.log_dir, "paniclog"))
+
+    def stderr(self):
+        return self._read(self._stderr_path)
+
+    def wait_log(self, regex, timeout=10.0, count=1, log="mainlog"):
+        """Poll a log until ``regex`` matches ``count`` lines; returns the last match."""
+        pattern = re.compile(regex, re.M)
+        reader = getattr(self, log)
+
+        def found():
+            matches = list(pattern.finditer(reader()))
+            return matches[count - 1] if len(matches) >= count else None
+        return wait_until(found, timeout, f"{log} to match {regex!r} ({count}x)",
+                          detail=lambda: self.describe(""))
+
+    def spool_ids(self):
+        """Ids of the messages in spool/input (journals and temporary files excluded)."""
+        try:
+            names = os.listdir(os.path.join(self.spool, "input"))
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in names if MSGID.match(n))
+
+    def describe(self, headline, tail=40):
+        """``headline`` plus the daemon's stderr and the tails of its logs."""
+        parts = [headline] if headline else []
+        for name, text in (("stderr", self.stderr()), ("mainlog", self.mainlog()),
+                           ("paniclog", self.paniclog())):
+            lines = text.splitlines()[-tail:]
+            parts.append(f"--- {name} (last {len(lines)} lines) ---")
+            parts.extend(lines)
+        return "\n".join(parts)
+
+    # -- other commands -----------------------------------------------------------------
+    def run(self, args, input=None, timeout=30, config=True):
+        """Run ``tandem SUBCOMMAND -c FILE REST...``; returns (rc, stdout, stderr).
+
+        ``args`` is a list or a shell-like string ("queue list"); ``-c FILE`` goes right after
+        the subcommand, as doc/config.md writes it (``config=False`` leaves it out, e.g. for
+        ``version``).  ``input`` (bytes or str) is fed to stdin, e.g. for ``session``.
+        """
+        args = shlex.split(args) if isinstance(args, str) else list(args)
+        conf = ["-c", self.config_path] if config else []
+        cmd = [self.binary, args[0], *conf, *args[1:]]
+        if isinstance(input, str):
+            input = input.encode()
+        p = subprocess.run(cmd, input=input, capture_output=True, timeout=timeout, cwd=self.dir,
+                           env=dict(os.environ, **(self.env or {})))
+        return (p.returncode, p.stdout.decode("utf-8", "replace"),
+                p.stderr.decode("utf-8", "replace"))
+
+    def connect(self, **kwargs):
+        """An SmtpConn to the daemon (banner read unless banner=False)."""
+        return SmtpConn(self.port, **kwargs)
+
+    def check_teardown(self):
+        """Raise AssertionError if the paniclog or stderr shows something wrong."""
+        problems = []
+        if self.paniclog().strip() and not self.expect_panic:
+            problems.append("paniclog is not empty")
+        if SANITIZER_ERROR.search(self.stderr()):
+            problems.append("sanitizer error on stderr")
+        if problems:
+            raise AssertionError(self.describe("; ".join(problems)))
+
+
+__all__ = ["Tandem", "tandem_binary", "tandem_unavailable_reason", "MSGID"]
