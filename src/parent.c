@@ -98,6 +98,7 @@ static void spawn(struct parent *p, enum child_kind kind)
         return;
     }
     if (pid == 0) {
+        event_base_free(p->base); /* the child builds its own loop and signal handling */
         privs_drop(&p->privs);
         if (kind == CHILD_WORKER) {
             close(p->sched_sock[1]);
