@@ -268,7 +268,7 @@ enum addr_err addr_parse_path(const char *s, bool empty_ok, bool utf8_ok, char *
     struct mailbox mb;
     e = addr_parse_mailbox(c + route, clen - route, utf8_ok, &mb);
     if (e != ADDR_OK)
-        return e;
+        return e == ADDR_ERR_SOURCE_ROUTE ? ADDR_ERR_SYNTAX : e; /* a second route */
     if (clen + 2 > ADDR_PATH_MAX || !str_fmt(out, outsz, "%s@%s", mb.local, mb.domain))
         return ADDR_ERR_PATH_LEN;
     *end = c + clen + 1;

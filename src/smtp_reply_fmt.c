@@ -54,7 +54,9 @@ static void format_line(struct sbuf *out, int code, const char *ec, bool last, c
 {
     size_t eclen = strlen(ec);
     size_t room = REPLY_LINE_MAX - 4 - 2 - (eclen ? eclen + 1 : 0);
-    sbuf_printf(out, "%03d%c%s", code, last ? ' ' : '-', ec);
+    sbuf_printf(out, "%03d", code);
+    if (!last || eclen > 0 || n > 0) /* a last line is "CODE" or "CODE SP text" */
+        sbuf_printf(out, "%c%s", last ? ' ' : '-', ec);
     if (n > 0) {
         if (eclen > 0)
             sbuf_addch(out, ' ');
