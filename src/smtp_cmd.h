@@ -39,15 +39,16 @@ struct mail_params {
     enum body_type body;
     bool smtputf8;
     enum dsn_ret ret;
-    char envid[301];  /* xtext as received (validated), "" if none; decoded max 100, so at
-                       * most 300 as received */
+    char envid[301];  /* xtext as received (validated), "" if none; decoded: at most 100
+                       * printable ASCII characters, so at most 300 as received */
 };
 
 /* RCPT TO parameters. */
 struct rcpt_params {
     char rcpt[ADDR_PATH_MAX + 1];
     unsigned notify;  /* DSN_NOTIFY_* bits, 0 unset */
-    char orcpt[600];  /* "addr-type;xtext" as received (validated, at most 500), "" if none */
+    char orcpt[600];  /* "addr-type;xtext" as received (validated, at most 500, the xtext
+                       * decoding to printable ASCII), "" if none */
 };
 
 /* The result of parsing the argument of MAIL or RCPT: 0 and filled params on success, or an

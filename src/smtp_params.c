@@ -115,11 +115,30 @@ static bool p_ret(const struct param *p, struct pctx *c, struct parse_err *err)
     return true;
 }
 
-/* p_envid - ENVID=xtext, at most 100 characters once decoded */
+/* printable - decoded DSN values are printable ASCII (RFC 3461 4.2, 4.4): no CR LF (header
+ * injection into a later DSN), no control or 8-bit bytes */
+static bool printable(const char *s)
+{
+    for (; *s; s++) {
+        if (*s < 0x20 || *s > 0x7e)
+            return false;
+    }
+    return true;
+}
+
+/* xtext_printable - s[0..len) is xtext decoding to at most max printable characters */
+static bool xtext_printable(const char *s, size_t len, size_t max)
+{
+    char dec[ORCPT_MAX + 1];
+    if (max >= sizeof(dec))
+        fatalx("xtext_printable: max %zu too big", max);
+    return xtext_decode(s, len, dec, max + 1) && printable(dec);
+}
+
+/* p_envid - ENVID=xtext, at most 100 printable characters once decoded */
 static bool p_envid(const struct param *p, struct pctx *c, struct parse_err *err)
 {
-    char dec[ENVID_MAX + 1];
-    if (p->val == NULL || p->vlen == 0 || !xtext_decode(p->val, p->vlen, dec, sizeof(dec)) ||
+    if (p->val == NULL || p->vlen == 0 || !xtext_printable(p->val, p->vlen, ENVID_MAX) ||
         p->vlen >= sizeof(c->mail->envid))
         return bad_value(err, "Invalid ENVID value");
     memcpy(c->mail->envid, p->val, p->vlen);
@@ -170,17 +189,17 @@ static bool is_atext(char c)
            (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
 }
 
-/* p_orcpt - ORCPT=addr-type;xtext (addr-type an atom such as rfc822 or utf-8), at most 500 */
+/* p_orcpt - ORCPT=addr-type;xtext (addr-type an atom such as rfc822 or utf-8), at most 500
+ * as received, the address printable once decoded */
 static bool p_orcpt(const struct param *p, struct pctx *c, struct parse_err *err)
 {
-    char dec[ORCPT_MAX + 1];
     size_t t = 0;
     if (p->val == NULL || p->vlen > ORCPT_MAX)
         return bad_value(err, "Invalid ORCPT value");
     while (t < p->vlen && is_atext(p->val[t]))
         t++;
     if (t == 0 || t + 1 >= p->vlen || p->val[t] != ';' ||
-        !xtext_decode(p->val + t + 1, p->vlen - t - 1, dec, sizeof(dec)))
+        !xtext_printable(p->val + t + 1, p->vlen - t - 1, ORCPT_MAX))
         return bad_value(err, "Invalid ORCPT value");
     memcpy(c->rcpt->orcpt, p->val, p->vlen);
     c->rcpt->orcpt[p->vlen] = '\0';

@@ -262,6 +262,12 @@ TEST(mail_envid)
     mail_fails("<> ENVID=a+2", 501, "5.5.4");
     mail_fails("<> ENVID=a+00", 501, "5.5.4");
     mail_fails("<> ENVID=a\x80", 501, "5.5.4");
+    /* Decoded values must be printable: no header injection into a later DSN. */
+    mail_fails("<> ENVID=a+0D+0ABcc:x", 501, "5.5.4");
+    mail_fails("<> ENVID=a+09", 501, "5.5.4");
+    mail_fails("<> ENVID=a+7F", 501, "5.5.4");
+    mail_fails("<> ENVID=a+C3+A9", 501, "5.5.4");
+    assert_true(mail("<> ENVID=a+20b", true, false, 0, &m, &e));
 }
 
 TEST(mail_bad_paths)
@@ -381,6 +387,8 @@ TEST(rcpt_orcpt)
     rcpt_fails("<a@b> ORCPT=rfc(822);a@b", 501, "5.5.4");
     rcpt_fails("<a@b> ORCPT=rfc822;a+2x", 501, "5.5.4");
     rcpt_fails("<a@b> ORCPT=rfc822;a+00", 501, "5.5.4");
+    rcpt_fails("<a@b> ORCPT=rfc822;a+0D+0AX:y", 501, "5.5.4");
+    rcpt_fails("<a@b> ORCPT=rfc822;a+FF", 501, "5.5.4");
     rcpt_fails("<a@b> ORCPT", 501, "5.5.4");
     rcpt_fails("<a@b> ORCPT=rfc822;a ORCPT=rfc822;b", 501, "5.5.4");
     rcpt_fails("<a@b> SIZE=10", 555, "5.5.4");
