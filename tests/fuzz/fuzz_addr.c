@@ -18,6 +18,37 @@ static bool has_8bit(const char *s)
     return false;
 }
 
+/* check_grammar - independent checks of RFC 5321 syntax on an accepted mailbox */
+static void check_grammar(const struct mailbox *mb)
+{
+    const char *l = mb->local, *d = mb->domain;
+    size_t llen = strlen(l), label = 0;
+    for (size_t i = 0; l[0] != '"' && i < llen; i++) {
+        unsigned char c = (unsigned char)l[i];
+        if (c <= ' ' || c == 0x7f || strchr("\"(),:;<>@[\\]", c) ||
+            (c == '.' && (i == 0 || i + 1 == llen || l[i + 1] == '.')))
+            abort();
+    }
+    if (l[0] == '"' && (llen < 2 || l[llen - 1] != '"'))
+        abort();
+    if (mb->domain_is_literal)
+        return;
+    for (size_t i = 0;; i++) {
+        unsigned char c = (unsigned char)d[i];
+        if (c == '.' || c == '\0') {
+            if (label == 0 || label > 63 || d[i - 1] == '-' || d[i - label] == '-')
+                abort();
+            if (c == '\0')
+                return;
+            label = 0;
+            continue;
+        }
+        if (!(c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+            abort();
+        label++;
+    }
+}
+
 /* check_mailbox - invariants of an accepted mailbox, and that its canonical form is stable */
 static void check_mailbox(const struct mailbox *mb, bool utf8)
 {
@@ -27,6 +58,7 @@ static void check_mailbox(const struct mailbox *mb, bool utf8)
         abort();
     if (!utf8 && (has_8bit(mb->local) || has_8bit(mb->domain)))
         abort();
+    check_grammar(mb);
     for (const char *d = mb->domain; *d; d++)
         if (*d >= 'A' && *d <= 'Z' && !(mb->domain_is_literal && d - mb->domain <= 5))
             abort();

@@ -5,7 +5,9 @@
  *  - decoded content never holds a bare CR or LF;
  *  - for the decoded content X, encode(X) decodes back to X, and the encoded stream (after
  *    the DATA command's CRLF) holds CR LF . CR LF exactly once, at its end;
- *  - the encoder given the raw (undecoded) input still emits exactly one terminator. */
+ *  - the encoder given the raw (undecoded) input still emits exactly one terminator;
+ *  - the result equals that of a naive reference model (find the first CR LF . CR LF, split
+ *    at CRLF, unstuff, turn other CRs and LFs into spaces). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +110,42 @@ static bool same(const struct dec *a, const struct dec *b)
            a->out.len == b->out.len && mem_eq(a->out.s, b->out.s, a->out.len);
 }
 
+/* ref_line - reference model for one line (without its CRLF): unstuff, bare CR/LF -> ' ' */
+static void ref_line(const char *l, size_t n, bool raw, struct dec *r)
+{
+    if (!raw && n > 0 && l[0] == '.')
+        l++, n--;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)l[i];
+        r->flags |= c == '\r' ? DATA_BARE_CR : c == '\n' ? DATA_BARE_LF : c == 0 ? DATA_NUL
+                  : c >= 0x80 ? DATA_8BIT : 0;
+        sbuf_addch(&r->out, c == '\r' || c == '\n' ? ' ' : (char)c);
+    }
+}
+
+/* ref_decode - the naive reference decoder (whole input, then finish) */
+static void ref_decode(const char *in, size_t len, bool raw, struct dec *r)
+{
+    struct sbuf w;
+    sbuf_init(&w);
+    sbuf_add(&w, "\r\n", 2);
+    sbuf_add(&w, in, len);
+    const char *t = raw ? NULL : memmem(w.s, w.len, "\r\n.\r\n", 5);
+    size_t clen = t ? (size_t)(t - w.s) : len; /* content: in[0..clen) */
+    sbuf_init(&r->out);
+    r->flags = 0;
+    r->done = t != NULL;
+    r->used = t ? clen + 3 : len;
+    for (size_t pos = 0; pos < clen;) {
+        const char *crlf = memmem(in + pos, clen - pos, "\r\n", 2);
+        size_t n = crlf ? (size_t)(crlf - (in + pos)) : clen - pos;
+        ref_line(in + pos, n, raw, r);
+        sbuf_add(&r->out, "\r\n", 2); /* a line end, or the one finish adds */
+        pos += n + 2;
+    }
+    sbuf_free(&w);
+}
+
 /* check_round_trip - encode(x) is well terminated and decodes back to x */
 static void check_round_trip(const struct sbuf *x, uint32_t seed)
 {
@@ -139,6 +177,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (raw && whole.done)
         abort();
+    struct dec ref;
+    ref_decode(in, len, raw, &ref);
+    if (!same(&whole, &ref))
+        abort();
+    sbuf_free(&ref.out);
     check_round_trip(&whole.out, seed);
     /* The encoder fed undecoded input (bare CR/LF and all) must still be safe. */
     struct sbuf wire;

@@ -49,6 +49,9 @@ static void fuzz_mail(const char *in, size_t len, bool dsn, bool utf8, uint64_t 
         abort();
     if ((!dsn && (m.ret != DSN_RET_UNSET || m.envid[0])) || (limit && m.size > limit))
         abort();
+    struct mailbox mb;
+    if (m.sender[0] && addr_parse_mailbox(m.sender, strlen(m.sender), m.smtputf8, &mb) != ADDR_OK)
+        abort();
     char dec[sizeof(m.envid)];
     if (m.envid[0] && !xtext_decode(m.envid, strlen(m.envid), dec, 101))
         abort();
@@ -70,6 +73,10 @@ static void fuzz_rcpt(const char *in, size_t len, bool dsn, bool utf8)
     if ((r.notify & DSN_NOTIFY_NEVER) && r.notify != DSN_NOTIFY_NEVER)
         abort();
     if (strlen(r.orcpt) > 500)
+        abort();
+    struct mailbox mb;
+    if (strcmp(r.rcpt, "postmaster") != 0 &&
+        addr_parse_mailbox(r.rcpt, strlen(r.rcpt), utf8, &mb) != ADDR_OK)
         abort();
 }
 

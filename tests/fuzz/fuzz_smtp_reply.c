@@ -70,12 +70,35 @@ static void check_format(const struct smtp_reply *r)
     sbuf_free(&out);
 }
 
+/* check_raw - an independent look at the raw bytes of an accepted reply: nlines lines, each
+ * at most REPLY_LINE_HARD_MAX with its LF, all with the reply's code, '-' on all but the last */
+static void check_raw(const char *s, size_t n, const struct smtp_reply *r)
+{
+    size_t lines = 0;
+    char code[4];
+    str_fmt(code, sizeof(code), "%03d", r->code);
+    for (size_t pos = 0; pos < n; lines++) {
+        const char *lf = memchr(s + pos, '\n', n - pos);
+        if (lf == NULL)
+            abort();
+        size_t len = (size_t)(lf - (s + pos)) + 1, body = len - 1 - (len >= 2 && lf[-1] == '\r');
+        bool last = (size_t)(lf - s) + 1 == n;
+        if (len > REPLY_LINE_HARD_MAX || body < 3 || memcmp(s + pos, code, 3) != 0)
+            abort();
+        if (last ? body > 3 && s[pos + 3] != ' ' : body <= 3 || s[pos + 3] != '-')
+            abort();
+        pos += len;
+    }
+    if (lines != r->nlines)
+        abort();
+}
+
 /* run - parse all replies of in (chunked by seed, 0: whole), summarising them into sum */
 static void run(const char *in, size_t len, uint32_t seed, bool check, struct sbuf *sum)
 {
     struct reply_parser p;
     enum reply_status st = REPLY_MORE;
-    size_t pos = 0;
+    size_t pos = 0, start = 0;
     reply_parser_init(&p);
     while (pos < len && st != REPLY_ERROR) {
         size_t n = seed ? next_chunk(&seed) : len - pos;
@@ -87,6 +110,7 @@ static void run(const char *in, size_t len, uint32_t seed, bool check, struct sb
             if (st != REPLY_DONE)
                 continue;
             if (check) {
+                check_raw(in + start, pos - start, &p.reply);
                 check_reply(&p.reply);
                 check_format(&p.reply);
             }
@@ -95,6 +119,7 @@ static void run(const char *in, size_t len, uint32_t seed, bool check, struct sb
             sbuf_addch(sum, '|');
             reply_parser_next(&p);
             st = REPLY_MORE;
+            start = pos;
         }
     }
     sbuf_printf(sum, "end %d %s", st, st == REPLY_ERROR ? p.error : "");
