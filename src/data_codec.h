@@ -44,7 +44,9 @@ struct data_enc {
 };
 
 /* Re-encode decoded content for the wire: a '.' at the start of a line is doubled.  The input
- * is CRLF-lined content as produced by data_dec_feed. */
+ * is CRLF-lined content as produced by data_dec_feed; should it hold a bare CR or LF anyway,
+ * that is sent as a space, so the output never holds one (and never a premature end of data).
+ * Input may be split anywhere (a CR at the end of a piece waits for the next byte). */
 void data_enc_init(struct data_enc *e);
 void data_enc_feed(struct data_enc *e, const char *in, size_t len, struct sbuf *out);
 /* Terminate: CRLF if the content did not end with one, then ".\r\n". */
