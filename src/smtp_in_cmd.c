@@ -96,6 +96,12 @@ void smtp_dispatch(struct smtp_session *s, const char *line, size_t len)
         return;
     }
     smtp_cmd_split(line, len, &c);
+    if (c.no_keyword) {
+        smtp_reply(s, 501, "5.5.4", "Syntax: %s", c.verb == CMD_MAIL ? "MAIL FROM:<address>"
+                                                                      : "RCPT TO:<address>");
+        smtp_count_error(s);
+        return;
+    }
     if (s->txn && s->txn->bdat_started && c.verb != CMD_BDAT && c.verb != CMD_RSET &&
         c.verb != CMD_QUIT && c.verb != CMD_NOOP) {
         smtp_reply(s, 503, "5.5.1", "Only BDAT, RSET, NOOP or QUIT during a BDAT transfer");
@@ -262,6 +268,8 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
         smtp_count_error(s);
         return;
     }
+    if (strcmp(t->pending_rcpt.rcpt, "postmaster") == 0)   /* RFC 5321 4.5.1: ours */
+        str_fmt(t->pending_rcpt.rcpt, sizeof(t->pending_rcpt.rcpt), "postmaster@%s", conf->hostname);
     if (t->env.nrcpts + t->ndiscarded >= conf->recipients_max) {
         smtp_reply(s, 452, "4.5.3", "Too many recipients");
         return;
