@@ -11,11 +11,13 @@ from .nexthop import DROP, GARBAGE, RESET, Message, NextHop, Session, seq, stall
 from .ports import free_port, port_open
 from .smtpclient import SmtpConn, SmtpError, SmtpTimeout, dot_stuff, pipelined
 from .wait import WaitTimeout, wait_until
+from .spoolfile import SpoolMessage, parse_spool_bytes, read_journal, read_spool
 
 __all__ = [
     "Certs", "relay_config", "MSGID", "Tandem", "tandem_binary", "tandem_unavailable_reason", "DnsServer",
     "EximPeer", "SmtpSink", "SwaksResult", "have_exim", "have_postfix_tools", "have_swaks",
     "smtp_source", "swaks", "swaks_has_tls", "DROP", "GARBAGE", "RESET", "Message", "NextHop", "Session", "seq",
     "stall", "free_port", "port_open", "SmtpConn", "SmtpError", "SmtpTimeout", "dot_stuff",
-    "pipelined", "WaitTimeout", "wait_until",
+    "pipelined", "WaitTimeout", "wait_until", "SpoolMessage", "parse_spool_bytes", "read_journal",
+    "read_spool",
 ]
