@@ -268,6 +268,31 @@ static bool add_item(struct list *l, const char *raw, const struct list_names *n
     return ok;
 }
 
+/* bare_ipv6_item - in a colon-separated host list, an IPv6 address or network written with
+ * single colons ("::1", "2001:db8::/32", "!fe80::/10") followed by a blank, a separator or
+ * the end is one item.  Exim would need "::::1" there; both work, and no Exim-escaped
+ * address is a valid address as written.  1 = item taken, 0 = not such an item. */
+static int bare_ipv6_item(const char **sp, char *buf, size_t bufsz)
+{
+    const char *s = *sp + strspn(*sp, " \t\r\n");
+    size_t neg = *s == '!' ? 1 + strspn(s + 1, " \t") : 0;
+    const char *tok = s + neg;
+    size_t len = strcspn(tok, " \t\r\n");
+    char ip[64];
+    uint8_t addr[16];
+    unsigned prefix;
+    if (len == 0 || len >= sizeof(ip) || memchr(tok, ':', len) == NULL || len + 2 > bufsz)
+        return 0;
+    memcpy(ip, tok, len);
+    ip[len] = '\0';
+    const char *after = tok + len + strspn(tok + len, " \t\r\n");
+    if (!parse_cidr(ip, addr, &prefix) || (*after != '\0' && *after != ':'))
+        return 0;
+    str_fmt(buf, bufsz, "%s%s", neg ? "!" : "", ip);
+    *sp = *after != '\0' ? after + 1 : after;
+    return 1;
+}
+
 bool list_parse_names(struct list *l, enum list_kind kind, const char *text,
                       const struct list_names *names, char *err, size_t errsz)
 {
@@ -277,7 +302,8 @@ bool list_parse_names(struct list *l, enum list_kind kind, const char *text,
     memset(l, 0, sizeof(*l));
     l->kind = kind;
     char sep = list_separator(&s);
-    while ((r = next_item(&s, sep, buf, sizeof(buf))) > 0) {
+    bool v6 = kind == LIST_HOST && sep == ':';
+    while ((r = (v6 && bare_ipv6_item(&s, buf, sizeof(buf))) ? 1 : next_item(&s, sep, buf, sizeof(buf))) > 0) {
         if (!add_item(l, buf, names, err, errsz)) {
             list_free(l);
             return false;
