@@ -57,6 +57,7 @@ void conf_error(struct conf_parser *p, int line, const char *fmt, ...) PRINTF_LI
 void conf_option_line(struct conf_parser *p, const char *name, const char *value);
 void conf_options_defaults(struct conf_parser *p);
 void conf_options_finish(struct conf_parser *p);
+bool conf_is_option(const char *name);
 
 /* Named lists (conf_parse.c): every named list, for resolving "+name". */
 void conf_list_names(const struct conf *c, struct list_names *names);

@@ -441,6 +441,14 @@ void conf_option_line(struct conf_parser *p, const char *name, const char *value
     conf_error(p, p->line, "unknown option \"%s\"", name);
 }
 
+bool conf_is_option(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_LEN(options); i++)
+        if (strcmp(options[i].name, name) == 0)
+            return true;
+    return false;
+}
+
 /* system_hostname - the default for hostname */
 static char *system_hostname(void)
 {

@@ -250,20 +250,24 @@ static bool begin_line(struct conf_parser *p, const char *line)
     return true;
 }
 
-/* misplaced_list - a named list definition after the first begin */
-static bool misplaced_list(struct conf_parser *p, const char *line)
+/* misplaced - a named list or main option after the first begin */
+static bool misplaced(struct conf_parser *p, const char *line)
 {
-    if (p->section == SECT_MAIN)
+    char word[64];
+    size_t len = strspn(line, "abcdefghijklmnopqrstuvwxyz_");
+    if (p->section == SECT_MAIN || len == 0 || len >= sizeof(word))
         return false;
-    for (int k = 0; k < 3; k++) {
-        size_t n = strlen(list_kind_words[k]);
-        if (strncmp(line, list_kind_words[k], n) == 0 && isspace((unsigned char)line[n])) {
+    str_copy(word, line, len + 1);
+    for (int k = 0; k < 3; k++)
+        if (strcmp(word, list_kind_words[k]) == 0 && isspace((unsigned char)line[len])) {
             conf_error(p, p->line, "%s: named lists must be defined before the first \"begin\"",
-                       list_kind_words[k]);
+                       word);
             return true;
         }
-    }
-    return false;
+    if (line[len + strspn(line + len, " \t")] != '=' || !conf_is_option(word))
+        return false;
+    conf_error(p, p->line, "%s: main options must come before the first \"begin\"", word);
+    return true;
 }
 
 /* conf_read - parse the whole file */
@@ -275,7 +279,7 @@ void conf_read(struct conf_parser *p, FILE *f)
     while (logical(p, &rd, &line)) {
         if (line.len == 0)
             continue;
-        if (begin_line(p, line.s) || misplaced_list(p, line.s))
+        if (begin_line(p, line.s) || misplaced(p, line.s))
             continue;
         switch (p->section) {
         case SECT_MAIN: main_line(p, line.s); break;
