@@ -245,7 +245,24 @@ static void item_result(struct acl_run *r, enum cond c)
     }
 }
 
-/* flatten_reply - "550-5.1.1 a\r\n550 5.1.1 b" as one line for $acl_verify_message */
+/* status_len - length of a leading enhanced status code "x.y.z " (RFC 3463), or 0 */
+static size_t status_len(const char *s, size_t len)
+{
+    size_t i = 0;
+    for (int part = 0; part < 3; part++) {
+        size_t digits = 0;
+        while (i < len && s[i] >= '0' && s[i] <= '9' && digits < 3) {
+            i++;
+            digits++;
+        }
+        if (digits == 0 || i >= len || s[i] != (part < 2 ? '.' : ' '))
+            return 0;
+        i++;
+    }
+    return i;
+}
+
+/* flatten_reply - "550-5.1.1 a\r\n550 5.1.1 b" as "550 5.1.1 a b" for $acl_verify_message */
 static char *flatten_reply(const char *reply)
 {
     struct sbuf b;
@@ -253,10 +270,16 @@ static char *flatten_reply(const char *reply)
     for (bool first = true; *reply != '\0'; first = false) {
         size_t len = strcspn(reply, "\r\n");
         size_t skip = 0;
-        if (!first && len >= 4 && (reply[3] == '-' || reply[3] == ' '))
+        bool code = len >= 4 && (reply[3] == '-' || reply[3] == ' ');
+        if (first && code) {
+            sbuf_add(&b, reply, 3);
+            sbuf_addch(&b, ' ');
             skip = 4;
+        } else if (code) {
+            skip = 4 + status_len(reply + 4, len - 4);
+        }
         if (len > skip) {
-            if (b.len > 0)
+            if (b.len > 0 && b.s[b.len - 1] != ' ')
                 sbuf_addch(&b, ' ');
             sbuf_add(&b, reply + skip, len - skip);
         }
