@@ -35,6 +35,8 @@ static int err_cmp(const void *a, const void *b)
 /* report_errors - "FILE:LINE: message" lines in line order, at most CONF_MAX_ERRORS */
 static void report_errors(struct conf_parser *p, struct sbuf *errs)
 {
+    if (p->nerrs == 0)
+        return;
     qsort(p->errv, p->nerrs, sizeof(*p->errv), err_cmp);
     for (size_t i = 0; i < p->nerrs; i++) {
         if (i < CONF_MAX_ERRORS)
