@@ -77,6 +77,7 @@ struct acl {
     int line;
 };
 
+/* Free what acl holds (its name, statements, lists, texts), not acl itself. */
 void acl_free(struct acl *acl);
 
 /* ---- evaluation ---- */

@@ -289,7 +289,8 @@ static bool verb_line(struct conf_parser *p, const char *line)
 {
     size_t len = strcspn(line, " \t");
     size_t v = 0;
-    while (v < ARRAY_LEN(verb_names) && (strlen(verb_names[v]) != len || strncmp(line, verb_names[v], len) != 0))
+    while (v < ARRAY_LEN(verb_names) &&
+           (strlen(verb_names[v]) != len || strncmp(line, verb_names[v], len) != 0))
         v++;
     if (v == ARRAY_LEN(verb_names))
         return false;

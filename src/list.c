@@ -293,6 +293,14 @@ static int bare_ipv6_item(const char **sp, char *buf, size_t bufsz)
     return 1;
 }
 
+/* take_item - the next item: a bare IPv6 address (host lists) or an Exim item */
+static int take_item(const char **sp, char sep, bool v6, char *buf, size_t bufsz)
+{
+    if (v6 && bare_ipv6_item(sp, buf, bufsz))
+        return 1;
+    return next_item(sp, sep, buf, bufsz);
+}
+
 bool list_parse_names(struct list *l, enum list_kind kind, const char *text,
                       const struct list_names *names, char *err, size_t errsz)
 {
@@ -303,7 +311,7 @@ bool list_parse_names(struct list *l, enum list_kind kind, const char *text,
     l->kind = kind;
     char sep = list_separator(&s);
     bool v6 = kind == LIST_HOST && sep == ':';
-    while ((r = (v6 && bare_ipv6_item(&s, buf, sizeof(buf))) ? 1 : next_item(&s, sep, buf, sizeof(buf))) > 0) {
+    while ((r = take_item(&s, sep, v6, buf, sizeof(buf))) > 0) {
         if (!add_item(l, buf, names, err, errsz)) {
             list_free(l);
             return false;
