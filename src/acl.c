@@ -84,6 +84,7 @@ static bool acl_has_cutthrough(const struct acl *acl)
     return false;
 }
 
+/* acl_run_new - a run over acl with private copies of the variables */
 struct acl_run *acl_run_new(const struct acl *acl, enum acl_stage stage, const struct acl_vars *vars,
                             const struct acl_hooks *hooks, void *hook_arg, struct event_base *base,
                             acl_done_fn done, void *done_arg)
@@ -332,6 +333,7 @@ static enum cond verify_start(struct acl_run *r, const struct acl_item *it)
     return verify_apply(r, it);
 }
 
+/* acl_verify_done - a verification finished: resume, or let verify_start pick it up */
 void acl_verify_done(struct acl_run *r, enum verify_result res, const char *reply)
 {
     if (r->state != RS_WAIT_VERIFY || r->verify_done) {
@@ -438,6 +440,7 @@ static bool run_loop(struct acl_run *r)
     return true;
 }
 
+/* acl_run_start - evaluate until the verdict or the first wait */
 bool acl_run_start(struct acl_run *r)
 {
     if (r->state != RS_NEW)
@@ -455,6 +458,7 @@ const struct acl_outcome *acl_run_outcome(const struct acl_run *r)
     return &r->out;
 }
 
+/* acl_run_free - cancel a pending verify or delay and release the run */
 void acl_run_free(struct acl_run *r)
 {
     if (r == NULL)

@@ -66,6 +66,7 @@ static enum acl_var parse_var(const char **sp, char *err, size_t errsz)
     return v;
 }
 
+/* acl_text_compile - split text into literal and variable segments */
 bool acl_text_compile(struct acl_text *t, const char *s, char *err, size_t errsz)
 {
     struct sbuf lit;
@@ -104,6 +105,7 @@ void acl_text_free(struct acl_text *t)
     t->n = 0;
 }
 
+/* acl_text_expand - literals as they are, variables with control characters masked */
 void acl_text_expand(const struct acl_text *t, const char *const vals[VAR_NVARS], struct sbuf *out)
 {
     for (size_t i = 0; i < t->n; i++) {

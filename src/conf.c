@@ -57,6 +57,7 @@ static void parser_free(struct conf_parser *p)
         free(p->list_text[k]);
 }
 
+/* conf_load - read, validate and cross-check a configuration file */
 struct conf *conf_load(const char *path, struct sbuf *errs)
 {
     FILE *f = fopen(path, "r");
@@ -108,6 +109,7 @@ static void strings_free(struct conf *c)
     free(c->dns_servers);
 }
 
+/* conf_free - release a configuration and everything it owns */
 void conf_free(struct conf *c)
 {
     if (c == NULL)
@@ -163,6 +165,7 @@ const struct acl *conf_find_acl(const struct conf *c, const char *name)
     return NULL;
 }
 
+/* conf_route_for - the first route whose pattern matches domain */
 const struct route *conf_route_for(const struct conf *c, const char *domain)
 {
     for (size_t i = 0; i < c->nroutes; i++)

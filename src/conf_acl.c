@@ -87,7 +87,8 @@ static bool parse_verify(struct acl_item *it, const char *v, char *err, size_t e
     while (w < ARRAY_LEN(whats) && (strlen(whats[w]) != n || strncmp(v, whats[w], n) != 0))
         w++;
     if (w == ARRAY_LEN(whats)) {
-        str_fmt(err, errsz, "expected helo, sender or recipient, not \"%.*s\"", (int)(n > 40 ? 40 : n), v);
+        str_fmt(err, errsz, "expected helo, sender or recipient, not \"%.*s\"",
+                (int)(n > 40 ? 40 : n), v);
         return false;
     }
     it->verify = (enum verify_what)w;
@@ -311,6 +312,7 @@ static bool verb_line(struct conf_parser *p, const char *line)
     return true;
 }
 
+/* conf_acl_line - an ACL name, a statement, or a condition/modifier line */
 void conf_acl_line(struct conf_parser *p, const char *line)
 {
     if (acl_name_line(p, line) || verb_line(p, line))
@@ -318,6 +320,7 @@ void conf_acl_line(struct conf_parser *p, const char *line)
     item_line(p, line);
 }
 
+/* acl_free - release what an ACL holds */
 void acl_free(struct acl *acl)
 {
     for (size_t s = 0; s < acl->n; s++) {

@@ -425,6 +425,7 @@ static void set_option(struct conf_parser *p, size_t i, const char *value, int l
         conf_error(p, line, "%s: %s", o->name, err);
 }
 
+/* conf_option_line - "name = value" for a main option; unknown or repeated names are errors */
 void conf_option_line(struct conf_parser *p, const char *name, const char *value)
 {
     for (size_t i = 0; i < ARRAY_LEN(options); i++) {
@@ -441,6 +442,7 @@ void conf_option_line(struct conf_parser *p, const char *name, const char *value
     conf_error(p, p->line, "unknown option \"%s\"", name);
 }
 
+/* conf_is_option - is name a main option */
 bool conf_is_option(const char *name)
 {
     for (size_t i = 0; i < ARRAY_LEN(options); i++)
@@ -459,6 +461,7 @@ static char *system_hostname(void)
     return xstrdup(buf);
 }
 
+/* conf_options_defaults - apply the defaults of options not set */
 void conf_options_defaults(struct conf_parser *p)
 {
     int saved = p->line;
@@ -480,6 +483,7 @@ static int option_line(const struct conf_parser *p, const char *name)
     return 0;
 }
 
+/* conf_options_finish - after the whole file: helo_data, TLS key, ACL names */
 void conf_options_finish(struct conf_parser *p)
 {
     struct conf *c = p->c;

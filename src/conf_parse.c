@@ -104,6 +104,7 @@ void conf_list_names(const struct conf *c, struct list_names *names)
     names->naddresses = c->naddresslists;
 }
 
+/* conf_compile_list - compile a list against every named list, reporting errors */
 bool conf_compile_list(struct conf_parser *p, struct list *l, enum list_kind kind,
                        const char *text, const char *what, int line)
 {
@@ -293,6 +294,7 @@ void conf_read(struct conf_parser *p, FILE *f)
     free(rd.buf);
 }
 
+/* conf_unquote - a value without its enclosing double quotes */
 char *conf_unquote(const char *value)
 {
     size_t len = strlen(value);
@@ -310,6 +312,7 @@ char *conf_unquote(const char *value)
     return sbuf_steal(&b);
 }
 
+/* conf_parse_port - a TCP port, 1 to 65535 */
 bool conf_parse_port(const char *s, uint16_t *port)
 {
     size_t n = strspn(s, "0123456789");
@@ -322,6 +325,7 @@ bool conf_parse_port(const char *s, uint16_t *port)
     return true;
 }
 
+/* conf_hostname_ok - letters, digits, "-", "_" and non-empty dot-separated labels */
 bool conf_hostname_ok(const char *s)
 {
     size_t len = strlen(s);

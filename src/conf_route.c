@@ -133,6 +133,7 @@ static bool route_pattern(struct conf_parser *p, struct route *r, const char *pa
     return conf_compile_list(p, &r->domains, LIST_DOMAIN, pat, what, p->line);
 }
 
+/* conf_route_line - one route: pattern, next hops, options */
 void conf_route_line(struct conf_parser *p, const char *line)
 {
     struct conf *c = p->c;
@@ -158,6 +159,7 @@ void conf_route_line(struct conf_parser *p, const char *line)
     c->routes[c->nroutes++] = r;
 }
 
+/* conf_route_free - what a route holds */
 void conf_route_free(struct route *r)
 {
     free(r->pattern);

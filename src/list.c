@@ -301,6 +301,7 @@ static int take_item(const char **sp, char sep, bool v6, char *buf, size_t bufsz
     return next_item(sp, sep, buf, bufsz);
 }
 
+/* list_parse_names - split text into items and classify each for the kind */
 bool list_parse_names(struct list *l, enum list_kind kind, const char *text,
                       const struct list_names *names, char *err, size_t errsz)
 {
@@ -325,6 +326,7 @@ bool list_parse_names(struct list *l, enum list_kind kind, const char *text,
     return true;
 }
 
+/* list_parse - list_parse_names with only same-kind named lists */
 bool list_parse(struct list *l, enum list_kind kind, const char *text,
                 const struct named_list *named, size_t nnamed, char *err, size_t errsz)
 {
@@ -343,6 +345,7 @@ bool list_parse(struct list *l, enum list_kind kind, const char *text,
     return list_parse_names(l, kind, text, &names, err, errsz);
 }
 
+/* list_free - release the items (named lists referred to are not owned) */
 void list_free(struct list *l)
 {
     for (size_t i = 0; i < l->n; i++)
@@ -396,6 +399,7 @@ static int walk_depth(struct ref_walk *w, const struct named_list *nl)
     return d;
 }
 
+/* list_names_check - find loops and over-deep nesting among named lists */
 bool list_names_check(const struct list_names *names, const struct named_list **bad_list)
 {
     struct ref_walk w = { .names = names };

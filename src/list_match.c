@@ -169,6 +169,7 @@ static void subject_ip(struct subject *sj, const char *ip)
     }
 }
 
+/* list_match_host - the client by address (CIDR) or verified name */
 bool list_match_host(const struct list *l, const char *ip, const char *hostname)
 {
     struct subject sj = { .s = "", .hostname = hostname };
