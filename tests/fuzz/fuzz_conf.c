@@ -17,6 +17,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static int memfd = -1;
 static char path[64], logdir[64], mainlog[96];
 
+/* remove_logs - delete the scratch log directory at exit */
+static void remove_logs(void)
+{
+    static const char *const names[] = { "mainlog", "rejectlog", "paniclog" };
+    char p[128];
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(p, sizeof(p), "%s/%s", logdir, names[i]);
+        unlink(p);
+    }
+    rmdir(logdir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -27,6 +39,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (memfd < 0 || mkdtemp(logdir) == NULL || !log_open(logdir))
         abort();
     snprintf(mainlog, sizeof(mainlog), "%s/mainlog", logdir);
+    atexit(remove_logs);
     return 0;
 }
 
