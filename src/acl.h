@@ -77,6 +77,7 @@ struct acl {
     int line;
 };
 
+/* Free what acl holds (its name, statements, lists, texts), not acl itself. */
 void acl_free(struct acl *acl);
 
 /* ---- evaluation ---- */
@@ -89,6 +90,7 @@ struct acl_vars {
     const char *sender_host_address, *sender_helo_name, *sender_address;
     const char *local_part, *domain, *recipient; /* RCPT stage */
     const char *message_id, *primary_hostname;
+    const char *sender_host_name; /* verified reverse-DNS name, for host-name patterns; NULL if none */
 };
 
 struct acl_run;
@@ -98,6 +100,9 @@ struct acl_run;
 struct acl_hooks {
     void (*verify)(void *arg, struct acl_run *run, enum verify_what what,
                    const struct callout_opts *opts);
+    /* Optional: acl_run_free() of a run whose verify is still outstanding calls this first;
+     * the verification must then never call acl_verify_done(). */
+    void (*cancel)(void *arg, struct acl_run *run);
 };
 
 /* The result of an evaluation: the verdict plus what modifiers collected. */

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum list_kind { LIST_DOMAIN, LIST_HOST, LIST_ADDRESS };
+enum list_kind { LIST_DOMAIN, LIST_HOST, LIST_ADDRESS, LIST_LOCAL_PART };
 
 enum list_item_type {
     ITEM_ANY,      /* "*" */
@@ -45,10 +45,29 @@ bool list_parse(struct list *l, enum list_kind kind, const char *text,
                 const struct named_list *named, size_t nnamed, char *err, size_t errsz);
 void list_free(struct list *l);
 
+/* The named lists a list may refer to, by kind: an address list's "+name" is a named address
+ * list, but its "user@+name" / "*@+name" is a named domain list (as in Exim).  Local part
+ * lists have no named lists.  Any pointer may be NULL with its count 0. */
+struct list_names {
+    const struct named_list *domains, *hosts, *addresses;
+    size_t ndomains, nhosts, naddresses;
+};
+bool list_parse_names(struct list *l, enum list_kind kind, const char *text,
+                      const struct list_names *names, char *err, size_t errsz);
+
+/* Check that named lists never refer to themselves, directly or not, and that chains of
+ * references are at most 16 deep; on failure *bad_list is one list on the loop. */
+bool list_names_check(const struct list_names *names, const struct named_list **bad_list);
+
 /* Matching, Exim semantics: items are tried in order and the first that matches decides
- * (a negated item that matches means "no match"); no item matching means "no match". */
+ * (a negated item that matches means "no match"); no item matching means "no match",
+ * except that a list whose last item is negated behaves as if followed by "*".
+ * Hosts: ip NULL or "" means no remote host (only "" and "*" match); hostname is the
+ * verified reverse-DNS name, NULL if unknown (name patterns then do not match).
+ * Addresses: "" is the null sender, matched only by an empty item. */
 bool list_match_domain(const struct list *l, const char *domain);
 bool list_match_host(const struct list *l, const char *ip, const char *hostname);
 bool list_match_address(const struct list *l, const char *address);
+bool list_match_local_part(const struct list *l, const char *local_part);
 
 #endif
