@@ -98,7 +98,10 @@ static void spawn(struct parent *p, enum child_kind kind)
         return;
     }
     if (pid == 0) {
-        event_base_free(p->base); /* the child builds its own loop and signal handling */
+        /* The child builds its own loop.  The parent's base shares its epoll instance with us:
+         * re-initialise it first so freeing it cannot unregister the parent's events. */
+        event_reinit(p->base);
+        event_base_free(p->base);
         privs_drop(&p->privs);
         if (kind == CHILD_WORKER) {
             close(p->sched_sock[1]);

@@ -22,7 +22,7 @@ struct acl_call {
     struct acl_vars vars;
 };
 
-static const struct acl_hooks session_hooks = { smtp_verify_start };
+static const struct acl_hooks session_hooks = { .verify = smtp_verify_start, .cancel = NULL };
 
 /* call_done - deliver the verdict to the stage's handler and free the run */
 static void call_done(struct acl_call *call, struct acl_run *run)
@@ -123,14 +123,14 @@ void smtp_acl_log_reject(struct smtp_session *s, const struct acl_outcome *o, co
     str_sanitize(why, sizeof(why), reason, strlen(reason));
     smtp_log_host(s, host, sizeof(host));
     const char *from = s->txn && s->txn->env.sender ? s->txn->env.sender : "";
-    str_sanitize(sender, sizeof(sender), from, strlen(from));
+    str_sanitize_utf8(sender, sizeof(sender), from, strlen(from));
     if (strcmp(what, "connection") == 0 || strcmp(what, "EHLO") == 0 || s->txn == NULL) {
         log_reject("%s %s %s: %s", host, verb, what, why);
     } else if (strcmp(what, "MAIL") == 0) {
         log_reject("%s %s MAIL <%s>: %s", host, verb, sender, why);
     } else if (strcmp(what, "RCPT") == 0) {
         const char *r = s->txn->pending_rcpt.rcpt;
-        str_sanitize(rcpt, sizeof(rcpt), r, strlen(r));
+        str_sanitize_utf8(rcpt, sizeof(rcpt), r, strlen(r));
         log_reject("%s F=<%s> %s RCPT <%s>: %s", host, sender, verb, rcpt, why);
     } else {
         log_reject("%s F=<%s> %s %s: %s", host, sender, verb, what, why);

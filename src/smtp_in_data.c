@@ -130,15 +130,12 @@ static void write_received(struct smtp_session *s)
 static void fill_envelope(struct smtp_session *s)
 {
     struct txn *t = s->txn;
-    char proto[16];
-    str_copy(proto, protocol_name(s), sizeof(proto));
-    str_lower(proto);
     t->env.arrival = time(NULL);
     envelope_set(&t->env.client_ip, s->peer_ip);
     t->env.client_port = s->peer_port;
     envelope_set(&t->env.helo, s->helo);
     envelope_set(&t->env.tls, s->tls_info);
-    envelope_set(&t->env.protocol, strstr(proto, "utf8") ? proto + 4 : proto);
+    envelope_set(&t->env.protocol, !s->esmtp ? "smtp" : s->tls ? "esmtps" : "esmtp");
     envelope_set(&t->env.envid, t->mail.envid[0] ? t->mail.envid : NULL);
     t->env.ret = t->mail.ret;
     t->env.body = t->mail.body;
@@ -304,14 +301,14 @@ static void finish_txn(struct smtp_session *s)
 static void log_arrival(struct smtp_session *s)
 {
     struct txn *t = s->txn;
-    char host[160], sender[600], msgid[HDR_MSGID_MAX + 1], msgid_s[400];
+    char host[160], sender[600], msgid_s[400];
     struct sbuf extra;
     sbuf_init(&extra);
-    str_sanitize(sender, sizeof(sender), t->env.sender, strlen(t->env.sender));
+    str_sanitize_utf8(sender, sizeof(sender), t->env.sender, strlen(t->env.sender));
     if (t->env.tls)
         sbuf_printf(&extra, " X=%s CV=no", t->env.tls);
-    if (hdr_scan_message_id(&t->hdr, msgid, sizeof(msgid))) {
-        str_sanitize(msgid_s, sizeof(msgid_s), msgid, strlen(msgid));
+    if (t->env.message_id) {
+        str_sanitize(msgid_s, sizeof(msgid_s), t->env.message_id, strlen(t->env.message_id));
         sbuf_printf(&extra, " id=%s", msgid_s);
     }
     log_main("%s <= %s %s P=%s%s S=%llu%s", t->env.id, sender[0] ? sender : "<>",
@@ -328,6 +325,8 @@ static void commit(struct smtp_session *s)
     t->env.size = t->spool ? spool_written(t->spool) : t->dec.out_len;
     if (hdr_scan_message_id(&t->hdr, msgid, sizeof(msgid)))
         envelope_set(&t->env.message_id, msgid);
+    else if (str_fmt(msgid, sizeof(msgid), "%s@%s", t->env.id, s->srv->conf->hostname))
+        envelope_set(&t->env.message_id, msgid);  /* the one add_missing_headers wrote */
     if (t->spool) {
         struct spool_writer *w = t->spool;
         t->spool = NULL;

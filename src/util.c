@@ -133,6 +133,61 @@ size_t str_sanitize(char *out, size_t outsz, const char *in, size_t inlen)
     return i;
 }
 
+/* utf8_seq_len - length of the valid UTF-8 sequence at p (0 if none): no overlongs,
+ * surrogates or code points above U+10FFFF */
+static size_t utf8_seq_len(const unsigned char *p, size_t n)
+{
+    size_t len;
+    unsigned cp;
+    if (p[0] >= 0xc2 && p[0] <= 0xdf)
+        len = 2, cp = p[0] & 0x1f;
+    else if (p[0] >= 0xe0 && p[0] <= 0xef)
+        len = 3, cp = p[0] & 0x0f;
+    else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+        len = 4, cp = p[0] & 0x07;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return len;
+}
+
+size_t str_sanitize_utf8(char *out, size_t outsz, const char *in, size_t inlen)
+{
+    size_t o = 0, i = 0;
+    if (outsz == 0)
+        return 0;
+    while (i < inlen) {
+        size_t seq = (unsigned char)in[i] >= 0x80 ? utf8_seq_len((const unsigned char *)in + i, inlen - i) : 0;
+        if (seq == 0) {
+            char esc[8];
+            str_sanitize(esc, sizeof(esc), in + i, 1);
+            size_t n = strlen(esc);
+            if (o + n >= outsz)
+                break;
+            memcpy(out + o, esc, n);
+            o += n;
+            i++;
+            continue;
+        }
+        if (o + seq >= outsz)
+            break;
+        memcpy(out + o, in + i, seq);
+        o += seq;
+        i += seq;
+    }
+    out[o] = '\0';
+    return i;
+}
+
 void sbuf_init(struct sbuf *b)
 {
     b->s = NULL;

@@ -41,6 +41,9 @@ void str_lower(char *s);
  * returns the number of input bytes consumed (less than inlen when out was too small). */
 size_t str_sanitize(char *out, size_t outsz, const char *in, size_t inlen);
 
+/* As str_sanitize, but valid UTF-8 sequences are kept as they are (SMTPUTF8 addresses). */
+size_t str_sanitize_utf8(char *out, size_t outsz, const char *in, size_t inlen);
+
 /* Growable byte buffer, always NUL-terminated for convenience (len excludes the NUL). */
 struct sbuf {
     char *s;
