@@ -74,16 +74,6 @@ static void copy_vars(struct acl_run *r, const struct acl_vars *v)
     }
 }
 
-/* acl_has_cutthrough - does any statement set control = cutthrough_delivery */
-static bool acl_has_cutthrough(const struct acl *acl)
-{
-    for (size_t s = 0; acl != NULL && s < acl->n; s++)
-        for (size_t i = 0; i < acl->stmts[s].n; i++)
-            if (acl->stmts[s].items[i].kind == MOD_CONTROL)
-                return true;
-    return false;
-}
-
 /* acl_run_new - a run over acl with private copies of the variables */
 struct acl_run *acl_run_new(const struct acl *acl, enum acl_stage stage, const struct acl_vars *vars,
                             const struct acl_hooks *hooks, void *hook_arg, struct event_base *base,
@@ -99,7 +89,7 @@ struct acl_run *acl_run_new(const struct acl *acl, enum acl_stage stage, const s
     r->base = base;
     r->done = done;
     r->done_arg = done_arg;
-    r->has_cutthrough = acl_has_cutthrough(acl);
+    r->has_cutthrough = acl_has_cutthrough(acl, NULL);
     sbuf_init(&r->out.headers);
     return r;
 }

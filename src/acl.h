@@ -131,6 +131,8 @@ void acl_verify_done(struct acl_run *run, enum verify_result res, const char *re
 const struct acl_outcome *acl_run_outcome(const struct acl_run *run);
 void acl_run_free(struct acl_run *run);
 const char *acl_result_name(enum acl_result r);
+/* Does the ACL set control = cutthrough_delivery anywhere (its options in *opts)? */
+bool acl_has_cutthrough(const struct acl *acl, struct cutthrough_opts *opts);
 const char *acl_stage_name(enum acl_stage s);
 
 #endif

@@ -12,6 +12,9 @@ struct conf;
 struct conn_limits;
 struct smtp_session;
 struct ssl_ctx_st;
+struct dns_ctx;
+struct hints;
+struct callout_limiter;
 
 struct server {
     struct event_base *base;
@@ -20,6 +23,10 @@ struct server {
     int worker_index;            /* slot in limits */
     int sched_fd;                /* datagram socket to the scheduler, -1 if none */
     struct ssl_ctx_st *tls_ctx;  /* inbound TLS context, NULL if not configured */
+    struct ssl_ctx_st *client_tls; /* outbound TLS (callouts, cutthrough) */
+    struct dns_ctx *dns;         /* asynchronous DNS for routing */
+    struct hints *hints;         /* callout cache (NULL if unavailable) */
+    struct callout_limiter *callout_limiter;
     bool interactive;            /* `tandem session`: no early-talker checks */
     bool no_deliver;             /* `tandem session --no-deliver`: nothing is spooled */
     bool shutting_down;
@@ -27,6 +34,10 @@ struct server {
     LIST_HEAD(, smtp_session) sessions;
     unsigned nsessions;
 };
+
+/* Set up what sessions need for routing, callouts and cutthrough (after fork). */
+void server_init_outbound(struct server *srv);
+void server_free_outbound(struct server *srv);
 
 /* Tell the scheduler that message id was committed (best effort; it also scans the spool). */
 void server_notify_scheduler(struct server *srv, const char *id);

@@ -117,8 +117,10 @@ int session_stdio_run(const struct conf *c, const char *client_ip, bool no_deliv
     srv.interactive = true;
     srv.no_deliver = no_deliver;
     LIST_INIT(&srv.sessions);
+    server_init_outbound(&srv);
     smtp_session_start(&srv, sv[0], (struct sockaddr *)&ss);
     event_base_dispatch(srv.base);
+    server_free_outbound(&srv);
     event_base_free(srv.base);
     int status;
     waitpid(pid, &status, 0);

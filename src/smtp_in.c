@@ -377,9 +377,11 @@ void smtp_session_shutdown(struct smtp_session *s)
 static void session_free(struct smtp_session *s)
 {
     struct server *srv = s->srv;
+    s->closing = true;
     if (s->acl)
         acl_run_free(s->acl);
     smtp_txn_reset(s);
+    smtp_cut_session_end(s);
     if (srv->limits)
         conn_limits_remove(srv->limits, srv->worker_index, s->peer_ip);
     LIST_REMOVE(s, entry);

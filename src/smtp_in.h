@@ -19,6 +19,8 @@ struct bufferevent;
 struct event;
 struct server;
 struct spool_writer;
+struct cut_link;
+struct route_query;
 
 /* Where the session is in the dialogue; each command table row lists where it is allowed. */
 enum smtp_phase {
@@ -59,6 +61,12 @@ struct txn {
     bool bdat_last;
     bool bdat_started;            /* a BDAT chunk was received: only BDAT may follow */
     bool discard;                 /* a data/predata ACL said discard */
+    /* cutthrough */
+    struct cut_link *cut;         /* the onward transaction, NULL if none */
+    struct cutthrough_opts cut_opts;
+    bool cut_off;                 /* cutthrough abandoned: the message goes to the queue */
+    bool *via_cut;                /* per recipient: the next hop accepted it at RCPT */
+    bool cut_data_async;          /* DATA sent upstream for BDAT input, answer pending */
 };
 
 struct smtp_session {
@@ -87,6 +95,13 @@ struct smtp_session {
     struct sbuf reply;             /* scratch for composing replies */
     const char *data_cmd;          /* "DATA" or "BDAT" for logs */
     uint64_t skip_remaining;       /* bytes of a refused BDAT chunk still to discard */
+    bool closing;                  /* being freed: nothing is kept for reuse */
+    struct cut_link *cut_idle;     /* a finished onward connection kept for the next message */
+    struct route_query *cut_rq;    /* routing a recipient for cutthrough */
+    struct acl_run *cut_verify_run; /* the ACL whose recipient callout is the mirrored RCPT */
+    struct cutthrough_opts cut_req_opts;
+    bool cut_paused;               /* input paused for the next hop's back-pressure */
+    void *verify_job;              /* smtp_in_verify.c's job in progress */
     struct txn_error skip_err;     /* the reply for that chunk once it is discarded */
 };
 
@@ -114,6 +129,8 @@ const char *smtp_log_host(struct smtp_session *s, char *buf, size_t sz);
 
 /* smtp_in_cmd.c: dispatch one command line. */
 void smtp_dispatch(struct smtp_session *s, const char *line, size_t len);
+/* smtp_in_cmd.c: add the pending RCPT to the transaction and say 250 */
+void smtp_accept_rcpt(struct smtp_session *s, bool via_cut);
 /* smtp_in_data.c */
 void smtp_data_begin(struct smtp_session *s);
 size_t smtp_data_feed(struct smtp_session *s, const char *in, size_t len);
@@ -131,6 +148,24 @@ void smtp_tls_established(struct smtp_session *s);
 void smtp_tls_error_text(struct bufferevent *bev, char *buf, size_t sz);
 /* smtp_in.c: continue the session on a new bufferevent (a TLS filter over the old one). */
 void smtp_session_swap_bev(struct smtp_session *s, struct bufferevent *bev);
+void smtp_data_accept(struct smtp_session *s, const char *note, const char *cut_reply);
+void smtp_data_refused(struct smtp_session *s);
+/* smtp_in_cut.c */
+void smtp_cut_rcpt(struct smtp_session *s, const struct cutthrough_opts *opts);
+void smtp_cut_verify(struct smtp_session *s, struct acl_run *run, const struct cutthrough_opts *opts);
+void smtp_cut_verify_cancel(struct smtp_session *s);
+bool smtp_cut_active(struct smtp_session *s);
+void smtp_cut_data(struct smtp_session *s);
+void smtp_cut_data_async(struct smtp_session *s);
+void smtp_cut_body(struct smtp_session *s, const char *p, size_t n);
+bool smtp_cut_blocked(struct smtp_session *s);
+void smtp_cut_abort(struct smtp_session *s);
+void smtp_cut_end(struct smtp_session *s);
+void smtp_cut_log_deliveries(struct smtp_session *s, const char *reply_text);
+void smtp_cut_txn_reset(struct smtp_session *s, struct txn *t);
+void smtp_cut_session_end(struct smtp_session *s);
+/* smtp_in_verify.c */
+void smtp_verify_cancel(void *arg, struct acl_run *run);
 /* smtp_in_acl.c: run the ACL for stage; done(s, outcome) is called when it has a verdict
  * (possibly before this returns). */
 typedef void (*smtp_acl_done)(struct smtp_session *s, const struct acl_outcome *o);

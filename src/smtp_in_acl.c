@@ -22,7 +22,7 @@ struct acl_call {
     struct acl_vars vars;
 };
 
-static const struct acl_hooks session_hooks = { .verify = smtp_verify_start, .cancel = NULL };
+static const struct acl_hooks session_hooks = { .verify = smtp_verify_start, .cancel = smtp_verify_cancel };
 
 /* call_done - deliver the verdict to the stage's handler and free the run */
 static void call_done(struct acl_call *call, struct acl_run *run)

@@ -8,6 +8,7 @@
 #include <event2/bufferevent.h>
 
 #include "conf.h"
+#include "cutthrough.h"
 #include "log.h"
 #include "server.h"
 
@@ -232,17 +233,31 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *c)
     smtp_acl_run(s, ACL_MAIL, NULL, mail_acl_done);
 }
 
-/* rcpt_acl_done - the RCPT ACL decided: add the recipient, discard it, or refuse it */
-static void rcpt_acl_done(struct smtp_session *s, const struct acl_outcome *o)
+void smtp_accept_rcpt(struct smtp_session *s, bool via_cut)
 {
     struct txn *t = s->txn;
     const struct rcpt_params *rp = &t->pending_rcpt;
+    envelope_add_rcpt(&t->env, rp->rcpt, rp->notify, rp->orcpt[0] ? rp->orcpt : NULL);
+    t->via_cut = xreallocarray(t->via_cut, t->env.nrcpts, sizeof(*t->via_cut));
+    t->via_cut[t->env.nrcpts - 1] = via_cut;
+    s->phase = PH_RCPT;
+    smtp_reply(s, 250, "2.1.5", "Accepted");
+}
+
+/* rcpt_acl_done - the RCPT ACL decided: add the recipient (through the cutthrough link when
+ * asked), discard it, or refuse it */
+static void rcpt_acl_done(struct smtp_session *s, const struct acl_outcome *o)
+{
+    struct txn *t = s->txn;
     if (o->result == ACL_ACCEPT) {
-        envelope_add_rcpt(&t->env, rp->rcpt, rp->notify, rp->orcpt[0] ? rp->orcpt : NULL);
         if (o->headers.len)
             sbuf_add(&t->acl_headers, o->headers.s, o->headers.len);
-        s->phase = PH_RCPT;
-        smtp_reply(s, 250, "2.1.5", "Accepted");
+        if (o->cutthrough)
+            smtp_cut_rcpt(s, &o->cut);
+        else if (t->cut && !t->cut_off && cut_link_has_rcpt(t->cut, t->pending_rcpt.rcpt))
+            smtp_accept_rcpt(s, true);        /* its callout ran on the link */
+        else
+            smtp_accept_rcpt(s, false);
     } else if (o->result == ACL_DISCARD) {
         t->ndiscarded++;
         s->phase = PH_RCPT;
@@ -285,7 +300,10 @@ static void predata_acl_done(struct smtp_session *s, const struct acl_outcome *o
             s->txn->discard = true;
         if (o->headers.len)
             sbuf_add(&s->txn->acl_headers, o->headers.s, o->headers.len);
-        smtp_data_begin(s);
+        if (o->result == ACL_ACCEPT && smtp_cut_active(s))
+            smtp_cut_data(s);          /* the client's 354 waits for the next hop's */
+        else
+            smtp_data_begin(s);
     } else {
         smtp_acl_log_reject(s, o, "DATA");
         smtp_acl_reply(s, o, 550, "5.7.1", "Administrative prohibition");

@@ -34,8 +34,10 @@ void smtp_txn_reset(struct smtp_session *s)
     struct txn *t = s->txn;
     if (t == NULL)
         return;
+    smtp_cut_txn_reset(s, t);
     if (t->spool)
         spool_abort(t->spool);
+    free(t->via_cut);
     envelope_free(&t->env);
     sbuf_free(&t->acl_headers);
     sbuf_free(&t->decoded);
@@ -74,7 +76,10 @@ static void emit(void *arg, const char *p, size_t n)
 {
     struct smtp_session *s = arg;
     struct txn *t = s->txn;
-    if (t->spool == NULL || t->err.code)
+    if (t->err.code)
+        return;
+    smtp_cut_body(s, p, n);
+    if (t->spool == NULL)
         return;
     if (!spool_write(t->spool, p, n)) {
         log_panic("%s: spool write failed: %s", t->env.id, strerror(errno));
@@ -205,6 +210,8 @@ size_t smtp_data_feed(struct smtp_session *s, const char *in, size_t len)
     content(s);
     if (t->dec.done)
         message_end(s);
+    else
+        smtp_cut_blocked(s);       /* pauses input while the next hop catches up */
     return used;
 }
 
@@ -245,6 +252,8 @@ void smtp_bdat_begin(struct smtp_session *s, uint64_t size, bool last)
         }
         t->bdat_started = true;
         s->data_cmd = "BDAT";
+        if (smtp_cut_active(s))
+            smtp_cut_data_async(s);   /* body is held by the link until the 354 */
     }
     t->bdat_remaining = t->bdat_chunk = size;
     t->bdat_last = last;
@@ -274,6 +283,8 @@ size_t smtp_bdat_feed(struct smtp_session *s, const char *in, size_t len)
     content(s);
     if (t->bdat_remaining == 0)
         chunk_done(s);
+    else
+        smtp_cut_blocked(s);
     return n;
 }
 
@@ -317,39 +328,88 @@ static void log_arrival(struct smtp_session *s)
     sbuf_free(&extra);
 }
 
-/* commit - make the message durable, then (and only then) say 250 */
-static void commit(struct smtp_session *s)
+/* store - keep the message for the queue: fsync'd before the 250.  Recipients a next hop
+ * already took are journaled as delivered while the message is still locked, so the scheduler
+ * never sees them pending.  False (after replying 4xx) if it could not be stored. */
+static bool store(struct smtp_session *s, size_t pending)
+{
+    struct txn *t = s->txn;
+    struct spool_writer *w = t->spool;
+    int lock = -1;
+    t->spool = NULL;
+    if (pending == 0) {                 /* nothing left to deliver: no need to keep it */
+        spool_abort(w);
+        return true;
+    }
+    if (!spool_commit_locked(w, &t->env, true, &lock)) {
+        int e = errno;
+        log_panic("%s: spool commit failed: %s", t->env.id, strerror(e));
+        if (e == ENOSPC || e == EDQUOT)
+            smtp_reply(s, 452, "4.3.1", "Insufficient system storage");
+        else
+            smtp_reply(s, 451, "4.3.0", "Local error in processing");
+        return false;
+    }
+    for (size_t i = 0; i < t->env.nrcpts; i++)
+        if (t->env.rcpts[i].state == RCPT_DELIVERED &&
+            !spool_journal(s->srv->conf->spool_directory, t->env.id, i, RCPT_DELIVERED))
+            log_panic("%s: journal write failed: %s", t->env.id, strerror(errno));
+    spool_unlock(lock);
+    return true;
+}
+
+/* note_message_id - the Message-ID for the log: the message's own, or the one we added */
+static void note_message_id(struct smtp_session *s)
 {
     struct txn *t = s->txn;
     char msgid[HDR_MSGID_MAX + 1];
-    t->env.size = t->spool ? spool_written(t->spool) : t->dec.out_len;
     if (hdr_scan_message_id(&t->hdr, msgid, sizeof(msgid)))
         envelope_set(&t->env.message_id, msgid);
     else if (str_fmt(msgid, sizeof(msgid), "%s@%s", t->env.id, s->srv->conf->hostname))
-        envelope_set(&t->env.message_id, msgid);  /* the one add_missing_headers wrote */
-    if (t->spool) {
-        struct spool_writer *w = t->spool;
-        t->spool = NULL;
-        if (!spool_commit(w, &t->env, true)) {
-            int e = errno;
-            log_panic("%s: spool commit failed: %s", t->env.id, strerror(e));
-            if (e == ENOSPC)
-                smtp_reply(s, 452, "4.3.1", "Insufficient system storage");
-            else
-                smtp_reply(s, 451, "4.3.0", "Local error in processing");
-            finish_txn(s);
-            return;
-        }
+        envelope_set(&t->env.message_id, msgid);
+}
+
+/* smtp_data_accept - the message is accepted: store what is still to be delivered (durably),
+ * log it, then (and only then) say 250.  note: the next hop's confirmation after a cutthrough
+ * delivery (for the client's reply), cut_reply: the same for the ">>" lines. */
+void smtp_data_accept(struct smtp_session *s, const char *note, const char *cut_reply)
+{
+    struct txn *t = s->txn;
+    bool keep = t->env.nrcpts > 0 && !t->discard && !s->srv->no_deliver;
+    size_t pending = 0;
+    for (size_t i = 0; keep && i < t->env.nrcpts; i++)
+        pending += t->env.rcpts[i].state == RCPT_PENDING;
+    t->env.size = t->spool ? spool_written(t->spool) : t->dec.out_len;
+    note_message_id(s);
+    if (t->spool && !store(s, pending)) {
+        finish_txn(s);
+        return;
     }
     log_arrival(s);
     if (t->env.nrcpts == 0 || t->discard)
         log_main("%s => discarded (ACL)", t->env.id);
-    if (!s->srv->no_deliver && t->env.nrcpts > 0 && !t->discard)
+    if (cut_reply)
+        smtp_cut_log_deliveries(s, cut_reply);
+    if (pending > 0)
         server_notify_scheduler(s->srv, t->env.id);
-    smtp_reply(s, 250, "2.0.0", "OK id=%s", t->env.id);
-    if (t->env.nrcpts == 0 || t->discard || s->srv->no_deliver)
+    if (note)
+        smtp_reply(s, 250, "2.0.0", "OK id=%s (next hop: %s)", t->env.id, note);
+    else
+        smtp_reply(s, 250, "2.0.0", "OK id=%s", t->env.id);
+    if (pending == 0)
         log_main("%s Completed", t->env.id);
     finish_txn(s);
+}
+
+/* smtp_data_refused - the verdict was a refusal (already answered): keep nothing */
+void smtp_data_refused(struct smtp_session *s)
+{
+    finish_txn(s);
+}
+
+static void commit(struct smtp_session *s)
+{
+    smtp_data_accept(s, NULL, NULL);
 }
 
 /* refuse - answer the latched error (or the ACL's refusal) and drop the message */
@@ -357,6 +417,7 @@ static void refuse(struct smtp_session *s)
 {
     struct txn *t = s->txn;
     char host[160];
+    smtp_cut_abort(s);
     log_reject("%s F=<%s> rejected after %s: %s", smtp_log_host(s, host, sizeof(host)),
                t->env.sender, s->data_cmd, t->err.text);
     smtp_reply(s, t->err.code, t->err.ecode, "%s", t->err.text);
@@ -367,15 +428,19 @@ static void refuse(struct smtp_session *s)
 static void data_acl_done(struct smtp_session *s, const struct acl_outcome *o)
 {
     s->busy = false;
-    if (o->result == ACL_ACCEPT) {
+    if (o->result == ACL_ACCEPT && smtp_cut_active(s)) {
+        smtp_cut_end(s);
+    } else if (o->result == ACL_ACCEPT) {
         commit(s);
     } else if (o->result == ACL_DISCARD) {
+        smtp_cut_abort(s);
         s->txn->discard = true;
         if (s->txn->spool)
             spool_abort(s->txn->spool);
         s->txn->spool = NULL;
         commit(s);
     } else {
+        smtp_cut_abort(s);
         smtp_acl_log_reject(s, o, "after DATA");
         smtp_acl_reply(s, o, 550, "5.7.1", "Administrative prohibition");
         finish_txn(s);

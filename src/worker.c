@@ -111,6 +111,7 @@ void worker_run(const struct worker_args *a)
     w.srv.sched_fd = a->sched_fd;
     w.srv.tls_ctx = a->tls_ctx;
     LIST_INIT(&w.srv.sessions);
+    server_init_outbound(&w.srv);
     w.listeners = xcalloc(a->nlisten, sizeof(*w.listeners));
     for (size_t i = 0; i < a->nlisten; i++) {
         w.listeners[i] = evconnlistener_new(w.srv.base, accept_cb, &w, LEV_OPT_CLOSE_ON_EXEC, -1,

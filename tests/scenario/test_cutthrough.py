@@ -1,0 +1,255 @@
+"""Cutthrough delivery: the next hop's verdict, in the session (issue 4).  Each test checks the
+client's replies, what the next hop stored, the spool, and the log lines."""
+import re
+import time
+
+import pytest
+
+from harness import DROP, SmtpConn, pipelined, read_journal, read_spool, relay_config, stall
+
+BODY = b"Subject: cut\r\n\r\nhello through the tandem\r\n"
+
+
+def send(c, rcpts=("u@example.test",), body=BODY, sender="s@client.test"):
+    """One transaction; returns {"mail", "rcpt": [...], "data"} replies (data None if no DATA)."""
+    out = {"mail": c.cmd(f"MAIL FROM:<{sender}>"), "rcpt": [c.cmd(f"RCPT TO:<{r}>") for r in rcpts]}
+    out["data"] = c.data(body) if any(code == 250 for code, _ in out["rcpt"]) else None
+    return out
+
+
+def msg_id(reply):
+    return re.search(r"id=([0-9A-Za-z-]{16})", " ".join(reply[1])).group(1)
+
+
+def test_accepted_end_to_end(tandem, nexthop):
+    hop = nexthop()
+    t = tandem(relay_config(hop, cutthrough=True))
+    with t.connect() as c:
+        c.ehlo()
+        r = send(c, ["a@example.test", "b@example.test"])
+        c.quit()
+    assert [x[0] for x in r["rcpt"]] == [250, 250] and r["data"][0] == 250
+    mid = msg_id(r["data"])
+    [m] = hop.wait_accepted(1)
+    assert m.rcpts == ["a@example.test", "b@example.test"] and m.mail_from == "s@client.test"
+    assert m.data.endswith(b"\r\n\r\nhello through the tandem\r\n") and b"\r\nSubject: cut\r\n" in m.data
+    assert m.data.startswith(b"Received: from client.test ([127.0.0.1])")
+    assert len(hop.sessions) == 1                       # one onward connection
+    t.wait_log(rf"{mid} <= s@client\.test ")
+    t.wait_log(rf'{mid} >> a@example\.test R=\+relay_to_domains T=remote_smtp H=\[127\.0\.0\.2\]:\d+ C="250')
+    t.wait_log(rf"{mid} >> b@example\.test ")
+    t.wait_log(rf"{mid} Completed")
+    log = t.mainlog()
+    assert log.index(f"{mid} <=") < log.index(f"{mid} >>") < log.index(f"{mid} Completed")
+    assert t.spool_ids() == []
+    assert "next hop: 250" in r["data"][1][0]
+
+
+def test_rcpt_refused_by_next_hop_passes_its_reply(tandem, nexthop):
+    hop = nexthop(rcpt={"bad@example.test": "550 5.1.1 <bad@example.test>: no such user"})
+    t = tandem(relay_config(hop, cutthrough=True))
+    with t.connect() as c:
+        c.ehlo()
+        r = send(c, ["bad@example.test", "good@example.test"])
+        c.quit()
+    assert r["rcpt"][0] == (550, ["5.1.1 <bad@example.test>: no such user"])
+    assert r["rcpt"][1][0] == 250 and r["data"][0] == 250
+    [m] = hop.wait_accepted(1)
+    assert m.rcpts == ["good@example.test"]
+    t.wait_log(r"rejected RCPT <bad@example\.test>: .*SMTP error from remote mail server after "
+               r"RCPT TO:<bad@example\.test>: 550 5\.1\.1", log="rejectlog")
+
+
+def test_multiline_reply_reaches_client_well_formed(tandem, nexthop):
+    hop = nexthop(rcpt={"bad@example.test": "550-5.1.1 first line\n550-5.1.1 second line\n550 5.1.1 last"})
+    t = tandem(relay_config(hop, cutthrough=True))
+    with t.connect() as c:
+        c.ehlo()
+        c.expect(250, "MAIL FROM:<s@client.test>")
+        code, lines = c.cmd("RCPT TO:<bad@example.test>")
+        c.quit()
+    assert code == 550 and lines == ["5.1.1 first line", "5.1.1 second line", "5.1.1 last"]
+    t.wait_log(r"550 5\.1\.1 first line; second line; last", log="rejectlog")
+
+
+@pytest.mark.parametrize("mode", ["spool", "pass"])
+def test_rcpt_4xx_by_defer_mode(tandem, nexthop, mode):
+    hop = nexthop(rcpt={"later@example.test": "451 4.7.1 Try again in 300 seconds"})
+    t = tandem(relay_config(hop, cutthrough=True, defer=mode))
+    with t.connect() as c:
+        c.ehlo()
+        r = send(c, ["later@example.test", "now@example.test"])
+        c.quit()
+    if mode == "pass":
+        assert r["rcpt"][0] == (451, ["4.7.1 Try again in 300 seconds"])
+        assert t.spool_ids() == []
+    else:
+        assert r["rcpt"][0][0] == 250
+        [mid] = t.spool_ids()                            # kept for the queue
+        msg = read_spool(t.spool, mid)
+        assert [x["addr"] for x in msg.rcpts] == ["later@example.test", "now@example.test"]
+        assert read_journal(t.spool, mid) == {1: "d"}   # "now" went through already
+    assert r["data"][0] == 250
+    [m] = hop.wait_accepted(1)
+    assert m.rcpts == ["now@example.test"]
+
+
+@pytest.mark.parametrize("mode", ["spool", "pass"])
+def test_dot_4xx_by_defer_mode(tandem, nexthop, mode):
+    hop = nexthop(dot="451 4.3.0 queue full")
+    t = tandem(relay_config(hop, cutthrough=True, defer=mode))
+    with t.connect() as c:
+        c.ehlo()
+        r = send(c)
+        c.quit()
+    if mode == "pass":
+        assert r["data"] == (451, ["4.3.0 queue full"])
+        assert t.spool_ids() == []
+    else:
+        assert r["data"][0] == 250
+        [mid] = t.spool_ids()
+        assert read_spool(t.spool, mid).body() == b"hello through the tandem\r\n"
+        t.wait_log(rf"{mid} == u@example\.test R=.* cutthrough: 451 4\.3\.0 queue full")
+
+
+def test_dot_5xx_refuses_and_keeps_nothing(tandem, nexthop):
+    hop = nexthop(dot="554 5.7.1 spam detected")
+    t = tandem(relay_config(hop, cutthrough=True))
+    with t.connect() as c:
+        c.ehlo()
+        r = send(c)
+        assert c.cmd("NOOP")[0] == 250
+        c.quit()
+    assert r["data"] == (554, ["5.7.1 spam detected"])
+    assert t.spool_ids() == []
+    t.wait_log(r'rejected after DATA: H=\[127\.0\.0\.2\]:\d+: C="554 5\.7\.1 spam detected"', log="rejectlog")
+    assert " <= " not in t.mainlog().split("daemon started")[-1].replace("<= <", "")
+
+
+def test_refused_data_command(tandem, nexthop):
+    hop = nexthop(data="554 5.5.1 no valid recipients, go away")
+    t = tandem(relay_config(hop, cutthrough=True))
+    with t.connect() as c:
+        c.ehlo()
+        c.expect(250, "MAIL FROM:<s@client.test>")
+        c.expect(250, "RCPT TO:<u@example.test>")
+        assert c.cmd("DATA") == (554, ["5.5.1 no valid recipients, go away"])
+        c.quit()
+    assert t.spool_ids() == []
+    t.wait_log(r"rejected DATA: .*after DATA: 554 5\.5\.1 no valid recipients", log="rejectlog")
+
+
+@pytest.mark.parametrize("mode", ["spool", "pass"])
+def test_next_hop_drops_mid_body(tandem, nexthop, mode):
+    hop = nexthop(drop_after={"DATA": 200})
+    t = tandem(relay_config(hop, cutthrough=True, defer=mode))
+    big = b"Subject: big\r\n\r\n" + b"0123456789" * 2000 + b"\r\n"
+    with t.connect() as c:
+        c.ehlo()
+        r = send(c, body=big)
+        c.quit()
+    if mode == "spool":
+        assert r["data"][0] == 250
+        [mid] = t.spool_ids()
+        assert read_spool(t.spool, mid).body() == b"0123456789" * 2000 + b"\r\n"
+    else:
+        assert r["data"][0] == 451 and r["data"][1][0].startswith("4.4.2")
+        assert t.spool_ids() == []
+    assert hop.accepted == []
+
+
+def test_next_hop_stalls_at_dot(tandem, nexthop):
+    hop = nexthop(dot=stall(5, "250 too late"))
+    t = tandem(relay_config(hop, cutthrough=True), options={"cutthrough_data_timeout": "1s"})
+    with t.connect() as c:
+        c.ehlo()
+        r = send(c)
+        c.quit()
+    assert r["data"][0] == 250                          # defer=spool: kept and queued
+    [mid] = t.spool_ids()
+    t.wait_log(rf"{mid} == u@example\.test .*cutthrough: timed out")
+
+
+def test_local_data_acl_refusal_leaves_next_hop_with_nothing(tandem, nexthop):
+    hop = nexthop()
+    extra = "\ncheck_data:\n  deny message = 550 5.7.1 local policy says no\n"
+    t = tandem(relay_config(hop, cutthrough=True, main="acl_smtp_data = check_data", extra=extra))
+    with t.connect() as c:
+        c.ehlo()
+        r = send(c, body=b"Subject: x\r\n\r\n" + b"y" * 300000 + b"\r\n")
+        c.quit()
+    assert r["data"] == (550, ["5.7.1 local policy says no"])
+    hop.wait_idle()
+    assert hop.accepted == [] and hop.received == []
+    assert len(hop.messages) == 1 and not hop.messages[0].complete   # body had started
+    assert t.spool_ids() == []
+
+
+def test_split_defer_and_split_spool(tandem, nexthop):
+    hop1 = nexthop()
+    hop2 = nexthop(host="127.0.0.3")
+    cfg = f"""
+domainlist relay_to_domains = one.test : two.test
+acl_smtp_rcpt = check_rcpt
+begin routes
+one.test {hop1.route}
+two.test {hop2.route}
+begin acl
+check_rcpt:
+  accept domains = +relay_to_domains
+         control = cutthrough_delivery/split=SPLIT
+"""
+    t = tandem(cfg.replace("SPLIT", "defer"))
+    with t.connect() as c:
+        c.ehlo()
+        c.expect(250, "MAIL FROM:<s@client.test>")
+        c.expect(250, "RCPT TO:<a@one.test>")
+        code, lines = c.cmd("RCPT TO:<b@two.test>")
+        assert code == 452 and lines[0].startswith("4.5.3")
+        assert c.data(BODY)[0] == 250
+        c.quit()
+    assert hop1.wait_accepted(1)[0].rcpts == ["a@one.test"]
+    t.stop()
+    t2 = tandem(cfg.replace("SPLIT", "spool"))
+    with t2.connect() as c:
+        c.ehlo()
+        c.expect(250, "MAIL FROM:<s@client.test>")
+        c.expect(250, "RCPT TO:<a@one.test>")
+        c.expect(250, "RCPT TO:<b@two.test>")
+        assert c.data(BODY)[0] == 250
+        c.quit()
+    [mid] = t2.spool_ids() or [None]
+    assert mid is None or read_journal(t2.spool, mid) == {}
+
+
+def test_several_messages_reuse_the_onward_connection(tandem, nexthop):
+    hop = nexthop()
+    t = tandem(relay_config(hop, cutthrough=True))
+    with t.connect() as c:
+        c.ehlo()
+        for i in range(3):
+            assert send(c, [f"r{i}@example.test"])["data"][0] == 250
+        c.quit()
+    hop.wait_accepted(3)
+    assert len(hop.sessions) == 1
+
+
+def test_exim_defects(tandem, nexthop):
+    """Header section without blank line; header starting with '.'; DSN parameters passed."""
+    hop = nexthop(advertise={"DSN": True})
+    t = tandem(relay_config(hop, cutthrough=True))
+    body = b"Subject: x\r\n.Dotted: header\r\nnot a header line\r\nbody\r\n"
+    with t.connect() as c:
+        c.ehlo()
+        c.expect(250, "MAIL FROM:<s@client.test> RET=HDRS ENVID=env+2B1")
+        c.expect(250, "RCPT TO:<u@example.test> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;u+40example.test")
+        assert c.data(body)[0] == 250
+        c.quit()
+    [m] = hop.wait_accepted(1)
+    assert b"\r\n..Dotted: header\r\n" in m.raw                 # stuffed on the wire
+    assert b".Dotted: header\r\n" in m.data
+    assert m.data.endswith(b"\r\nnot a header line\r\nbody\r\n")
+    assert "RET=HDRS" in m.mail_params and "ENVID=env+2B1" in m.mail_params
+    session = hop.sessions[0]
+    assert any("NOTIFY=SUCCESS,DELAY" in p and "ORCPT=rfc822;u+40example.test" in p
+               for _, p, _ in session.rcpts)
