@@ -67,6 +67,7 @@ struct txn {
     bool cut_off;                 /* cutthrough abandoned: the message goes to the queue */
     bool *via_cut;                /* per recipient: the next hop accepted it at RCPT */
     bool cut_data_async;          /* DATA sent upstream for BDAT input, answer pending */
+    bool cut_dot_pending;         /* end of data reached before that answer */
 };
 
 struct smtp_session {

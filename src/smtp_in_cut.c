@@ -320,10 +320,20 @@ void smtp_cut_data_async(struct smtp_session *s)
 }
 
 /* data_async_result - the answer to an asynchronous DATA (BDAT input) */
+static void dot_result(struct smtp_session *s, const struct cut_result *r);
+
 static void data_async_result(struct smtp_session *s, const struct cut_result *r)
 {
     struct txn *t = s->txn;
     t->cut_data_async = false;
+    if (t->cut_dot_pending) {          /* the client finished first: the dot was waiting */
+        t->cut_dot_pending = false;
+        if (r->reply && r->reply->code == 354)
+            cut_link_dot(t->cut);
+        else
+            dot_result(s, r);          /* a refused DATA is the verdict */
+        return;
+    }
     if (r->reply && r->reply->code == 354)
         return;
     if (r->reply && r->reply->code >= 500) {
@@ -420,7 +430,10 @@ void smtp_cut_abort(struct smtp_session *s)
 void smtp_cut_end(struct smtp_session *s)
 {
     s->busy = true;
-    cut_link_dot(s->txn->cut);
+    if (s->txn->cut_data_async)
+        s->txn->cut_dot_pending = true;   /* BDAT: sent once the 354 is in */
+    else
+        cut_link_dot(s->txn->cut);
 }
 
 /* smtp_cut_log_deliveries - Exim's ">>" lines for recipients the next hop accepted */

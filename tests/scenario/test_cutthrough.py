@@ -253,3 +253,60 @@ def test_exim_defects(tandem, nexthop):
     session = hop.sessions[0]
     assert any("NOTIFY=SUCCESS,DELAY" in p and "ORCPT=rfc822;u+40example.test" in p
                for _, p, _ in session.rcpts)
+
+
+def test_callout_connection_becomes_the_cutthrough_connection(tandem, nexthop):
+    hop = nexthop(rcpt={"bad@example.test": "550 5.1.1 no such user"})
+    t = tandem(relay_config(hop, cutthrough=True, callout="10s"))
+    with t.connect() as c:
+        c.ehlo()
+        r = send(c, ["a@example.test", "bad@example.test", "b@example.test"])
+        c.quit()
+    assert [x[0] for x in r["rcpt"]] == [250, 550, 250] and r["data"][0] == 250
+    [m] = hop.wait_accepted(1)
+    assert m.rcpts == ["a@example.test", "b@example.test"]
+    assert m.mail_from == "s@client.test"              # the callout used the real sender
+    assert hop.connections == 1                        # one connection for callouts and message
+    assert [x[0] for x in hop.sessions[0].rcpts] == ["a@example.test", "bad@example.test",
+                                                      "b@example.test"]
+
+
+def test_bdat_input_is_cut_through(tandem, nexthop):
+    hop = nexthop()
+    t = tandem(relay_config(hop, cutthrough=True))
+    with t.connect() as c:
+        c.ehlo()
+        c.expect(250, "MAIL FROM:<s@client.test>")
+        c.expect(250, "RCPT TO:<u@example.test>")
+        part1, part2 = b"Subject: chunks\r\n\r\n.dot ", b"line\r\nend\r\n"
+        c.send(b"BDAT %d\r\n" % len(part1) + part1)
+        assert c.reply()[0] == 250
+        c.send(b"BDAT %d LAST\r\n" % len(part2) + part2)
+        code, lines = c.reply()
+        c.quit()
+    assert code == 250 and "next hop: 250" in lines[0]
+    [m] = hop.wait_accepted(1)
+    assert m.data.endswith(b"\r\n\r\n.dot line\r\nend\r\n")
+    assert t.spool_ids() == []
+
+
+def test_next_hop_unreachable_spools_with_defer_spool(tandem):
+    t = tandem(relay_config("[127.0.0.2]:1", cutthrough=True), options={"callout_timeout": "2s"})
+    with t.connect() as c:
+        c.ehlo()
+        r = send(c)
+        c.quit()
+    assert r["rcpt"][0][0] == 250 and r["data"][0] == 250
+    assert len(t.spool_ids()) == 1
+
+
+def test_next_hop_unreachable_with_defer_pass(tandem):
+    t = tandem(relay_config("[127.0.0.2]:1", cutthrough=True, defer="pass"),
+               options={"callout_timeout": "2s"})
+    with t.connect() as c:
+        c.ehlo()
+        c.expect(250, "MAIL FROM:<s@client.test>")
+        code, lines = c.cmd("RCPT TO:<u@example.test>")
+        c.quit()
+    assert code == 451 and lines[0].startswith("4.4.")
+    assert t.spool_ids() == []
