@@ -16,6 +16,7 @@
 
 #define HINTS_MAXDBS 16          /* room for the databases still to come */
 #define HINTS_FULL_LOG_EVERY 60  /* seconds between "database full" panics */
+#define HINTS_DEL_BATCH 64       /* deletions per transaction: small ones fit a full map */
 
 struct hints {
     MDB_env *env;
@@ -278,11 +279,11 @@ bool hints_each(struct hints *h, enum hints_db db, const char *prefix, hints_eac
 }
 
 struct del_ctx {
-    size_t n;
+    size_t n, batch;
     int rc;
 };
 
-/* del_visit - delete the entry under the cursor and count it */
+/* del_visit - delete the entry under the cursor and count it; stop when the batch is full */
 static bool del_visit(void *arg, MDB_cursor *cur, MDB_val *k, MDB_val *v)
 {
     struct del_ctx *d = arg;
@@ -291,31 +292,44 @@ static bool del_visit(void *arg, MDB_cursor *cur, MDB_val *k, MDB_val *v)
     if ((d->rc = mdb_cursor_del(cur, 0)) != 0)
         return false;
     d->n++;
-    return true;
+    return ++d->batch < HINTS_DEL_BATCH;
+}
+
+/* del_batch - delete up to HINTS_DEL_BATCH matching entries in one transaction */
+static int del_batch(struct hints *h, enum hints_db db, const char *prefix, struct del_ctx *d)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = txn_begin(h, 0, &txn);
+    if (rc != 0)
+        return rc;
+    d->batch = 0;
+    d->rc = 0;
+    if ((rc = mdb_cursor_open(txn, h->dbi[db], &cur)) == 0) {
+        rc = cursor_walk(cur, prefix, del_visit, d);
+        mdb_cursor_close(cur);
+    }
+    rc = rc ? rc : d->rc;
+    if (rc == 0)
+        return mdb_txn_commit(txn);
+    mdb_txn_abort(txn);
+    return rc;
 }
 
 size_t hints_del_prefix(struct hints *h, enum hints_db db, const char *prefix)
 {
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    struct del_ctx d = { 0, 0 };
+    struct del_ctx d = { 0, 0, 0 };
     if (!usable(h, db))
         return 0;
-    int rc = txn_begin(h, 0, &txn);
-    if (rc == 0) {
-        if ((rc = mdb_cursor_open(txn, h->dbi[db], &cur)) == 0) {
-            rc = cursor_walk(cur, prefix, del_visit, &d);
-            mdb_cursor_close(cur);
+    for (;;) {
+        size_t before = d.n;
+        int rc = del_batch(h, db, prefix, &d);
+        if (rc != 0) {
+            d.n = before;   /* the failed batch was rolled back */
+            report(h, db, "delete", rc);
+            return d.n;
         }
-        rc = rc ? rc : d.rc;
-        if (rc == 0)
-            rc = mdb_txn_commit(txn);
-        else
-            mdb_txn_abort(txn);
+        if (d.batch < HINTS_DEL_BATCH)
+            return d.n;
     }
-    if (rc != 0) {
-        report(h, db, "delete", rc);
-        return 0;
-    }
-    return d.n;
 }
