@@ -261,7 +261,7 @@ static void test_ret_hdrs_and_full(void **state)
     sbuf_free(&out.msg);
     third_part(DSN_RET_FULL, msg, strlen(msg), &m, &out);
     assert_string_equal(field(&m.parts[2], "Content-Type"), "message/rfc822");
-    assert_non_null(strstr(m.parts[2].body, "Subject: hello\r\n\r\nHi Bob,\r\nthe body.\r\n"));
+    assert_non_null(strstr(m.parts[2].body, "Subject: hello\r\nMessage-ID: <m1@example.org>\r\n\r\nHi Bob,\r\nthe body.\r\n"));
     assert_true(out.full_returned);
     assert_non_null(strstr(m.parts[0].body, "A copy of your message is attached"));
     free_parsed(&m);
