@@ -39,6 +39,7 @@ typedef void (*queue_report_cb)(void *arg, const struct attempt_report *rep);
  * hints failure is logged and tolerated).  False with a message when delivery is impossible. */
 bool queue_env_open(struct delivery_env *de, struct event_base *base, const struct conf *c,
                     char *err, size_t errsz);
+/* Release it, after the queue: connections still closing are given time to finish. */
 void queue_env_close(struct delivery_env *de);
 
 /* de (event base, configuration, hints, DNS, TLS) must outlive the queue. */
