@@ -44,9 +44,11 @@ static void notify_words(unsigned notify, char *buf, size_t sz)
         { DSN_NOTIFY_FAILURE, "FAILURE" }, { DSN_NOTIFY_DELAY, "DELAY" },
     };
     buf[0] = '\0';
-    for (size_t i = 0; i < ARRAY_LEN(w); i++)
+    for (size_t i = 0; i < ARRAY_LEN(w); i++) {
+        size_t n = strlen(buf);
         if (notify & w[i].bit)
-            str_fmt(buf + strlen(buf), sz - strlen(buf), "%s%s", buf[0] ? "," : "NOTIFY=", w[i].word);
+            str_fmt(buf + n, sz - n, "%s%s", n ? "," : "NOTIFY=", w[i].word);
+    }
 }
 
 /* print_envelope - who, from where, when, how big */
@@ -71,9 +73,10 @@ static void print_envelope(const struct envelope *env)
         printf("Message-ID: <%s>\n", safe(env->message_id, b1, sizeof(b1)));
     if (env->envid || env->ret)
         printf("DSN:        %s%s%s\n", env->envid ? "ENVID=" : "",
-               env->envid ? safe(env->envid, b1, sizeof(b1)) : "", ret[env->ret <= 2 ? env->ret : 0]);
+               env->envid ? safe(env->envid, b1, sizeof(b1)) : "",
+               ret[env->ret <= DSN_RET_HDRS ? env->ret : 0]);
     if (env->body || env->smtputf8)
-        printf("Body:       %s%s\n", body[env->body <= 3 ? env->body : 0],
+        printf("Body:       %s%s\n", body[env->body <= BODY_BINARYMIME ? env->body : 0],
                env->smtputf8 ? " SMTPUTF8" : "");
 }
 
@@ -140,9 +143,11 @@ static void print_headers(const char *spooldir, const char *id)
     char *end = h.s ? memmem(h.s, h.len, "\r\n\r\n", 4) : NULL;
     size_t len = end ? (size_t)(end - h.s) + 2 : h.len;
     printf("\nHeaders:\n");
-    for (size_t i = 0; i < len; i++)
-        if (h.s[i] != '\r')
-            putchar(h.s[i] == '\t' || h.s[i] == '\n' || (unsigned char)h.s[i] >= 0x20 ? h.s[i] : '?');
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)h.s[i];
+        if (c != '\r')
+            putchar(c == '\t' || c == '\n' || (c >= 0x20 && c != 0x7f) ? c : '?');
+    }
     sbuf_free(&h);
 }
 
@@ -175,8 +180,9 @@ int cli_queue_show(const struct cli_ctx *x, const char *id, bool raw)
         return print_raw(dir, id);
     envelope_init(&env);
     if (spool_read_envelope(dir, id, &env) != 0) {
-        fprintf(stderr, "tandem: %s: %s\n", id,
-                errno == ENOENT ? "no such message" : errno == EBADMSG ? "unreadable spool file" : strerror(errno));
+        fprintf(stderr, "tandem: %s: %s\n", id, errno == ENOENT ? "no such message"
+                                               : errno == EBADMSG ? "unreadable spool file"
+                                               : strerror(errno));
         envelope_free(&env);
         return 1;
     }

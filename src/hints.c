@@ -228,7 +228,7 @@ static int cursor_walk(MDB_cursor *cur, const char *prefix,
 {
     size_t plen = strlen(prefix);
     MDB_val k = { plen, (void *)prefix }, v;
-    int rc = plen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    int rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST);
     while (rc == 0) {
         if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
             return 0;

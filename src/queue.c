@@ -286,7 +286,8 @@ static void dispatch(struct queue *q)
 {
     time_t now = time(NULL);
     struct qentry *top;
-    while (!q->stopping && q->running < max_parallel(q) && (top = heap_top(q)) != NULL && top->due <= now) {
+    while (!q->stopping && q->running < max_parallel(q) && (top = heap_top(q)) != NULL &&
+           top->due <= now) {
         heap_pop(q);
         top->running = true;
         q->running++;

@@ -28,7 +28,8 @@ struct attempt_report {
     const char *id;
     enum attempt_status status;
     const struct envelope *env;        /* NULL unless the envelope was read */
-    const struct dlv_result *results;  /* env->nrcpts entries (DLV_NOT_TRIED if not attempted), or NULL */
+    const struct dlv_result *results;  /* env->nrcpts entries (DLV_NOT_TRIED where not
+                                        * attempted), or NULL */
     unsigned delivered, deferred, failed;  /* recipients, in this attempt */
     bool completed;                    /* every recipient is done; the message left the queue */
     time_t next_try;                   /* when it is tried again (still queued) */

@@ -194,7 +194,8 @@ static void test_failure_structure(void **state)
     parse_dsn(out.msg.s, &m);
     assert_string_equal(field(&m.top, "From"), "Mail Delivery System <MAILER-DAEMON@tandem.test>");
     assert_string_equal(field(&m.top, "To"), "<alice@example.org>");
-    assert_string_equal(field(&m.top, "Subject"), "Mail delivery failed: returning message to sender");
+    assert_string_equal(field(&m.top, "Subject"),
+                        "Mail delivery failed: returning message to sender");
     assert_string_equal(field(&m.top, "Auto-Submitted"), "auto-replied");
     assert_string_equal(field(&m.top, "MIME-Version"), "1.0");
     assert_non_null(field(&m.top, "Date"));
@@ -261,7 +262,8 @@ static void test_ret_hdrs_and_full(void **state)
     sbuf_free(&out.msg);
     third_part(DSN_RET_FULL, msg, strlen(msg), &m, &out);
     assert_string_equal(field(&m.parts[2], "Content-Type"), "message/rfc822");
-    assert_non_null(strstr(m.parts[2].body, "Subject: hello\r\nMessage-ID: <m1@example.org>\r\n\r\nHi Bob,\r\nthe body.\r\n"));
+    assert_non_null(strstr(m.parts[2].body, "Subject: hello\r\nMessage-ID: <m1@example.org>\r\n"
+                                            "\r\nHi Bob,\r\nthe body.\r\n"));
     assert_true(out.full_returned);
     assert_non_null(strstr(m.parts[0].body, "A copy of your message is attached"));
     free_parsed(&m);
@@ -277,7 +279,7 @@ static void test_ret_full_too_big_returns_headers(void **state)
     sbuf_init(&big);
     sbuf_addstr(&big, HDRS "\r\n");
     while (big.len <= DSN_RETURN_FULL_MAX)
-        sbuf_addstr(&big, "0123456789012345678901234567890123456789012345678901234567890123456789\r\n");
+        sbuf_addstr(&big, "01234567890123456789012345678901234567890123456789\r\n");
     third_part(DSN_RET_FULL, big.s, big.len, &m, &out);
     assert_string_equal(field(&m.parts[2], "Content-Type"), "text/rfc822-headers");
     assert_false(out.full_returned);
@@ -380,7 +382,8 @@ static void test_timed_out_failure(void **state)
     str_copy(res.text, "connect to 192.0.2.7:25: Connection refused", sizeof(res.text));
     build(&env, &e, 1, HDRS "\r\n", strlen(HDRS "\r\n"), &out);
     assert_non_null(strstr(out.msg.s, "Status: 4.4.7\r\n"));
-    assert_non_null(strstr(out.msg.s, "Diagnostic-Code: X-Tandem; connect to 192.0.2.7:25: Connection refused\r\n"));
+    assert_non_null(strstr(out.msg.s, "Diagnostic-Code: X-Tandem; connect to 192.0.2.7:25: "
+                                      "Connection refused\r\n"));
     sbuf_free(&out.msg);
     envelope_free(&env);
 }
@@ -484,7 +487,8 @@ static struct conf spool_conf(const char *dir)
 }
 
 /* spool_original - commit the original message into the spool */
-static void spool_original(const char *dir, struct envelope *env, enum dsn_ret ret, const char *sender)
+static void spool_original(const char *dir, struct envelope *env, enum dsn_ret ret,
+                           const char *sender)
 {
     const char *content = HDRS "\r\n" BODY;
     original_env(env, ret, NULL);
@@ -561,6 +565,9 @@ static void test_nothing_wanted_sends_nothing(void **state)
     envelope_free(&orig);
 }
 
+#define SPOOL_TEST(t) \
+    cmocka_unit_test_setup_teardown(t, spool_fixture_setup, spool_fixture_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -575,9 +582,9 @@ int main(void)
         cmocka_unit_test(test_boundary_not_in_content),
         cmocka_unit_test(test_eight_bit_content),
         cmocka_unit_test(test_notify_rules),
-        cmocka_unit_test_setup_teardown(test_send_into_spool, spool_fixture_setup, spool_fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_no_bounce_to_null_sender, spool_fixture_setup, spool_fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_nothing_wanted_sends_nothing, spool_fixture_setup, spool_fixture_teardown),
+        SPOOL_TEST(test_send_into_spool),
+        SPOOL_TEST(test_no_bounce_to_null_sender),
+        SPOOL_TEST(test_nothing_wanted_sends_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
