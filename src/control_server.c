@@ -48,6 +48,8 @@ struct control {
     struct queue *q;
     struct evconnlistener *listener;
     char path[4096];
+    dev_t dev;                 /* the socket file we bound: a successor's is left alone */
+    ino_t ino;
     size_t nconns;
     LIST_HEAD(, ctl_conn) conns;
 };
@@ -319,6 +321,11 @@ struct control *control_open(struct event_base *base, const struct conf *c, stru
         free(ctl);
         return NULL;
     }
+    struct stat st;
+    if (lstat(ctl->path, &st) == 0) {
+        ctl->dev = st.st_dev;
+        ctl->ino = st.st_ino;
+    }
     ctl->listener = evconnlistener_new(base, accept_cb, ctl, LEV_OPT_CLOSE_ON_FREE, -1, fd);
     if (ctl->listener == NULL) {
         str_fmt(err, errsz, "control socket %s: cannot listen", ctl->path);
@@ -332,10 +339,13 @@ struct control *control_open(struct event_base *base, const struct conf *c, stru
 
 void control_close(struct control *ctl)
 {
+    struct stat st;
     if (ctl == NULL)
         return;
     evconnlistener_free(ctl->listener);
-    unlink(ctl->path);
+    /* After a reload the next scheduler may already listen there: remove only our own. */
+    if (lstat(ctl->path, &st) == 0 && st.st_dev == ctl->dev && st.st_ino == ctl->ino)
+        unlink(ctl->path);
     while (!LIST_EMPTY(&ctl->conns))
         conn_free(LIST_FIRST(&ctl->conns));
     free(ctl);

@@ -50,7 +50,8 @@ bool hints_del(struct hints *h, enum hints_db db, const char *key);
 typedef bool (*hints_each_cb)(void *arg, const char *key, const void *val, size_t len);
 bool hints_each(struct hints *h, enum hints_db db, const char *prefix, hints_each_cb cb,
                 void *arg);
-/* Delete every entry whose key begins with prefix (in one transaction); returns how many. */
+/* Delete every entry whose key begins with prefix (in small transactions, so that even a full
+ * map can be emptied); returns how many. */
 size_t hints_del_prefix(struct hints *h, enum hints_db db, const char *prefix);
 
 /* Retry state of a next hop; key is "ip:port" (or "[ipv6]:port"). */
