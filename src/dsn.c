@@ -223,12 +223,12 @@ static void write_human(struct sbuf *b, const struct dsn_report *r, const struct
     add_line(b, "This message was created automatically by the mail system at %s.", r->hostname);
     add_line(b, "%s", "");
     write_group(b, r, DSN_FAILED,
-                "Your message could not be delivered to the following address(es). This is a "
-                "permanent error: the mail system has given up on them.");
+                "Your message could not be delivered to the following address(es).\r\n"
+                "This is a permanent error: the mail system has given up on them.");
     write_group(b, r, DSN_RELAYED,
-                "You asked to be told when your message was delivered. It was passed on for the "
-                "following address(es) to a mail server that does not support delivery "
-                "notifications, so no further notice about them will come:");
+                "You asked to be told when your message was delivered.  It was passed on\r\n"
+                "for the following address(es) to a mail server that does not support\r\n"
+                "delivery notifications, so no further notice about them will come.");
     if (r->nentries > DSN_ENTRIES_MAX) {
         add_line(b, "(%zu more address(es) not listed.)", r->nentries - DSN_ENTRIES_MAX);
         add_line(b, "%s", "");
@@ -257,11 +257,12 @@ static void status_code(const struct dsn_entry *e, char *buf, size_t sz)
         str_copy(buf, "5.0.0", sz);
 }
 
-/* remote_mta - the host name from "name [ip]:port" */
+/* remote_mta - the next hop's name from "name [ip]:port", or "[ip]" for an IP literal */
 static void remote_mta(const char *host, char *buf, size_t sz)
 {
-    const char *sp = strchr(host, ' ');
-    size_t n = sp ? (size_t)(sp - host) : strlen(host);
+    size_t n = strcspn(host, " ");
+    if (host[0] == '[' && strchr(host, ']') != NULL)
+        n = (size_t)(strchr(host, ']') - host) + 1;
     if (n >= sz)
         n = sz - 1;
     memcpy(buf, host, n);

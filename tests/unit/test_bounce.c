@@ -408,8 +408,23 @@ static void test_relayed_notice(void **state)
     assert_string_equal(field(&m.top, "Subject"), "Delivery Status Notification (relayed)");
     assert_non_null(strstr(m.parts[1].body, "Final-Recipient: rfc822; carol@example.net\r\n"));
     assert_non_null(strstr(m.parts[1].body, "Action: relayed\r\nStatus: 2.0.0\r\n"));
-    assert_non_null(strstr(m.parts[0].body, "does not support delivery"));
+    assert_non_null(strstr(m.parts[0].body, "does not support\r\ndelivery notifications"));
     free_parsed(&m);
+    sbuf_free(&out.msg);
+    envelope_free(&env);
+}
+
+static void test_remote_mta_of_an_ip_literal(void **state)
+{
+    struct envelope env;
+    struct dlv_result res = fail_550();
+    struct dsn_output out;
+    (void)state;
+    original_env(&env, DSN_RET_UNSET, NULL);
+    str_copy(res.host, "[192.0.2.7]:2525", sizeof(res.host));
+    struct dsn_entry e = { &env.rcpts[0], DSN_FAILED, &res, 0, false };
+    build(&env, &e, 1, HDRS "\r\n", strlen(HDRS "\r\n"), &out);
+    assert_non_null(strstr(out.msg.s, "\r\nRemote-MTA: dns; [192.0.2.7]\r\n"));
     sbuf_free(&out.msg);
     envelope_free(&env);
 }
@@ -579,6 +594,7 @@ int main(void)
         cmocka_unit_test(test_envid_and_hostile_xtext),
         cmocka_unit_test(test_timed_out_failure),
         cmocka_unit_test(test_relayed_notice),
+        cmocka_unit_test(test_remote_mta_of_an_ip_literal),
         cmocka_unit_test(test_boundary_not_in_content),
         cmocka_unit_test(test_eight_bit_content),
         cmocka_unit_test(test_notify_rules),
