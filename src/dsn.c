@@ -26,7 +26,8 @@ void dsn_date(time_t t, char *buf, size_t sz)
         buf[0] = '\0';
 }
 
-/* add_line - append one formatted line and CRLF, truncated to DSN_LINE_MAX */
+/* add_line - append one formatted line and CRLF, truncated to DSN_LINE_MAX; the format's
+ * own text is one line, so CR and LF can only come from values */
 static void PRINTF_LIKE(2, 3) add_line(struct sbuf *b, const char *fmt, ...)
 {
     char line[DSN_LINE_MAX + 1];
@@ -34,6 +35,9 @@ static void PRINTF_LIKE(2, 3) add_line(struct sbuf *b, const char *fmt, ...)
     va_start(ap, fmt);
     str_vfmt(line, sizeof(line), fmt, ap);
     va_end(ap);
+    for (char *p = line; *p; p++)   /* a line break inside a value would forge fields */
+        if (*p == '\r' || *p == '\n')
+            *p = ' ';
     sbuf_addstr(b, line);
     sbuf_add(b, "\r\n", 2);
 }
@@ -67,17 +71,23 @@ static size_t header_len(const char *p, size_t n)
     return end ? (size_t)(end - p) + 2 : n;
 }
 
-/* copy_lines - append n bytes as CRLF lines; lines longer than DSN_LINE_MAX are cut when
- * cut_long, else the copy stops and false is returned */
-static bool copy_lines(struct sbuf *out, const char *p, size_t n, bool cut_long)
+/* copy_lines - append n bytes as CRLF lines.  Strict (returning a message unchanged): a line
+ * longer than DSN_LINE_MAX, a bare CR or a NUL stops the copy and false is returned.  Otherwise
+ * long lines are cut and bare CRs and NULs become spaces. */
+static bool copy_lines(struct sbuf *out, const char *p, size_t n, bool strict)
 {
     while (n > 0) {
         const char *nl = memchr(p, '\n', n);
         size_t len = nl ? (size_t)(nl - p) + 1 : n;
         size_t body = len - (nl ? 1 : 0) - (nl && len >= 2 && p[len - 2] == '\r' ? 1 : 0);
-        if (body > DSN_LINE_MAX && !cut_long)
+        bool odd = memchr(p, '\r', body) != NULL || memchr(p, '\0', body) != NULL;
+        if (strict && (body > DSN_LINE_MAX || odd))
             return false;
-        sbuf_add(out, p, body > DSN_LINE_MAX ? DSN_LINE_MAX : body);
+        size_t start = out->len, keep = body > DSN_LINE_MAX ? DSN_LINE_MAX : body;
+        sbuf_add(out, p, keep);
+        for (size_t i = start; odd && i < out->len; i++)
+            if (out->s[i] == '\r' || out->s[i] == '\0')
+                out->s[i] = ' ';
         sbuf_add(out, "\r\n", 2);
         p += len;
         n -= len;
@@ -103,14 +113,14 @@ static void pick_returned(const struct dsn_report *r, const struct dsn_source *s
     }
     if (full && raw.len > DSN_RETURN_FULL_MAX) {
         ret->why_hdrs = "the message is larger than 100K";
-    } else if (full && copy_lines(&ret->text, raw.s, raw.len, false)) {
+    } else if (full && copy_lines(&ret->text, raw.s, raw.len, true)) {
         ret->full = true;
     } else if (full) {
-        ret->why_hdrs = "the message has lines too long to be returned unchanged";
+        ret->why_hdrs = "the message has lines that cannot be returned unchanged";
         sbuf_reset(&ret->text);
     }
     if (!ret->full && raw.len > 0)
-        copy_lines(&ret->text, raw.s, header_len(raw.s, raw.len), true);
+        copy_lines(&ret->text, raw.s, header_len(raw.s, raw.len), false);
     sbuf_free(&raw);
 }
 
@@ -140,14 +150,24 @@ static void decode_xtext(const char *x, char *out, size_t outsz)
         str_copy(out, x, outsz);
 }
 
-/* choose_boundary - a boundary that occurs nowhere in the returned content */
-static void choose_boundary(const struct dsn_report *r, const struct returned *ret, char *b,
-                            size_t sz)
+/* occurs - does text contain b? */
+static bool occurs(const struct sbuf *text, const char *b)
 {
-    unsigned long long n = r->nonce;
+    return text->len && memmem(text->s, text->len, b, strlen(b)) != NULL;
+}
+
+/* choose_boundary - a boundary that occurs in none of the parts' content */
+static void choose_boundary(const struct dsn_report *r, const struct sbuf *parts[], size_t n,
+                            char *b, size_t sz)
+{
+    unsigned long long nonce = r->nonce;
+    bool clash;
     do {
-        str_fmt(b, sz, "=_tandem_%s_%016llx", r->orig->id, n++);
-    } while (ret->text.len && memmem(ret->text.s, ret->text.len, b, strlen(b)) != NULL);
+        str_fmt(b, sz, "=_tandem_%s_%016llx", r->orig->id, nonce++);
+        clash = false;
+        for (size_t i = 0; i < n && !clash; i++)
+            clash = occurs(parts[i], b);
+    } while (clash);
 }
 
 /* any_failed - is any reported recipient a failure (not only relayed)? */
@@ -209,7 +229,8 @@ static void write_group(struct sbuf *b, const struct dsn_report *r, enum dsn_act
         if (r->entries[i].action != action)
             continue;
         if (first) {
-            add_line(b, "%s", intro);
+            sbuf_addstr(b, intro);   /* constant text, its own line breaks */
+            sbuf_add(b, "\r\n", 2);
             add_line(b, "%s", "");
             first = false;
         }
@@ -348,9 +369,10 @@ void dsn_build(const struct dsn_report *r, const struct dsn_source *src, struct 
     sbuf_init(&human);
     sbuf_init(&status);
     pick_returned(r, src, &ret);
-    choose_boundary(r, &ret, boundary, sizeof(boundary));
     write_human(&human, r, &ret);
     write_status(&status, r);
+    const struct sbuf *parts[] = { &human, &status, &ret.text };
+    choose_boundary(r, parts, ARRAY_LEN(parts), boundary, sizeof(boundary));
     bool human8 = has_8bit(human.s, human.len), status8 = has_8bit(status.s, status.len);
     bool ret8 = has_8bit(ret.text.s, ret.text.len);
     out->eight_bit = human8 || status8 || ret8;

@@ -303,7 +303,7 @@ static void test_ret_full_long_line_returns_headers(void **state)
     sbuf_addstr(&msg, "\r\n");
     third_part(DSN_RET_FULL, msg.s, msg.len, &m, &out);   /* parse_dsn checks line lengths */
     assert_string_equal(field(&m.parts[2], "Content-Type"), "text/rfc822-headers");
-    assert_non_null(strstr(m.parts[0].body, "too long"));
+    assert_non_null(strstr(m.parts[0].body, "cannot be returned unchanged"));
     free_parsed(&m);
     sbuf_free(&out.msg);
     sbuf_free(&msg);
@@ -409,6 +409,39 @@ static void test_relayed_notice(void **state)
     assert_non_null(strstr(m.parts[1].body, "Final-Recipient: rfc822; carol@example.net\r\n"));
     assert_non_null(strstr(m.parts[1].body, "Action: relayed\r\nStatus: 2.0.0\r\n"));
     assert_non_null(strstr(m.parts[0].body, "does not support\r\ndelivery notifications"));
+    free_parsed(&m);
+    sbuf_free(&out.msg);
+    envelope_free(&env);
+}
+
+static void test_bare_cr_and_nul_in_content(void **state)
+{
+    struct parsed m;
+    struct dsn_output out;
+    static const char msg[] = "Subject: a\rb\r\nX-Nul: a\0b\r\n\r\nbody\rmore\r\n";
+    (void)state;
+    third_part(DSN_RET_FULL, msg, sizeof(msg) - 1, &m, &out);   /* parse_dsn checks lines */
+    assert_string_equal(field(&m.parts[2], "Content-Type"), "text/rfc822-headers");
+    assert_non_null(strstr(m.parts[2].body, "Subject: a b\r\nX-Nul: a b\r\n"));
+    free_parsed(&m);
+    sbuf_free(&out.msg);
+}
+
+static void test_line_breaks_in_values_cannot_forge_fields(void **state)
+{
+    struct envelope env;
+    struct dlv_result res = fail_550();
+    struct dsn_output out;
+    struct parsed m;
+    (void)state;
+    original_env(&env, DSN_RET_UNSET, NULL);
+    str_copy(res.text, "550 x\r\nAction: delivered", sizeof(res.text));
+    envelope_set(&env.rcpts[0].addr, "bob@example.net\r\nX-Evil: 1");
+    struct dsn_entry e = { &env.rcpts[0], DSN_FAILED, &res, 0, false };
+    build(&env, &e, 1, HDRS "\r\n", strlen(HDRS "\r\n"), &out);
+    parse_dsn(out.msg.s, &m);
+    assert_null(strstr(out.msg.s, "\r\nAction: delivered"));
+    assert_null(strstr(out.msg.s, "\r\nX-Evil"));
     free_parsed(&m);
     sbuf_free(&out.msg);
     envelope_free(&env);
@@ -594,6 +627,8 @@ int main(void)
         cmocka_unit_test(test_envid_and_hostile_xtext),
         cmocka_unit_test(test_timed_out_failure),
         cmocka_unit_test(test_relayed_notice),
+        cmocka_unit_test(test_bare_cr_and_nul_in_content),
+        cmocka_unit_test(test_line_breaks_in_values_cannot_forge_fields),
         cmocka_unit_test(test_remote_mta_of_an_ip_literal),
         cmocka_unit_test(test_boundary_not_in_content),
         cmocka_unit_test(test_eight_bit_content),
