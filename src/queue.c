@@ -11,6 +11,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "queue_state.h"
 #include "spool.h"
 #include "util.h"
 
@@ -135,6 +136,11 @@ void queue_add(struct queue *q, const char *id)
     kick(q);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 size_t queue_scan(struct queue *q)
 {
     char **ids;
@@ -144,6 +150,9 @@ size_t queue_scan(struct queue *q)
     for (size_t i = 0; i < n; i++)
         if (enqueue(q, ids[i], &created) && created)
             added++;
+    if (n)
+        qsort(ids, n, sizeof(*ids), cmp_str);
+    qstate_sweep(q->de->hints, ids, n);
     spool_list_free(ids, n);
     if (added)
         kick(q);

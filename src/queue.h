@@ -50,7 +50,8 @@ void queue_free(struct queue *q);
 
 /* A new message: attempt it as soon as a delivery slot is free. */
 void queue_add(struct queue *q, const char *id);
-/* Add the spool's messages not known yet, due now; returns how many were added. */
+/* Add the spool's messages not known yet, due now, and forget the hints of messages that are
+ * gone; returns how many were added. */
 size_t queue_scan(struct queue *q);
 
 /* Attempt id now, ignoring retry times; cb (may be NULL) runs once when that attempt is over

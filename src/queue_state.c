@@ -2,6 +2,7 @@
  * hints databases (see queue_state.h). */
 #include "queue_state.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "hints.h"
@@ -104,4 +105,50 @@ void qstate_forget(struct hints *h, const char *id)
     hints_del(h, HINTS_QUEUE, id);
     if (str_fmt(prefix, sizeof(prefix), "%s/", id))
         hints_del_prefix(h, HINTS_RCPT, prefix);
+}
+
+struct sweep {
+    char **live;
+    size_t nlive;
+    char (*dead)[MSGID_LEN + 1];
+    size_t ndead;
+};
+
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(a, *(char *const *)b);
+}
+
+/* sweep_visit - note the message of a key that is not in the spool (once per message) */
+static bool sweep_visit(void *arg, const char *key, const void *val, size_t len)
+{
+    struct sweep *s = arg;
+    char id[MSGID_LEN + 1];
+    (void)val;
+    (void)len;
+    str_copy(id, key, sizeof(id));   /* "ID" or "ID/000003" */
+    if (s->ndead && strcmp(s->dead[s->ndead - 1], id) == 0)
+        return true;
+    if (bsearch(id, s->live, s->nlive, sizeof(*s->live), cmp_id) == NULL)
+        str_copy(s->dead[s->ndead++], id, sizeof(s->dead[0]));
+    return s->ndead < QSTATE_SWEEP_MAX;
+}
+
+size_t qstate_sweep(struct hints *h, char **live, size_t nlive)
+{
+    static const enum hints_db dbs[] = { HINTS_QUEUE, HINTS_RCPT };
+    struct sweep s = { live, nlive, NULL, 0 };
+    size_t forgotten = 0;
+    if (h == NULL)
+        return 0;
+    s.dead = xcalloc(QSTATE_SWEEP_MAX, sizeof(*s.dead));
+    for (size_t d = 0; d < ARRAY_LEN(dbs); d++) {
+        s.ndead = 0;
+        hints_each(h, dbs[d], "", sweep_visit, &s);
+        for (size_t i = 0; i < s.ndead; i++)
+            qstate_forget(h, s.dead[i]);
+        forgotten += s.ndead;
+    }
+    free(s.dead);
+    return forgotten;
 }

@@ -31,5 +31,10 @@ bool qstate_note_get(struct hints *h, const char *id, size_t rcpt_index, struct 
 bool qstate_note_put(struct hints *h, const char *id, size_t rcpt_index, const struct rcpt_note *n);
 /* Forget a message that left the queue (its state and every recipient's note). */
 void qstate_forget(struct hints *h, const char *id);
+/* Forget the messages the hints remember that are not among live (the spool's ids, sorted by
+ * strcmp): what a crash between removal and forgetting left behind.  At most
+ * QSTATE_SWEEP_MAX messages per call; returns how many were forgotten. */
+#define QSTATE_SWEEP_MAX 4096
+size_t qstate_sweep(struct hints *h, char **live, size_t nlive);
 
 #endif

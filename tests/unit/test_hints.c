@@ -278,6 +278,30 @@ static void test_queue_state(void **state)
     assert_true(qstate_note_get(f->h, "AAAAAA-BBBBBB-CD", 0, &gn));  /* another message's */
 }
 
+static void test_sweep_forgets_vanished_messages(void **state)
+{
+    struct fx *f = *state;
+    struct msg_state st = { 1, 1, 2 }, got;
+    struct rcpt_note n, gn;
+    const char *ids[] = { "AAAAAA-AAAAAA-AA", "BBBBBB-BBBBBB-BB", "CCCCCC-CCCCCC-CC" };
+    char *live[] = { (char *)"BBBBBB-BBBBBB-BB", (char *)"ZZZZZZ-ZZZZZZ-ZZ" };
+    memset(&n, 0, sizeof(n));
+    n.res.outcome = DLV_DEFERRED;
+    for (size_t i = 0; i < ARRAY_LEN(ids); i++) {
+        assert_true(qstate_note_put(f->h, ids[i], 0, &n));
+        assert_true(qstate_note_put(f->h, ids[i], 1, &n));
+    }
+    assert_true(qstate_put(f->h, ids[0], &st));
+    assert_true(qstate_put(f->h, ids[1], &st));
+    assert_int_equal(qstate_sweep(f->h, live, ARRAY_LEN(live)), 2);  /* A (state and notes), C */
+    assert_false(qstate_get(f->h, ids[0], &got));
+    assert_false(qstate_note_get(f->h, ids[0], 1, &gn));
+    assert_false(qstate_note_get(f->h, ids[2], 0, &gn));
+    assert_true(qstate_get(f->h, ids[1], &got));
+    assert_true(qstate_note_get(f->h, ids[1], 1, &gn));
+    assert_int_equal(qstate_sweep(f->h, live, ARRAY_LEN(live)), 0);
+}
+
 /* child_writes - in a new process: open the hints (after fork) and write n keys */
 static void child_writes(const char *dir, const char *tag, int n)
 {
@@ -447,6 +471,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retry_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_record_of_another_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sweep_forgets_vanished_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_processes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_reader_is_cleared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unusable_file_is_moved_aside, setup, teardown),
