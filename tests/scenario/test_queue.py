@@ -8,6 +8,7 @@ import email
 import email.policy
 import os
 import re
+import socket
 import stat
 import subprocess
 import time
@@ -171,6 +172,32 @@ def test_control_socket_is_private(tandem, nexthop):
     t, _, _ = deferred_message(tandem, nexthop)
     st = os.stat(os.path.join(t.spool, "control"))
     assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
+
+
+def control_lines(t, payload, n):
+    """Send raw bytes to the control socket; return the first n reply lines."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(os.path.join(t.spool, "control"))
+        s.sendall(payload)
+        buf = b""
+        while buf.count(b"\n") < n:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            buf += chunk
+        return buf.decode().splitlines()
+
+
+def test_control_protocol(tandem, nexthop):
+    t, hop, qid = deferred_message(tandem, nexthop)
+    lines = control_lines(t, b"bogus\r\nremove AAAAAA-BBBBBB-CC\ndeliver " + qid.encode() + b"\n", 4)
+    assert lines[0].startswith("err unknown command")
+    assert lines[1] == "err AAAAAA-BBBBBB-CC: no such message"
+    assert lines[2] == "* <bob@example.test>: deferred: 451 4.3.0 try later"
+    assert lines[3].startswith(f"ok {qid}: 0 delivered, 1 deferred, 0 failed; next attempt in")
+    assert control_lines(t, b"x" * 600, 2) == ["err command line too long"]
+    assert t.running() and t.spool_ids() == [qid]
 
 
 def test_list_and_count(tandem, nexthop):
