@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_queue.h"
 #include "conf.h"
 #include "parent.h"
 #include "session_stdio.h"
@@ -26,6 +27,8 @@ static int usage(void)
           "       tandem stop [-c FILE]\n"
           "       tandem check-config [-c FILE]\n"
           "       tandem session [-c FILE] [--client IP] [--no-deliver]\n"
+          "       tandem queue [-c FILE] list [--count] | show [--raw] ID | deliver ID |\n"
+          "                    deliver-all | remove ID\n"
           "       tandem version\n", stderr);
     return 64;
 }
@@ -94,6 +97,8 @@ int main(int argc, char **argv)
     if (argc < 2)
         return usage();
     const char *cmd = argv[1];
+    if (strcmp(cmd, "queue") == 0)   /* has options of its own (--raw, --count) */
+        return cli_queue(cli.conf, argc - 1, argv + 1);
     if (!parse_options(argc - 1, argv + 1, &cli))
         return usage();
     if (strcmp(cmd, "version") == 0) {
