@@ -118,7 +118,7 @@ int session_stdio_run(const struct conf *c, const char *client_ip, bool no_deliv
     srv.no_deliver = no_deliver;
     LIST_INIT(&srv.sessions);
     server_init_outbound(&srv);
-    smtp_session_start(&srv, sv[0], (struct sockaddr *)&ss);
+    smtp_session_start(&srv, sv[0], (struct sockaddr *)&ss, false);
     event_base_dispatch(srv.base);
     server_free_outbound(&srv);
     event_base_free(srv.base);

@@ -80,7 +80,7 @@ static void connect_acl_done(struct smtp_session *s, const struct acl_outcome *o
     }
     if (!s->srv->interactive &&
         (evbuffer_get_length(in) > 0 ||
-         recv(bufferevent_getfd(s->bev), &peek, 1, MSG_PEEK | MSG_DONTWAIT) > 0)) {
+         (!s->tls && recv(bufferevent_getfd(s->bev), &peek, 1, MSG_PEEK | MSG_DONTWAIT) > 0))) {
         char host[160];
         log_reject("%s rejected connection: SMTP protocol synchronization error (input sent "
                    "before banner)", smtp_log_host(s, host, sizeof(host)));
@@ -109,7 +109,7 @@ void smtp_session_swap_bev(struct smtp_session *s, struct bufferevent *bev)
 }
 
 /* smtp_session_start - set up a session on an accepted connection and run the connect ACL */
-void smtp_session_start(struct server *srv, int fd, const struct sockaddr *peer)
+void smtp_session_start(struct server *srv, int fd, const struct sockaddr *peer, bool implicit_tls)
 {
     struct smtp_session *s = xcalloc(1, sizeof(*s));
     const struct conf *c = srv->conf;
@@ -121,7 +121,10 @@ void smtp_session_start(struct server *srv, int fd, const struct sockaddr *peer)
             (unsigned long long)++srv->next_conn_serial);
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     fd_nonblock(fd);
-    s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (implicit_tls && srv->tls_ctx)
+        s->bev = smtp_tls_accept_bev(s, fd);    /* the banner waits for the handshake */
+    else
+        s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (s->bev == NULL)
         fatalx("bufferevent_socket_new");
     s->line = xmalloc(c->smtp_line_length_max + 1);
@@ -133,6 +136,13 @@ void smtp_session_start(struct server *srv, int fd, const struct sockaddr *peer)
     if (srv->limits)
         conn_limits_add(srv->limits, srv->worker_index, s->peer_ip);
     s->phase = PH_CONNECT;
+    if (!s->tls_handshake)
+        smtp_acl_run(s, ACL_CONNECT, NULL, connect_acl_done);
+}
+
+/* smtp_session_connected - an implicit-TLS connection finished its handshake */
+void smtp_session_connected(struct smtp_session *s)
+{
     smtp_acl_run(s, ACL_CONNECT, NULL, connect_acl_done);
 }
 
@@ -160,11 +170,36 @@ void smtp_reply(struct smtp_session *s, int code, const char *ecode, const char 
     }
 }
 
-/* close_when_written - the final reply has gone out: free the session */
+/* output_pending - bytes not yet handed to the kernel (a TLS filter has two buffers) */
+static size_t output_pending(struct smtp_session *s)
+{
+    struct bufferevent *under = bufferevent_get_underlying(s->bev);
+    return evbuffer_get_length(bufferevent_get_output(s->bev)) +
+           (under ? evbuffer_get_length(bufferevent_get_output(under)) : 0);
+}
+
+/* under_drained - the TLS records of the last reply left the underlying buffer */
+static void under_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct smtp_session *s = arg;
+    (void)info;
+    if (evbuffer_get_length(buf) == 0)
+        event_active(s->resume_ev, 0, 0);
+}
+
+/* close_when_written - the final reply has left the session's buffer: free the session once
+ * it has also left the TLS layer's */
 static void close_when_written(struct bufferevent *bev, void *arg)
 {
-    (void)bev;
-    session_free(arg);
+    struct smtp_session *s = arg;
+    struct bufferevent *under = bufferevent_get_underlying(bev);
+    if (under && evbuffer_get_length(bufferevent_get_output(under)) > 0 && !s->closing_cb) {
+        s->closing_cb = true;
+        evbuffer_add_cb(bufferevent_get_output(under), under_drained, s);
+        return;
+    }
+    if (output_pending(s) == 0)
+        session_free(s);
 }
 
 /* smtp_close_with - send a last reply (if code != 0) and close once the output drains */
@@ -176,7 +211,7 @@ void smtp_close_with(struct smtp_session *s, int code, const char *ecode, const 
     bufferevent_disable(s->bev, EV_READ);
     bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
     bufferevent_setcb(s->bev, NULL, close_when_written, session_event_cb, s);
-    if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+    if (output_pending(s) == 0)
         event_active(s->resume_ev, 0, 0);
 }
 
@@ -273,7 +308,7 @@ static void session_process(struct smtp_session *s)
 {
     struct evbuffer *in = bufferevent_get_input(s->bev);
     if (s->phase == PH_CLOSING) {
-        if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+        if (output_pending(s) == 0)
             session_free(s);
         return;
     }
@@ -359,7 +394,7 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 static void eof_reached(struct smtp_session *s)
 {
     log_lost(s);
-    if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
+    if (output_pending(s) == 0) {
         session_free(s);
         return;
     }

@@ -97,6 +97,7 @@ struct smtp_session {
     const char *data_cmd;          /* "DATA" or "BDAT" for logs */
     uint64_t skip_remaining;       /* bytes of a refused BDAT chunk still to discard */
     bool closing;                  /* being freed: nothing is kept for reuse */
+    bool closing_cb;               /* waiting for the TLS layer to flush the last reply */
     struct cut_link *cut_idle;     /* a finished onward connection kept for the next message */
     struct route_query *cut_rq;    /* routing a recipient for cutthrough */
     struct acl_run *cut_verify_run; /* the ACL whose recipient callout is the mirrored RCPT */
@@ -107,7 +108,9 @@ struct smtp_session {
 };
 
 /* Start a session on a connected socket (fd is owned by the session from now on). */
-void smtp_session_start(struct server *srv, int fd, const struct sockaddr *peer);
+void smtp_session_start(struct server *srv, int fd, const struct sockaddr *peer, bool implicit_tls);
+/* An implicit-TLS session's handshake is done: connect ACL, then banner. */
+void smtp_session_connected(struct smtp_session *s);
 /* Ask a session to finish: idle sessions get 421 now, busy ones after their message. */
 void smtp_session_shutdown(struct smtp_session *s);
 
@@ -146,6 +149,7 @@ void smtp_txn_latch(struct txn *t, int code, const char *ecode, const char *text
 bool smtp_starttls_offered(struct smtp_session *s);
 void smtp_starttls(struct smtp_session *s, const struct smtp_cmd *c);
 void smtp_tls_established(struct smtp_session *s);
+struct bufferevent *smtp_tls_accept_bev(struct smtp_session *s, int fd);
 void smtp_tls_error_text(struct bufferevent *bev, char *buf, size_t sz);
 /* smtp_in.c: continue the session on a new bufferevent (a TLS filter over the old one). */
 void smtp_session_swap_bev(struct smtp_session *s, struct bufferevent *bev);

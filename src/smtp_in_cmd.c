@@ -384,8 +384,8 @@ static void cmd_help(struct smtp_session *s, const struct smtp_cmd *c)
 
 static void cmd_starttls(struct smtp_session *s, const struct smtp_cmd *c)
 {
-    if (!smtp_starttls_offered(s)) {
-        smtp_reply(s, 502, "5.5.1", s->tls ? "Already in TLS" : "STARTTLS not available");
+    if (s->srv->tls_ctx == NULL) {
+        smtp_reply(s, 502, "5.5.1", "STARTTLS not available");
         smtp_count_error(s);
         return;
     }

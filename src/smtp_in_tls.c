@@ -71,12 +71,30 @@ void smtp_starttls(struct smtp_session *s, const struct smtp_cmd *c)
     smtp_session_swap_bev(s, tbev);
 }
 
-/* smtp_tls_established - handshake done: the session starts over (RFC 3207 4.2) */
+/* smtp_tls_accept_bev - a bufferevent that starts with the TLS handshake (implicit TLS) */
+struct bufferevent *smtp_tls_accept_bev(struct smtp_session *s, int fd)
+{
+    SSL *ssl = SSL_new(s->srv->tls_ctx);
+    if (ssl == NULL)
+        fatalx("SSL_new");
+    s->tls_handshake = true;
+    return bufferevent_openssl_socket_new(s->srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                          BEV_OPT_CLOSE_ON_FREE);
+}
+
+/* smtp_tls_established - handshake done: after STARTTLS the session starts over (RFC 3207
+ * 4.2); on an implicit-TLS port the banner comes next */
 void smtp_tls_established(struct smtp_session *s)
 {
     char desc[200];
     s->tls = true;
     s->tls_handshake = false;
+    if (s->phase == PH_CONNECT) {
+        tls_describe(bufferevent_openssl_get_ssl(s->bev), desc, sizeof(desc));
+        s->tls_info = xstrdup(desc);
+        smtp_session_connected(s);
+        return;
+    }
     s->busy = false;
     smtp_txn_reset(s);
     free(s->helo);

@@ -19,8 +19,17 @@
 #include "server.h"
 #include "smtp_in.h"
 
+struct worker;
+
+/* One listening socket as the worker sees it. */
+struct worker_listener {
+    struct worker *w;
+    bool implicit_tls;
+};
+
 struct worker {
     struct server srv;
+    struct worker_listener *wl;
     struct evconnlistener **listeners;
     size_t nlisteners;
     struct event *sigterm, *stop_timer;
@@ -40,7 +49,8 @@ static void refuse_connection(int fd, const char *ip, const char *why)
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                       void *arg)
 {
-    struct worker *w = arg;
+    struct worker_listener *wl = arg;
+    struct worker *w = wl->w;
     const struct conf *c = w->srv.conf;
     char ip[64];
     (void)l;
@@ -59,7 +69,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     }
     fd_cloexec(fd);
-    smtp_session_start(&w->srv, fd, sa);
+    smtp_session_start(&w->srv, fd, sa, wl->implicit_tls);
 }
 
 /* stop_timer_cb - sessions did not finish within shutdown_timeout: leave anyway */
@@ -113,8 +123,11 @@ void worker_run(const struct worker_args *a)
     LIST_INIT(&w.srv.sessions);
     server_init_outbound(&w.srv);
     w.listeners = xcalloc(a->nlisten, sizeof(*w.listeners));
+    w.wl = xcalloc(a->nlisten, sizeof(*w.wl));
     for (size_t i = 0; i < a->nlisten; i++) {
-        w.listeners[i] = evconnlistener_new(w.srv.base, accept_cb, &w, LEV_OPT_CLOSE_ON_EXEC, -1,
+        w.wl[i].w = &w;
+        w.wl[i].implicit_tls = a->conf->listen[i].implicit_tls;
+        w.listeners[i] = evconnlistener_new(w.srv.base, accept_cb, &w.wl[i], LEV_OPT_CLOSE_ON_EXEC, -1,
                                             a->listen_fds[i]);
         if (w.listeners[i] == NULL)
             fatal("evconnlistener_new");
