@@ -5,7 +5,7 @@ CFLAGS  ?= -O2 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -fno-strict-aliasing \
            -iquote src $(shell pkg-config --cflags $(PKGS))
-override LDLIBS += $(shell pkg-config --libs $(PKGS))
+override LDLIBS += $(shell pkg-config --libs $(PKGS)) -lresolv
 B       ?= build
 
 SRC     := $(filter-out src/main.c,$(wildcard src/*.c))

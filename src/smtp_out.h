@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "envelope.h"
 #include "route.h"
 #include "smtp_reply.h"
 
