@@ -24,6 +24,8 @@ def gen_body(n):
 
 
 def stuffed(b):
+    if not b.endswith(b"\r\n"):
+        b += b"\r\n"
     lines = b.split(b"\r\n")
     return b"\r\n".join(b"." + l if l.startswith(b".") else l for l in lines)
 
