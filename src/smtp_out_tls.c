@@ -61,10 +61,10 @@ bool so_tls_start(struct smtp_out *so)
 static void verify_text(SSL *ssl, char *buf, size_t sz)
 {
     long vr = SSL_get_verify_result(ssl);
-    if (SSL_get0_peer_certificate(ssl) == NULL)
-        str_copy(buf, "certificate verification failed: no certificate", sz);
-    else
+    if (vr != X509_V_OK)
         str_fmt(buf, sz, "certificate verification failed: %s", X509_verify_cert_error_string(vr));
+    else
+        str_copy(buf, "certificate verification failed: no certificate", sz);
 }
 
 void so_tls_connected(struct smtp_out *so)

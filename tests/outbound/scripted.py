@@ -142,7 +142,7 @@ class Scripted:
         return data
 
     def _session(self, conn, s, buf):
-        if not self._send(conn, s, self.banner, None):
+        if not self._send(conn, s, self.banner, "220 scripted.test ESMTP"):
             s.ended = "drop"
             return
         while True:
@@ -179,12 +179,13 @@ class Scripted:
 
     def _cmd_starttls(self, conn, s, buf, text):
         v = self._reply("STARTTLS", "220 2.0.0 go ahead" if self.ctx else "454 4.7.0 no TLS")
+        if isinstance(v, str) and v.startswith("220") and self.inject:
+            v = (v + "\r\n").encode() + self.inject  # one write: the reply and the injection
         if not self._send(conn, s, v, None):
             return False
-        if not (isinstance(v, str) and v.startswith("220")) or self.ctx is None:
+        is220 = v.startswith(b"220" if isinstance(v, bytes) else "220")
+        if not is220 or self.ctx is None:
             return True
-        if self.inject:
-            conn.sendall(self.inject)
         if buf:
             s.ended = "client sent data before the handshake"
             return False

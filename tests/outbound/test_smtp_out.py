@@ -296,6 +296,22 @@ def test_starttls_injection_is_refused(certs):
                                             "to STARTTLS"), r
 
 
+def test_starttls_injection_in_a_later_packet_never_reaches_smtp(certs):
+    """Bytes after the 220 that arrive separately go into the handshake and break it."""
+    with Scripted(tls=certs.mx) as srv:
+        def late(conn, s, buf, text):
+            conn.sendall(b"220 go ahead\r\n")
+            import time
+            time.sleep(0.2)
+            conn.sendall(b"250 injected\r\n")
+            time.sleep(0.5)
+            return False
+        srv._cmd_starttls = late
+        r = tls_send(srv, "verify", certs)
+        assert r.first("failed").startswith("failed TLS - TLS session failure"), r
+        assert "injected" not in r.out
+
+
 def test_starttls_required_refused(certs):
     with Scripted(tls=certs.mx, replies={"STARTTLS": "454 4.7.0 not now"}) as srv:
         r = tls_send(srv, "verify", certs)
