@@ -47,6 +47,7 @@ def run_driver(name, *args, timeout=60, valgrind=False):
         cmd = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
                "--errors-for-leak-kinds=definite", *cmd]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode != 99, f"valgrind found errors:\n{proc.stderr}"
     return Run(proc)
 
 
