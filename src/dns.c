@@ -87,7 +87,7 @@ static bool setup(struct ub_ctx *ub, const struct conf *c)
     int rc = ub_ctx_set_option(ub, "do-not-query-localhost:", "no");
     /* unbound answers RFC 6761 "test." itself (NXDOMAIN); ask the servers like any zone */
     if (rc == 0)
-        rc = ub_ctx_set_option(ub, "local-zone:", "test. nodefault");
+        rc = ub_ctx_set_option(ub, "local-zone:", "test. transparent");
     if (rc == 0 && (c == NULL || c->dnssec_trust_anchor == NULL))
         rc = ub_ctx_set_option(ub, "module-config:", "iterator");
     if (rc == 0 && c && c->dnssec_trust_anchor)
