@@ -162,6 +162,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     so->busy++;
     switch (so->state) {
     case SO_CONNECTING:
+        so->fail.sys_errno = ETIMEDOUT;
         so_fail(so, SOF_CONNECT, NULL, "Connection timed out");
         break;
     case SO_QUITTING:
@@ -228,6 +229,7 @@ static void lost(struct smtp_out *so, short what)
 {
     int err = EVUTIL_SOCKET_ERROR();
     const char *when = so->state == SO_READY ? so_head_name(so) : so_state_name(so->state);
+    so->fail.sys_errno = (what & BEV_EVENT_ERROR) ? err : 0;
     if ((what & BEV_EVENT_ERROR) && err != 0)
         so_fail(so, SOF_LOST, NULL, "%s (in response to %s)", strerror(err), when);
     else
@@ -250,7 +252,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         so_destroy_or_defer(so);
     } else if (so->state == SO_CONNECTING) {
         int err = EVUTIL_SOCKET_ERROR();
-        so_fail(so, SOF_CONNECT, NULL, "%s", strerror(err ? err : ECONNREFUSED));
+        so->fail.sys_errno = err ? err : ECONNREFUSED;
+        so_fail(so, SOF_CONNECT, NULL, "%s", strerror(so->fail.sys_errno));
     } else if (so->state == SO_HANDSHAKE) {
         char why[200];
         so_tls_error_text(so, why, sizeof(why));
@@ -280,6 +283,7 @@ static void start_connect(struct smtp_out *so)
     so_arm_timer(so, so->opts.connect_timeout, "connection");
     int fd = socket(so->hop.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
+        so->fail.sys_errno = errno;
         so_fail(so, SOF_CONNECT, NULL, "%s", strerror(errno));
         return;
     }
@@ -291,8 +295,10 @@ static void start_connect(struct smtp_out *so)
         return;
     }
     so_install_bev(so, bev);
-    if (bufferevent_socket_connect(bev, (struct sockaddr *)&so->hop.addr, (int)so->hop.addrlen) < 0)
-        so_fail(so, SOF_CONNECT, NULL, "%s", strerror(errno ? errno : ECONNREFUSED));
+    if (bufferevent_socket_connect(bev, (struct sockaddr *)&so->hop.addr, (int)so->hop.addrlen) < 0) {
+        so->fail.sys_errno = errno ? errno : ECONNREFUSED;
+        so_fail(so, SOF_CONNECT, NULL, "%s", strerror(so->fail.sys_errno));
+    }
 }
 
 void smtp_out_connect(struct smtp_out *so)

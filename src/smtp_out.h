@@ -41,6 +41,7 @@ struct so_failure {
     enum so_fail kind;
     const struct smtp_reply *reply; /* for SOF_GREETING / SOF_EHLO / a 421, else NULL */
     char text[256];                 /* e.g. "Connection refused", "timed out after RCPT" */
+    int sys_errno;                  /* the system error behind SOF_CONNECT / SOF_LOST, or 0 */
 };
 
 struct smtp_out_opts {
@@ -93,7 +94,12 @@ struct mail_out {
 void smtp_out_mail(struct smtp_out *so, const struct mail_out *m, void *tag);
 void smtp_out_rcpt(struct smtp_out *so, const char *rcpt, unsigned notify, const char *orcpt, void *tag);
 void smtp_out_data(struct smtp_out *so, void *tag);            /* expects 354 */
-/* Body content (decoded CRLF lines, as stored in the spool): dot-stuffed on the way out. */
+/* Body content (decoded CRLF lines, as stored in the spool): dot-stuffed on the way out.
+ * Back-pressure: pause while smtp_out_body_pending() >= SMTP_OUT_BODY_HIGH; `drained` is called
+ * once it is back under SMTP_OUT_BODY_LOW.  Body given before the 354 is held until it comes;
+ * after a refused DATA, body is dropped and smtp_out_dot's reply is DATA's refusal. */
+#define SMTP_OUT_BODY_HIGH (256 * 1024)
+#define SMTP_OUT_BODY_LOW (64 * 1024)
 void smtp_out_body(struct smtp_out *so, const char *p, size_t n);
 size_t smtp_out_body_pending(const struct smtp_out *so);      /* bytes not yet written */
 void smtp_out_dot(struct smtp_out *so, void *tag);             /* final dot; data_timeout */

@@ -17,8 +17,8 @@
 struct bufferevent;
 struct event;
 
-#define SO_BODY_HIGH (256 * 1024) /* body bytes pending above which the caller should pause */
-#define SO_BODY_LOW (64 * 1024)   /* ... and below which `drained` tells it to go on */
+#define SO_BODY_HIGH SMTP_OUT_BODY_HIGH
+#define SO_BODY_LOW SMTP_OUT_BODY_LOW
 #define SO_QUIT_TIMEOUT 5         /* seconds to wait for the reply to QUIT */
 #define SO_QUEUE_MAX 4096         /* commands queued at once (a caller bug beyond this) */
 
