@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_route.h"
 #include "conf.h"
 #include "parent.h"
 #include "session_stdio.h"
@@ -26,6 +27,7 @@ static int usage(void)
           "       tandem stop [-c FILE]\n"
           "       tandem check-config [-c FILE]\n"
           "       tandem session [-c FILE] [--client IP] [--no-deliver]\n"
+          "       tandem route [-c FILE] ADDRESS...\n"
           "       tandem version\n", stderr);
     return 64;
 }
@@ -106,6 +108,8 @@ int main(int argc, char **argv)
         return parent_stop(cli.conf);
     if (strcmp(cmd, "check-config") == 0)
         return cmd_check_config(&cli);
+    if (strcmp(cmd, "route") == 0)
+        return cli_route(cli.conf, cli.argc, cli.argv);
     if (strcmp(cmd, "session") == 0)
         return cmd_session(&cli);
     return usage();
