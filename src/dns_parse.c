@@ -44,6 +44,13 @@ enum dns_status dns_parse_status(const unsigned char *pkt, size_t len, int rrtyp
     return any ? DNS_OK : DNS_NODATA;
 }
 
+/* broken - a malformed answer yields nothing at all, not what came before the damage */
+static enum dns_status broken(size_t *n)
+{
+    *n = 0;
+    return DNS_TEMPFAIL;
+}
+
 /* mx_name - expand the MX exchange name at p: lower case, no trailing dot, "" for the root */
 static bool mx_name(const ns_msg *msg, const unsigned char *p, char *out, size_t outsz)
 {
@@ -72,16 +79,16 @@ enum dns_status dns_parse_mx(const unsigned char *pkt, size_t len, struct dns_mx
     for (int i = 0; i < count && *n < max; i++) {
         ns_rr rr;
         if (ns_parserr(&msg, ns_s_an, i, &rr) < 0)
-            return DNS_TEMPFAIL;
+            return broken(n);
         if (ns_rr_type(rr) != ns_t_mx || ns_rr_class(rr) != ns_c_in)
             continue;
         if (ns_rr_rdlen(rr) < 3)
-            return DNS_TEMPFAIL;
+            return broken(n);
         const unsigned char *rd = ns_rr_rdata(rr);
         struct dns_mx *mx = &out[*n];
         mx->pref = (unsigned)rd[0] << 8 | rd[1];
         if (!mx_name(&msg, rd + 2, mx->host, sizeof(mx->host)))
-            return DNS_TEMPFAIL;
+            return broken(n);
         (*n)++;
     }
     return *n > 0 ? DNS_OK : DNS_NODATA;
@@ -118,11 +125,11 @@ enum dns_status dns_parse_addr(const unsigned char *pkt, size_t len, int rrtype,
     for (int i = 0; i < count && *n < max; i++) {
         ns_rr rr;
         if (ns_parserr(&msg, ns_s_an, i, &rr) < 0)
-            return DNS_TEMPFAIL;
+            return broken(n);
         if ((int)ns_rr_type(rr) != rrtype || ns_rr_class(rr) != ns_c_in)
             continue;
         if (!put_addr(rrtype, ns_rr_rdata(rr), ns_rr_rdlen(rr), &out[*n]))
-            return DNS_TEMPFAIL;
+            return broken(n);
         (*n)++;
     }
     return *n > 0 ? DNS_OK : DNS_NODATA;
