@@ -2,7 +2,27 @@
  * cutthrough all drive this one object step by step: connect (greeting, EHLO or HELO,
  * STARTTLS per policy, EHLO again), then any number of transactions (MAIL, RCPT..., DATA or
  * BDAT, body, end of data; RSET), then QUIT.  Commands are queued and, when the server offers
- * PIPELINING, sent together; each reply is handed back in order with the caller's tag. */
+ * PIPELINING, sent together; each reply is handed back in order with the caller's tag.
+ *
+ * The rules a caller can rely on:
+ * - Callbacks run only from the event loop, never inside an smtp_out_*() call.  Any callback
+ *   may call smtp_out_free() or smtp_out_quit() on its object.
+ * - Transaction commands may be queued from `ready` on (earlier is a bug: fatalx).  After a
+ *   failure not yet reported they are ignored; `failed` follows.
+ * - Without PIPELINING commands go one at a time; with it, MAIL/RCPT.../DATA in one write.
+ *   Nothing follows DATA before its 354, nor the final dot before its reply.
+ * - A 421 reply to any command is handed to `reply` for that command; then the connection
+ *   counts as closed: `failed` with SOF_LOST and the 421 attached.
+ * - TLS `may`: STARTTLS is used when offered; if it is refused, the session goes on in clear;
+ *   if the handshake fails, the engine itself reconnects to the same address and continues in
+ *   clear without STARTTLS (logged "TLS error on connection (...): retrying in clear"), and
+ *   smtp_out_tls_fell_back() is true.  `encrypt` and `verify` never continue in clear: SOF_TLS.
+ *   Bytes received after the 220 to STARTTLS, before the handshake, are SOF_PROTOCOL.
+ * - Body given before the 354 is held until it comes.  If DATA is refused, later body is
+ *   dropped and the reply to smtp_out_dot is DATA's refusal.
+ * - Timeouts: connect_timeout for the TCP connect; command_timeout for the greeting and every
+ *   reply; data_timeout for the reply to the final dot or BDAT and for a stalled body write.
+ *   Their texts name what was awaited: "timed out waiting for reply to RCPT". */
 #ifndef TANDEM_SMTP_OUT_H
 #define TANDEM_SMTP_OUT_H
 
