@@ -62,9 +62,17 @@ class DnsServer:
         self.queries = []
         self.lock = threading.Lock()
         resolver = _Resolver(self)
-        self.udp = DNSServer(resolver, address="127.0.0.1", port=0, logger=_Logger())
-        self.port = self.udp.server.server_address[1]
-        self.tcp = DNSServer(resolver, address="127.0.0.1", port=self.port, tcp=True, logger=_Logger())
+        for attempt in range(20):  # a UDP port whose TCP twin is free too
+            self.udp = DNSServer(resolver, address="127.0.0.1", port=0, logger=_Logger())
+            self.port = self.udp.server.server_address[1]
+            try:
+                self.tcp = DNSServer(resolver, address="127.0.0.1", port=self.port, tcp=True,
+                                     logger=_Logger())
+                break
+            except OSError:
+                self.udp.server.server_close()
+        else:
+            raise OSError("no free port pair for the DNS server")
         self.udp.start_thread()
         self.tcp.start_thread()
         self.addr = f"127.0.0.1:{self.port}"

@@ -38,13 +38,13 @@ def test_route_cli(tmp_path):
         assert p.returncode == 0, p.stderr
         assert p.stdout == (
             "u@example.test\n"
-            "  route: *.test (line 3)\n"
+            "  route: *.test (line 9)\n"
             "  status: ok, 3 next hops\n"
             "  host mx1.example.test [127.0.0.2] port=2525 pref=10 tls=encrypt\n"
             "  host mx2.example.test [127.0.0.3] port=2525 pref=20 tls=encrypt\n"
             "  host mx2.example.test [::1] port=2525 pref=20 tls=encrypt\n"
             "v@static.test\n"
-            "  route: static.test (line 2)\n"
+            "  route: static.test (line 8)\n"
             "  status: ok, 2 next hops\n"
             "  host static.example [127.0.0.9] port=2600 pref=0 tls=verify\n"
             "  host 127.0.0.8 [127.0.0.8] port=2601 pref=0 tls=verify literal\n")
@@ -56,10 +56,10 @@ def test_route_cli_failures(tmp_path):
                          "d@nowhere.example", "e@none.test", "not-an-address")
         assert p.returncode == 2
         out = p.stdout
-        assert "a@nullmx.test\n  route: *.test (line 3)\n  status: null MX (550 5.1.10" in out
-        assert "b@loop.test\n  route: loop.test (line 1)\n  status: no usable hosts (451 4.4.4 " \
+        assert "a@nullmx.test\n  route: *.test (line 9)\n  status: null MX (550 5.1.10" in out
+        assert "b@loop.test\n  route: loop.test (line 7)\n  status: no usable hosts (451 4.4.4 " \
                "all hosts are this machine (mail loop))" in out
-        assert "c@broken.test\n  route: *.test (line 3)\n  status: temporary DNS failure (451 4.4.3" in out
+        assert "c@broken.test\n  route: *.test (line 9)\n  status: temporary DNS failure (451 4.4.3" in out
         assert "d@nowhere.example\n  route: none\n  status: unroutable (550 5.1.2 Unrouteable address)" in out
-        assert "e@none.test\n  route: *.test (line 3)\n  status: no such domain (550 5.1.2" in out
+        assert "e@none.test\n  route: *.test (line 9)\n  status: no such domain (550 5.1.2" in out
         assert "not-an-address\n  status: bad address" in out
