@@ -135,9 +135,10 @@ enum dns_status dns_parse_addr(const unsigned char *pkt, size_t len, int rrtype,
     return *n > 0 ? DNS_OK : DNS_NODATA;
 }
 
+/* default_rnd - uniform below `below`, from the C library's self-seeding generator */
 static unsigned default_rnd(unsigned below)
 {
-    return below ? (unsigned)random() % below : 0;
+    return below ? arc4random_uniform(below) : 0;
 }
 
 /* mx_cmp - ascending preference (qsort is not stable; ties are shuffled afterwards anyway) */

@@ -25,7 +25,7 @@ enum dns_status dns_parse_addr(const unsigned char *pkt, size_t len, int rrtype,
                                struct sockaddr_storage *out, size_t max, size_t *n);
 
 /* Put mx[0..n) in the order to try them: ascending preference, equal preferences shuffled
- * with rnd (a function returning a uniform value below its argument; NULL = random()). */
+ * with rnd (a function returning a uniform value below its argument; NULL = arc4random). */
 void dns_mx_order(struct dns_mx *mx, size_t n, unsigned (*rnd)(unsigned below));
 
 #endif

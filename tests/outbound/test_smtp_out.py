@@ -41,7 +41,7 @@ def test_plain_delivery_with_pipelining():
         assert s.commands[:5] == ["EHLO client.test", "MAIL FROM:<s@y.test> SIZE=6400",
                                   "RCPT TO:<a@x.test>", "RCPT TO:<b@x.test>", "DATA"]
         assert s.messages[0] == stuffed(gen_body(6400))
-        assert s.ended == "QUIT"
+        assert s.commands[-1] == "QUIT"
         assert "done ready=yes" in r.lines
 
 

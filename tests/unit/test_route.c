@@ -236,7 +236,6 @@ static void test_mx_order_shuffles_equal_preferences(void **state)
 {
     (void)state;
     bool seen[3][3] = { { false } };
-    srandom(42);
     for (int round = 0; round < 200; round++) {
         struct dns_mx mx[5] = { { "x", 10 }, { "y", 10 }, { "z", 10 }, { "first", 1 }, { "last", 99 } };
         dns_mx_order(mx, 5, NULL);
