@@ -48,6 +48,7 @@ def run_driver(name, *args, timeout=60, valgrind=False):
                "--errors-for-leak-kinds=definite", *cmd]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode != 99, f"valgrind found errors:\n{proc.stderr}"
+    assert proc.returncode == 0, f"{name} exited with {proc.returncode}:\n{proc.stderr}"
     return Run(proc)
 
 
