@@ -230,6 +230,8 @@ static void start_batch(struct dlv_txn *t)
         return;
     }
     memset(t->batch_ok, 0, DLV_BATCH_MAX * sizeof(*t->batch_ok));
+    /* 8-bit content to a server without 8BITMIME goes anyway, without BODY= (as most MTAs
+     * do); the engine adds each parameter only when the server offers its extension. */
     struct mail_out m = { env->sender, env->size, env->body == BODY_8BITMIME || env->body == BODY_BINARYMIME,
                           env->smtputf8, env->ret, env->envid };
     t->phase = TP_MAIL;
