@@ -231,16 +231,16 @@ class Scripted:
             return True
         data = bytearray()
         while not data.endswith(b"\r\n.\r\n") and data != b".\r\n":
-            if self.drop_after_data is not None and len(data) >= self.drop_after_data:
-                s.messages.append(bytes(data))
-                s.ended = "drop"
-                return False
             d = conn.recv(65536) if not buf else bytes(buf)
             buf.clear()
             if not d:
                 s.messages.append(bytes(data))
                 return False
             data += d
+            if self.drop_after_data is not None and len(data) >= self.drop_after_data:
+                s.messages.append(bytes(data))  # closed without a verdict, even if complete
+                s.ended = "drop"
+                return False
         end = data.find(b"\r\n.\r\n")
         body, rest = (data[:end + 2], data[end + 5:]) if end >= 0 else (b"", data[3:])
         buf += rest
