@@ -38,7 +38,8 @@ struct dlv_result {
     bool relayed_without_dsn; /* delivered to a next hop that does not offer DSN */
 };
 
-/* results has env->nrcpts entries; only the attempted ones are filled. */
+/* results has env->nrcpts entries; only the attempted ones are filled.  They are valid during
+ * the callback only (copy what you keep).  The callback always runs from the event loop. */
 typedef void (*delivery_done_cb)(void *arg, struct dlv_result *results);
 
 /* Attempt the recipients with attempt[i] set (pending ones).  ignore_retry: try hosts even if

@@ -28,6 +28,8 @@ typedef void (*dns_addr_cb)(void *arg, enum dns_status st, const struct sockaddr
 
 struct dns_ctx *dns_new(struct event_base *base, const struct conf *c);
 void dns_free(struct dns_ctx *d);
+/* The event loop the context runs on. */
+struct event_base *dns_base(const struct dns_ctx *d);
 
 /* Start a lookup; the callback runs later from the event loop (never before this returns).
  * The returned handle may be cancelled until the callback has run. */

@@ -21,6 +21,7 @@ enum hints_db {
     HINTS_RETRY,   /* "retry": next-hop retry state, key "ip:port" (below) */
     HINTS_QUEUE,   /* "queue": per-message retry state, key message id (queue_state.h) */
     HINTS_RCPT,    /* "rcpt": last outcome per recipient, key "ID/index" (queue_state.h) */
+    HINTS_CALLOUT, /* "callout": the callout cache (callout_cache.h) */
     HINTS_NDB
 };
 

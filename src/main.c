@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "cli_queue.h"
+#include "cli_callout.h"
+#include "cli_route.h"
 #include "conf.h"
 #include "parent.h"
 #include "session_stdio.h"
@@ -29,6 +31,8 @@ static int usage(void)
           "       tandem session [-c FILE] [--client IP] [--no-deliver]\n"
           "       tandem queue [-c FILE] list [--count] | show [--raw] ID | deliver ID |\n"
           "                    deliver-all | remove ID\n"
+          "       tandem route [-c FILE] ADDRESS...\n"
+          "       tandem callout-cache [-c FILE] list | purge [DOMAIN]\n"
           "       tandem version\n", stderr);
     return 64;
 }
@@ -111,6 +115,10 @@ int main(int argc, char **argv)
         return parent_stop(cli.conf);
     if (strcmp(cmd, "check-config") == 0)
         return cmd_check_config(&cli);
+    if (strcmp(cmd, "callout-cache") == 0)
+        return cli_callout_cache(cli.conf, cli.argc, cli.argv);
+    if (strcmp(cmd, "route") == 0)
+        return cli_route(cli.conf, cli.argc, cli.argv);
     if (strcmp(cmd, "session") == 0)
         return cmd_session(&cli);
     return usage();

@@ -8,6 +8,7 @@
 #include <openssl/ssl.h>
 
 #include "conf.h"
+#include "conn_cache.h"
 #include "dns.h"
 #include "hints.h"
 #include "log.h"
@@ -34,6 +35,7 @@ bool queue_env_open(struct delivery_env *de, struct event_base *base, const stru
     }
     if ((de->hints = hints_open(c->spool_directory, herr, sizeof(herr))) == NULL)
         log_panic("%s; retry state and delivery notes are not kept", herr);
+    de->cache = conn_cache_new(base, 0, 0);   /* reuse connections across messages */
     return true;
 }
 
@@ -62,6 +64,8 @@ static void drain(struct event_base *base)
 
 void queue_env_close(struct delivery_env *de)
 {
+    if (de->cache)
+        conn_cache_free(de->cache);   /* QUITs; the drain below lets them finish */
     hints_close(de->hints);
     if (de->dns)
         dns_free(de->dns);

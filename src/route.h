@@ -46,6 +46,10 @@ typedef void (*route_cb)(void *arg, struct route_result *res);
 struct route_query;
 struct route_query *route_resolve(struct dns_ctx *d, const struct conf *c, const char *domain,
                                   route_cb cb, void *arg);
+/* The same for a route already chosen (r NULL: unroutable), e.g. by a caller that matched it. */
+struct route_query *route_resolve_route(struct dns_ctx *d, const struct conf *c,
+                                        const struct route *r, const char *domain,
+                                        route_cb cb, void *arg);
 void route_cancel(struct route_query *q);
 void route_result_free(struct route_result *res);
 

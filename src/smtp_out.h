@@ -2,7 +2,27 @@
  * cutthrough all drive this one object step by step: connect (greeting, EHLO or HELO,
  * STARTTLS per policy, EHLO again), then any number of transactions (MAIL, RCPT..., DATA or
  * BDAT, body, end of data; RSET), then QUIT.  Commands are queued and, when the server offers
- * PIPELINING, sent together; each reply is handed back in order with the caller's tag. */
+ * PIPELINING, sent together; each reply is handed back in order with the caller's tag.
+ *
+ * The rules a caller can rely on:
+ * - Callbacks run only from the event loop, never inside an smtp_out_*() call.  Any callback
+ *   may call smtp_out_free() or smtp_out_quit() on its object.
+ * - Transaction commands may be queued from `ready` on (earlier is a bug: fatalx).  After a
+ *   failure not yet reported they are ignored; `failed` follows.
+ * - Without PIPELINING commands go one at a time; with it, MAIL/RCPT.../DATA in one write.
+ *   Nothing follows DATA before its 354, nor the final dot before its reply.
+ * - A 421 reply to any command is handed to `reply` for that command; then the connection
+ *   counts as closed: `failed` with SOF_LOST and the 421 attached.
+ * - TLS `may`: STARTTLS is used when offered; if it is refused, the session goes on in clear;
+ *   if the handshake fails, the engine itself reconnects to the same address and continues in
+ *   clear without STARTTLS (logged "TLS error on connection (...): retrying in clear"), and
+ *   smtp_out_tls_fell_back() is true.  `encrypt` and `verify` never continue in clear: SOF_TLS.
+ *   Bytes received after the 220 to STARTTLS, before the handshake, are SOF_PROTOCOL.
+ * - Body given before the 354 is held until it comes.  If DATA is refused, later body is
+ *   dropped and the reply to smtp_out_dot is DATA's refusal.
+ * - Timeouts: connect_timeout for the TCP connect; command_timeout for the greeting and every
+ *   reply; data_timeout for the reply to the final dot or BDAT and for a stalled body write.
+ *   Their texts name what was awaited: "timed out waiting for reply to RCPT". */
 #ifndef TANDEM_SMTP_OUT_H
 #define TANDEM_SMTP_OUT_H
 
@@ -11,6 +31,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "envelope.h"
 #include "route.h"
 #include "smtp_reply.h"
 
@@ -40,6 +61,7 @@ struct so_failure {
     enum so_fail kind;
     const struct smtp_reply *reply; /* for SOF_GREETING / SOF_EHLO / a 421, else NULL */
     char text[256];                 /* e.g. "Connection refused", "timed out after RCPT" */
+    int sys_errno;                  /* the system error behind SOF_CONNECT / SOF_LOST, or 0 */
 };
 
 struct smtp_out_opts {
@@ -92,7 +114,12 @@ struct mail_out {
 void smtp_out_mail(struct smtp_out *so, const struct mail_out *m, void *tag);
 void smtp_out_rcpt(struct smtp_out *so, const char *rcpt, unsigned notify, const char *orcpt, void *tag);
 void smtp_out_data(struct smtp_out *so, void *tag);            /* expects 354 */
-/* Body content (decoded CRLF lines, as stored in the spool): dot-stuffed on the way out. */
+/* Body content (decoded CRLF lines, as stored in the spool): dot-stuffed on the way out.
+ * Back-pressure: pause while smtp_out_body_pending() >= SMTP_OUT_BODY_HIGH; `drained` is called
+ * once it is back under SMTP_OUT_BODY_LOW.  Body given before the 354 is held until it comes;
+ * after a refused DATA, body is dropped and smtp_out_dot's reply is DATA's refusal. */
+#define SMTP_OUT_BODY_HIGH (256 * 1024)
+#define SMTP_OUT_BODY_LOW (64 * 1024)
 void smtp_out_body(struct smtp_out *so, const char *p, size_t n);
 size_t smtp_out_body_pending(const struct smtp_out *so);      /* bytes not yet written */
 void smtp_out_dot(struct smtp_out *so, void *tag);             /* final dot; data_timeout */
