@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,15 +82,17 @@ static unsigned alloc_slot(struct parent *p)
             conn_limits_reset_worker(p->limits, i);
             return i;
         }
-    fatalx("no free worker slot");
+    return UINT_MAX;   /* every slot is held by a live or retiring worker */
 }
 
 /* spawn - fork one child of the given kind; the child drops privileges and never returns */
 static void spawn(struct parent *p, enum child_kind kind)
 {
     struct child ch = { 0, kind, 0, false };
-    if (kind == CHILD_WORKER)
-        ch.slot = alloc_slot(p);
+    if (kind == CHILD_WORKER && (ch.slot = alloc_slot(p)) == UINT_MAX) {
+        log_panic("no free worker slot (too many retiring workers); worker not started");
+        return;
+    }
     pid_t pid = fork();
     if (pid < 0) {
         log_panic("fork failed: %s", strerror(errno));
@@ -213,6 +216,16 @@ static void signal_children(struct parent *p, int sig)
     }
 }
 
+/* retire_children - a reload: workers finish their sessions undisturbed (SIGUSR2), the
+ * scheduler finishes its deliveries (SIGTERM); new children take over at once */
+static void retire_children(struct parent *p)
+{
+    for (size_t i = 0; i < p->nchildren; i++) {
+        p->children[i].retiring = true;
+        kill(p->children[i].pid, p->children[i].kind == CHILD_WORKER ? SIGUSR2 : SIGTERM);
+    }
+}
+
 static void kill_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct parent *p = arg;
@@ -283,7 +296,7 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
     p->tls_ctx = ctx;
     conf_free(p->conf);
     p->conf = c;
-    signal_children(p, SIGTERM);
+    retire_children(p);
     log_main("configuration reloaded from %s; workers replaced", p->conf_path);
     start_children(p);
 }
@@ -461,7 +474,7 @@ int parent_serve(const char *conf_path, bool foreground)
     }
     write_pidfile(&p);
     clean_tmp(p.conf->spool_directory);
-    p.nslots = worker_count(p.conf) * 2 + 2;
+    p.nslots = worker_count(p.conf) * 4 + 4;
     if (p.nslots > MAX_CHILDREN)
         p.nslots = MAX_CHILDREN;
     p.limits = conn_limits_create(p.nslots);

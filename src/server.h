@@ -29,7 +29,8 @@ struct server {
     struct callout_limiter *callout_limiter;
     bool interactive;            /* `tandem session`: no early-talker checks */
     bool no_deliver;             /* `tandem session --no-deliver`: nothing is spooled */
-    bool shutting_down;
+    bool shutting_down;          /* SIGTERM: idle sessions get 421, busy ones finish */
+    bool retiring;               /* replaced by a reload: sessions run to their end */
     uint64_t next_conn_serial;
     LIST_HEAD(, smtp_session) sessions;
     unsigned nsessions;

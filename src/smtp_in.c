@@ -213,6 +213,8 @@ void smtp_close_with(struct smtp_session *s, int code, const char *ecode, const 
     bufferevent_setcb(s->bev, NULL, close_when_written, session_event_cb, s);
     if (output_pending(s) == 0)
         event_active(s->resume_ev, 0, 0);
+    else if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+        close_when_written(s->bev, s);   /* a TLS filter passed it on already: wait below it */
 }
 
 bool smtp_count_error(struct smtp_session *s)
@@ -428,6 +430,6 @@ static void session_free(struct smtp_session *s)
     free(s->helo);
     free(s->tls_info);
     free(s);
-    if ((srv->shutting_down || srv->interactive) && srv->nsessions == 0)
+    if ((srv->shutting_down || srv->retiring || srv->interactive) && srv->nsessions == 0)
         event_base_loopexit(srv->base, NULL);
 }

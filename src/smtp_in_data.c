@@ -308,7 +308,7 @@ static void finish_txn(struct smtp_session *s)
     s->nmessages++;
 }
 
-/* log_arrival - Exim's "<=" line */
+/* log_arrival - Exim's "<=" line: ID <= sender H=... P=... [X=... CV=no] S=size [id=msgid] */
 static void log_arrival(struct smtp_session *s)
 {
     struct txn *t = s->txn;
@@ -318,13 +318,13 @@ static void log_arrival(struct smtp_session *s)
     str_sanitize_utf8(sender, sizeof(sender), t->env.sender, strlen(t->env.sender));
     if (t->env.tls)
         sbuf_printf(&extra, " X=%s CV=no", t->env.tls);
+    sbuf_printf(&extra, " S=%llu", (unsigned long long)t->env.size);
     if (t->env.message_id) {
         str_sanitize(msgid_s, sizeof(msgid_s), t->env.message_id, strlen(t->env.message_id));
         sbuf_printf(&extra, " id=%s", msgid_s);
     }
-    log_main("%s <= %s %s P=%s%s S=%llu%s", t->env.id, sender[0] ? sender : "<>",
-             smtp_log_host(s, host, sizeof(host)), t->env.protocol, "",
-             (unsigned long long)t->env.size, extra.s ? extra.s : "");
+    log_main("%s <= %s %s P=%s%s", t->env.id, sender[0] ? sender : "<>",
+             smtp_log_host(s, host, sizeof(host)), t->env.protocol, extra.s);
     sbuf_free(&extra);
 }
 

@@ -32,7 +32,7 @@ struct worker {
     struct worker_listener *wl;
     struct evconnlistener **listeners;
     size_t nlisteners;
-    struct event *sigterm, *stop_timer;
+    struct event *sigterm, *sigretire, *stop_timer;
 };
 
 /* refuse_connection - over a limit: one 421 line written directly, then close */
@@ -104,6 +104,22 @@ static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
         event_base_loopexit(w->srv.base, NULL);
 }
 
+/* retire_cb - a reload replaced this worker: accept nothing new, let every session run to
+ * its natural end (no 421), then exit */
+static void retire_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)sig;
+    (void)what;
+    if (w->srv.retiring || w->srv.shutting_down)
+        return;
+    w->srv.retiring = true;
+    for (size_t i = 0; i < w->nlisteners; i++)
+        evconnlistener_disable(w->listeners[i]);
+    if (w->srv.nsessions == 0)
+        event_base_loopexit(w->srv.base, NULL);
+}
+
 void worker_run(const struct worker_args *a)
 {
     struct worker w;
@@ -134,6 +150,8 @@ void worker_run(const struct worker_args *a)
         w.nlisteners++;
     }
     w.sigterm = evsignal_new(w.srv.base, SIGTERM, sigterm_cb, &w);
+    w.sigretire = evsignal_new(w.srv.base, SIGUSR2, retire_cb, &w);
+    evsignal_add(w.sigretire, NULL);
     w.stop_timer = evtimer_new(w.srv.base, stop_timer_cb, &w);
     evsignal_add(w.sigterm, NULL);
     if (getppid() == 1)
