@@ -207,3 +207,21 @@ def test_eximstats_counts_received(tandem):
     assert p.returncode == 0, p.stderr
     m = re.search(r"Received\s+(\S+)\s+(\d+)", p.stdout)
     assert m and int(m.group(2)) == 5, p.stdout
+
+
+def test_exigrep_shows_a_messages_story(tandem, nexthop):
+    from harness import relay_config
+    hop = nexthop()
+    t = tandem(relay_config(hop))
+    with t.connect() as c:
+        c.ehlo()
+        r = c.send_mail("a@b.test", ["x@example.test"], BODY)
+        c.quit()
+    mid = re.search(r"id=(\S+)", r["final"][1][0]).group(1)
+    t.wait_log(rf"{mid} Completed")
+    p = subprocess.run(["exigrep", mid, os.path.join(t.log_dir, "mainlog")], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    lines = [l for l in p.stdout.splitlines() if l.strip()]
+    assert any(" <= a@b.test " in l for l in lines)
+    assert any(" => x@example.test " in l for l in lines)
+    assert any(l.endswith(f"{mid} Completed") for l in lines)
