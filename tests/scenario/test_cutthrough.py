@@ -310,3 +310,45 @@ def test_next_hop_unreachable_with_defer_pass(tandem):
         c.quit()
     assert code == 451 and lines[0].startswith("4.4.")
     assert t.spool_ids() == []
+
+
+def _rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+
+def test_back_pressure_stops_reading_the_client(tandem, nexthop):
+    """A next hop that stops reading mid-body: tandem stops reading the client instead of
+    buffering the message in memory; when the next hop resumes, everything arrives."""
+    import subprocess
+    import threading
+    hop = nexthop(stall_after={"DATA": (100000, 4)})
+    t = tandem(relay_config(hop, cutthrough=True))
+    body = b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 40000       # 40 MB
+    c = t.connect()
+    c.ehlo()
+    c.expect(250, "MAIL FROM:<s@client.test>")
+    c.expect(250, "RCPT TO:<u@example.test>")
+    c.expect(354, "DATA")
+    sent = {"done": False}
+
+    def push():
+        c.sock.sendall(body + b".\r\n")
+        sent["done"] = True
+
+    th = threading.Thread(target=push)
+    th.start()
+    time.sleep(2)                                     # the next hop is stalled now
+    kids = subprocess.run(["ps", "-o", "pid=", "--ppid", str(t.pid)], capture_output=True,
+                          text=True).stdout.split()
+    peak = max(_rss_kb(int(p)) for p in kids)
+    assert not sent["done"]                           # the client is held back ...
+    assert peak < 30 * 1024, peak                     # ... and nothing like 40 MB is buffered
+    th.join(60)
+    assert sent["done"]
+    code, _ = c.reply(timeout=30)
+    c.quit()
+    assert code == 250
+    [m] = hop.wait_accepted(1, timeout=30)
+    assert m.data.endswith(b"x" * 998 + b"\r\n")
+    assert m.data.count(b"\r\n") > 40000
