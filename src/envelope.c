@@ -24,6 +24,7 @@ void envelope_free(struct envelope *env)
     free(env->tls);
     free(env->envid);
     free(env->message_id);
+    free(env->added_headers);
     envelope_init(env);
 }
 

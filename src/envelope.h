@@ -47,6 +47,8 @@ struct envelope {
     bool smtputf8;
     uint64_t size;       /* bytes of content as stored (CRLF lines, unstuffed) */
     char *message_id;    /* Message-ID header value, for the log's id= field, or NULL */
+    char *added_headers; /* CRLF header lines decided at end of data, delivered before the
+                          * content (ACL add_header in the data ACL), or NULL */
 };
 
 void envelope_init(struct envelope *env);

@@ -428,6 +428,8 @@ static void refuse(struct smtp_session *s)
 static void data_acl_done(struct smtp_session *s, const struct acl_outcome *o)
 {
     s->busy = false;
+    if (o->headers.len && !smtp_cut_active(s))     /* delivered before the content */
+        envelope_set(&s->txn->env.added_headers, o->headers.s);
     if (o->result == ACL_ACCEPT && smtp_cut_active(s)) {
         smtp_cut_end(s);
     } else if (o->result == ACL_ACCEPT) {

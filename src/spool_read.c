@@ -17,6 +17,8 @@ struct spool_reader {
     const unsigned char *chunk; /* unread bytes of the current data record */
     size_t chunk_len;
     bool done;                  /* the size record was reached */
+    char *prefix;               /* added headers, read out before the content */
+    size_t prefix_len, prefix_off;
 };
 
 /* bad - fail with EBADMSG */
@@ -94,6 +96,14 @@ static int scan_trailer(struct rec_in *in, struct rec *r, uint64_t total, struct
         if (next_rec(in, r, true) < 0)
             return -1;
     }
+    if (r->type == REC_HEADERS) {
+        const char *s = rec_str(r);
+        if (s == NULL || r->len == 0)
+            return bad();
+        envelope_set(&env->added_headers, s);
+        if (next_rec(in, r, true) < 0)
+            return -1;
+    }
     if (r->type != REC_END || r->len != 0)
         return bad();
     int g = rec_next(in, r, true);
@@ -148,6 +158,11 @@ struct spool_reader *spool_open_content(const char *spooldir, const char *id)
     rec_in_init(&r->in, fd);
     envelope_init(&env);
     bool ok = scan_file(&r->in, id, &env, &off) == 0 && rec_in_seek(&r->in, off) == 0;
+    if (ok && env.added_headers) {
+        r->prefix = env.added_headers;
+        r->prefix_len = strlen(r->prefix);
+        env.added_headers = NULL;
+    }
     envelope_free(&env);
     if (!ok) {
         int saved = errno;
@@ -178,6 +193,13 @@ static int next_chunk(struct spool_reader *r)
 /* spool_read_content - copy out of the current data record, loading the next as needed */
 long spool_read_content(struct spool_reader *r, void *buf, size_t n)
 {
+    if (r->prefix_off < r->prefix_len) {
+        size_t left = r->prefix_len - r->prefix_off;
+        n = n < left ? n : left;
+        memcpy(buf, r->prefix + r->prefix_off, n);
+        r->prefix_off += n;
+        return (long)n;
+    }
     if (r->chunk_len == 0) {
         int g = next_chunk(r);
         if (g <= 0)
@@ -200,5 +222,6 @@ void spool_close_content(struct spool_reader *r)
         return;
     close(r->in.fd);
     rec_in_free(&r->in);
+    free(r->prefix);
     free(r);
 }

@@ -38,6 +38,7 @@ enum rec_type {
     REC_DATA = 'D',        /* 1..65536 bytes of content */
     REC_SIZE = 'Z',        /* decimal total of the D payloads */
     REC_MSGID = 'M',       /* Message-ID header value */
+    REC_HEADERS = 'A',     /* header lines added after the content (data ACL): delivered first */
     REC_END = 'X',         /* empty; nothing may follow */
 };
 

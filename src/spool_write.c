@@ -172,6 +172,8 @@ static bool finish_file(struct spool_writer *w, const struct envelope *env, bool
     rec_put_num(&tail, REC_SIZE, w->written);
     if (env->message_id)
         rec_put(&tail, REC_MSGID, env->message_id, strnlen(env->message_id, SPOOL_FIELD_MAX));
+    if (env->added_headers && env->added_headers[0])
+        rec_put(&tail, REC_HEADERS, env->added_headers, strnlen(env->added_headers, SPOOL_FIELD_MAX));
     rec_put(&tail, REC_END, "", 0);
     bool ok = w->error == 0 && flush(w, w->data, w->data_len, &tail);
     sbuf_free(&tail);

@@ -212,3 +212,17 @@ def test_bdat_out_of_sequence_chunk_is_skipped(tandem):
         assert c.cmd("NOOP")[0] == 250         # the chunk was not read as a command
         c.quit()
     assert t.spool_ids() == []
+
+
+def test_data_acl_add_header_goes_before_the_content(tandem):
+    t = tandem(RELAY.replace("begin acl\n", "begin acl\ncheck_data:\n  warn add_header = X-Checked: by $primary_hostname\n  accept\n"),
+               options={"acl_smtp_data": "check_data"})
+    with t.connect() as c:
+        start_txn(c)
+        assert send_raw_data(c, b"Subject: s\r\n\r\nbody\r\n.\r\n")[0] == 250
+        c.quit()
+    [mid] = t.spool_ids()
+    rc, out, err = t.run(["queue", "show", "--raw", mid])
+    assert rc == 0, err
+    assert out.startswith("X-Checked: by tandem.test\r\nReceived: ") or \
+        out.startswith("X-Checked: by tandem.test\nReceived: "), out[:200]
