@@ -3,6 +3,7 @@
  * to the caller from a separate event, so callbacks never run inside dns_lookup_*(), and a
  * query can be cancelled at any time before its callback. */
 #include "dns.h"
+#include "route_hops.h"
 
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
@@ -10,6 +11,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unbound-event.h>
 #include <unbound.h>
 
@@ -20,9 +22,14 @@
 
 #define DNS_QUERY_TIMEOUT 20 /* seconds: a lookup unbound has not finished by then is TEMPFAIL */
 
+#define LOCAL_ADDRS_TTL 60  /* seconds the list of this machine's addresses is reused */
+
 struct dns_ctx {
     struct event_base *base;
     struct ub_ctx *ub;      /* NULL when it could not be set up: every lookup is TEMPFAIL */
+    struct sockaddr_storage locals[64];   /* this machine's addresses, for loop detection */
+    size_t nlocals;
+    time_t locals_at;
 };
 
 /* One unbound query: A, AAAA or MX. */
@@ -331,4 +338,17 @@ void dns_cancel(struct dns_query *q)
         return;
     cancel_subs(q);
     query_free(q);
+}
+
+/* dns_local_addrs - this machine's interface addresses (re-read at most once a minute: routing
+ * asks for every message, and getifaddrs is a netlink dump) */
+size_t dns_local_addrs(struct dns_ctx *d, const struct sockaddr_storage **out)
+{
+    time_t now = time(NULL);
+    if (d->locals_at == 0 || now - d->locals_at >= LOCAL_ADDRS_TTL || now < d->locals_at) {
+        d->nlocals = route_local_addrs(d->locals, sizeof(d->locals) / sizeof(d->locals[0]));
+        d->locals_at = now;
+    }
+    *out = d->locals;
+    return d->nlocals;
 }

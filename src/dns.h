@@ -30,6 +30,8 @@ struct dns_ctx *dns_new(struct event_base *base, const struct conf *c);
 void dns_free(struct dns_ctx *d);
 /* The event loop the context runs on. */
 struct event_base *dns_base(const struct dns_ctx *d);
+/* This machine's addresses (cached briefly); *out stays valid until the next call. */
+size_t dns_local_addrs(struct dns_ctx *d, const struct sockaddr_storage **out);
 
 /* Start a lookup; the callback runs later from the event loop (never before this returns).
  * The returned handle may be cancelled until the callback has run. */

@@ -223,8 +223,8 @@ static struct route_result *failure(struct route_query *q, size_t self_dropped)
 /* finish - turn the lookups into a result, and report it from the loop */
 static void finish(struct route_query *q)
 {
-    struct sockaddr_storage locals[64];
-    size_t nlocals = route_local_addrs(locals, ARRAY_LEN(locals));
+    const struct sockaddr_storage *locals;
+    size_t nlocals = dns_local_addrs(q->d, &locals);
     struct next_hop *hops = xcalloc(ROUTE_HOPS_MAX, sizeof(*hops));
     size_t self_dropped = 0;
     size_t n = collect(q, hops, &self_dropped, locals, nlocals);

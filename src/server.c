@@ -9,6 +9,7 @@
 #include "dns.h"
 #include "hints.h"
 #include "log.h"
+#include "spool.h"
 #include "tls.h"
 
 #include <openssl/ssl.h>
@@ -27,6 +28,8 @@ void server_init_outbound(struct server *srv)
     if (srv->hints == NULL)
         log_main("callout cache unavailable: %s", err);
     srv->callout_limiter = callout_limiter_new(srv->conf->callout_max_per_host);
+    if (!srv->no_deliver)
+        srv->spool_pool = spool_pool_new(srv->conf->spool_directory);
 }
 
 void server_free_outbound(struct server *srv)
@@ -38,6 +41,7 @@ void server_free_outbound(struct server *srv)
     if (srv->hints)
         hints_close(srv->hints);
     callout_limiter_free(srv->callout_limiter);
+    spool_pool_free(srv->spool_pool);
 }
 
 /* server_notify_scheduler - hand a committed message to the scheduler for its first attempt */

@@ -15,6 +15,7 @@ struct ssl_ctx_st;
 struct dns_ctx;
 struct hints;
 struct callout_limiter;
+struct spool_pool;
 
 struct server {
     struct event_base *base;
@@ -27,6 +28,7 @@ struct server {
     struct dns_ctx *dns;         /* asynchronous DNS for routing */
     struct hints *hints;         /* callout cache (NULL if unavailable) */
     struct callout_limiter *callout_limiter;
+    struct spool_pool *spool_pool; /* reusable temporary files for messages being received */
     bool interactive;            /* `tandem session`: no early-talker checks */
     bool no_deliver;             /* `tandem session --no-deliver`: nothing is spooled */
     bool shutting_down;          /* SIGTERM: idle sessions get 421, busy ones finish */

@@ -279,11 +279,12 @@ void smtp_cut_verify_cancel(struct smtp_session *s)
     }
 }
 
-/* smtp_cut_active - is the message being cut through (a live link with recipients on it)? */
+/* smtp_cut_active - is the message being cut through (a link with recipients on it)?  The
+ * link may have died since: the next step then reports that, and the defer mode decides. */
 bool smtp_cut_active(struct smtp_session *s)
 {
     struct txn *t = s->txn;
-    if (t == NULL || t->cut == NULL || t->cut_off || !cut_link_alive(t->cut))
+    if (t == NULL || t->cut == NULL || t->cut_off)
         return false;
     for (size_t i = 0; i < t->env.nrcpts; i++)
         if (t->via_cut[i])

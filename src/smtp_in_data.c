@@ -154,7 +154,8 @@ static bool receive_begin(struct smtp_session *s, bool raw)
     fill_envelope(s);
     if (s->srv->no_deliver || t->discard || t->env.nrcpts == 0) {
         msgid_new(t->env.id);
-    } else if ((t->spool = spool_create(s->srv->conf->spool_directory, &t->env)) == NULL) {
+    } else if ((t->spool = s->srv->spool_pool ? spool_create_pooled(s->srv->spool_pool, &t->env)
+                                              : spool_create(s->srv->conf->spool_directory, &t->env)) == NULL) {
         log_panic("cannot create spool file: %s", strerror(errno));
         smtp_reply(s, 451, "4.3.0", "Local error in processing");
         return false;
@@ -338,7 +339,7 @@ static bool store(struct smtp_session *s, size_t pending)
     int lock = -1;
     t->spool = NULL;
     if (pending == 0) {                 /* nothing left to deliver: no need to keep it */
-        spool_abort(w);
+        spool_recycle(w);
         return true;
     }
     if (!spool_commit_locked(w, &t->env, true, &lock)) {

@@ -5,6 +5,8 @@
 #include "smtp_out_int.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -287,6 +289,8 @@ static void start_connect(struct smtp_out *so)
         so_fail(so, SOF_CONNECT, NULL, "%s", strerror(errno));
         return;
     }
+    int one = 1;   /* commands are written whole: Nagle would only add delayed-ACK stalls */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     struct bufferevent *bev = bufferevent_socket_new(so->base, fd,
                                                      BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     if (bev == NULL) {

@@ -34,7 +34,19 @@ bool spool_commit(struct spool_writer *w, const struct envelope *env, bool do_sy
  * delivering (cutthrough, immediate delivery).  *lock_fd is -1 on failure. */
 bool spool_commit_locked(struct spool_writer *w, const struct envelope *env, bool do_sync,
                          int *lock_fd);
-/* Discard a message being written (unlink the temporary file).  Frees w. */
+/* A process's pool of reusable temporary files (see spool_write.c). */
+struct spool_pool;
+struct spool_pool *spool_pool_new(const char *spooldir);
+void spool_pool_free(struct spool_pool *pool);
+/* spool_create on a file from pool: a discarded message's file is rewound and reused instead of
+ * unlinked (no inode churn); a committed one is renamed into input/ as usual. */
+struct spool_writer *spool_create_pooled(struct spool_pool *pool, struct envelope *env);
+
+/* Discard a message that was delivered elsewhere (its next hop took it): a pooled file is
+ * reused as it is.  Frees w. */
+void spool_recycle(struct spool_writer *w);
+/* Discard a message being written (unlink the temporary file, or empty it and return it to
+ * its pool).  Frees w. */
 void spool_abort(struct spool_writer *w);
 /* Bytes of content written so far. */
 uint64_t spool_written(const struct spool_writer *w);

@@ -25,6 +25,18 @@ struct spool_writer {
     uint64_t written;    /* content bytes accepted */
     int error;           /* the first write error (errno), latched */
     bool renamed;        /* the file is now input_path */
+    struct spool_pool *pool; /* the file came from (and may go back to) this pool */
+};
+
+/* A process's reusable tmp/ files: a message that never needs to be kept (cutthrough to a
+ * next hop that took it) is written over an old file instead of a new inode each time. */
+#define POOL_MAX 64
+struct spool_pool {
+    char *spooldir;
+    int fds[POOL_MAX];
+    char *paths[POOL_MAX];
+    size_t n;
+    unsigned long serial;
 };
 
 /* create_tmp - open a new tmp/ID exclusively, choosing ids until one is free everywhere */
@@ -177,6 +189,12 @@ static bool finish_file(struct spool_writer *w, const struct envelope *env, bool
     rec_put(&tail, REC_END, "", 0);
     bool ok = w->error == 0 && flush(w, w->data, w->data_len, &tail);
     sbuf_free(&tail);
+    if (ok && w->pool) {            /* a reused file may be longer than this message */
+        off_t end = lseek(w->fd, 0, SEEK_CUR);
+        ok = end >= 0 && ftruncate(w->fd, end) == 0;
+        if (!ok)
+            w->error = errno;
+    }
     if (!ok) {
         errno = w->error;
         return false;
@@ -231,12 +249,129 @@ bool spool_commit_locked(struct spool_writer *w, const struct envelope *env, boo
     return ok;
 }
 
+/* pool_keep - give a message's file back to its pool; false if it cannot be.  empty: truncate
+ * it first (a refused or abandoned message leaves nothing on disk); a delivered message's
+ * bytes are simply written over by the next one (truncating costs a journal commit). */
+static bool pool_keep(struct spool_writer *w, bool empty)
+{
+    struct spool_pool *pool = w->pool;
+    if (pool == NULL || w->renamed || w->error || pool->n >= POOL_MAX ||
+        (empty && ftruncate(w->fd, 0) != 0) || lseek(w->fd, 0, SEEK_SET) != 0)
+        return false;
+    pool->fds[pool->n] = w->fd;
+    pool->paths[pool->n++] = w->tmp_path;
+    w->fd = -1;
+    w->tmp_path = NULL;
+    return true;
+}
+
+/* spool_recycle - the message need not be kept (its next hop has it): drop it cheaply */
+void spool_recycle(struct spool_writer *w)
+{
+    int saved = errno;
+    if (pool_keep(w, false)) {
+        writer_free(w);
+        errno = saved;
+        return;
+    }
+    spool_abort(w);
+}
+
 /* spool_abort - drop a message being written; frees w */
 void spool_abort(struct spool_writer *w)
 {
     int saved = errno;
+    if (pool_keep(w, true)) {
+        writer_free(w);
+        errno = saved;
+        return;
+    }
     if (!w->renamed)
         unlink(w->tmp_path);
     writer_free(w);
     errno = saved;
+}
+
+struct spool_pool *spool_pool_new(const char *spooldir)
+{
+    struct spool_pool *pool = xcalloc(1, sizeof(*pool));
+    pool->spooldir = xstrdup(spooldir);
+    return pool;
+}
+
+/* spool_pool_free - remove the pooled files */
+void spool_pool_free(struct spool_pool *pool)
+{
+    if (pool == NULL)
+        return;
+    for (size_t i = 0; i < pool->n; i++) {
+        unlink(pool->paths[i]);
+        close(pool->fds[i]);
+        free(pool->paths[i]);
+    }
+    free(pool->spooldir);
+    free(pool);
+}
+
+/* pool_file - a pooled file (rewound), or a new tmp/pool-PID-N; its path in *path */
+static int pool_file(struct spool_pool *pool, char **path)
+{
+    char p[SPOOL_PATH_MAX], name[64];
+    if (pool->n > 0) {
+        pool->n--;
+        *path = pool->paths[pool->n];
+        return pool->fds[pool->n];
+    }
+    for (int tries = 0; tries < CREATE_TRIES; tries++) {
+        str_fmt(name, sizeof(name), "pool-%ld-%lu", (long)getpid(), ++pool->serial);
+        if (!spool_path(p, sizeof(p), pool->spooldir, "tmp", name, ""))
+            return -1;
+        int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, SPOOL_FILE_MODE);
+        if (fd >= 0) {
+            if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                int e = errno;
+                unlink(p);
+                close(fd);
+                errno = e;
+                return -1;
+            }
+            *path = xstrdup(p);
+            return fd;
+        }
+        if (errno != EEXIST)
+            return -1;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+/* spool_create_pooled - spool_create on a reusable file from pool */
+struct spool_writer *spool_create_pooled(struct spool_pool *pool, struct envelope *env)
+{
+    char dst[SPOOL_PATH_MAX], *path = NULL;
+    if (!spool_envelope_fits(env))
+        return NULL;
+    int tries = 0;
+    do {
+        msgid_new(env->id);
+        if (!spool_path(dst, sizeof(dst), pool->spooldir, "input", env->id, ""))
+            return NULL;
+    } while (fs_exists(dst) && ++tries < CREATE_TRIES);
+    int fd = pool_file(pool, &path);
+    if (fd < 0)
+        return NULL;
+    struct spool_writer *w = writer_new(pool->spooldir, fd, env->id);
+    free(w->tmp_path);
+    w->tmp_path = path;
+    w->pool = pool;
+    sbuf_addstr(&w->out, REC_MAGIC);
+    spool_envelope_encode(&w->out, env);
+    if (w->out.len >= OUT_FLUSH)
+        flush(w, NULL, 0, NULL);
+    if (w->error) {
+        errno = w->error;
+        spool_abort(w);
+        return NULL;
+    }
+    return w;
 }

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "server.h"
 #include "smtp_in.h"
+#include "spool.h"
 
 struct worker;
 
@@ -157,5 +158,6 @@ void worker_run(const struct worker_args *a)
     if (getppid() == 1)
         raise(SIGTERM); /* the parent died before we got here */
     event_base_dispatch(w.srv.base);
+    spool_pool_free(w.srv.spool_pool);   /* its files would otherwise linger in tmp/ */
     _exit(0);
 }
