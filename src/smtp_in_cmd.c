@@ -168,9 +168,9 @@ static void helo_acl_done(struct smtp_session *s, const struct acl_outcome *o)
         s->phase = PH_READY;
         ehlo_reply(s);
     } else {
+        smtp_acl_log_reject(s, o, "EHLO");    /* names the refused HELO name */
         free(s->helo);
         s->helo = NULL;
-        smtp_acl_log_reject(s, o, "EHLO");
         smtp_acl_reply(s, o, 550, "5.7.1", "Administrative prohibition");
         if (o->result == ACL_DROP)
             smtp_close_with(s, 0, NULL, NULL);
