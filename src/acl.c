@@ -188,14 +188,22 @@ static void next_stmt(struct acl_run *r)
     r->msg = r->log_msg = NULL;
 }
 
-/* warn_fired - a warn statement's conditions all held: log_message is logged, and (Exim's
- * legacy behaviour) message becomes a header line */
+/* warn_fired - a warn statement's conditions all held: log_message is logged as Exim does,
+ * "H=(helo) [ip] Warning: text", and (Exim's legacy behaviour) message becomes a header line */
 static void warn_fired(struct acl_run *r)
 {
     if (r->log_msg != NULL) {
         char *s = expand(r, &r->log_msg->text);
+        const char *ip = r->vals[VAR_SENDER_HOST_ADDRESS], *helo = r->vals[VAR_SENDER_HELO_NAME];
+        char prefix[400] = "Warning: ", h[300];
+        if (ip != NULL && ip[0] != '\0' && helo != NULL) {
+            str_sanitize(h, sizeof(h), helo, strlen(helo));
+            str_fmt(prefix, sizeof(prefix), "H=(%s) [%s] Warning: ", h, ip);
+        } else if (ip != NULL && ip[0] != '\0') {
+            str_fmt(prefix, sizeof(prefix), "H=[%s] Warning: ", ip);
+        }
         if (s[0] != '\0')
-            log_text(r, "Warning: ", s);
+            log_text(r, prefix, s);
         free(s);
     }
     if (r->msg != NULL)

@@ -324,7 +324,8 @@ static void test_warn_and_logwrite(void **state)
     result_free(&r);
     char *log = mainlog();
     assert_non_null(strstr(log, " 1tQxyz-000abc-Zz reached bob\n"));
-    assert_non_null(strstr(log, " 1tQxyz-000abc-Zz Warning: suspicious alice@sender.example\n"));
+    assert_non_null(strstr(log, " 1tQxyz-000abc-Zz H=(client.example) [192.0.2.9] "
+                               "Warning: suspicious alice@sender.example\n"));
     assert_null(strstr(log, "not reached"));
     assert_null(strstr(log, "not logged"));
     free(log);
