@@ -60,7 +60,9 @@ struct txn {
     uint64_t bdat_chunk;          /* size of the current BDAT chunk */
     bool bdat_last;
     bool bdat_started;            /* a BDAT chunk was received: only BDAT may follow */
-    bool discard;                 /* a data/predata ACL said discard */
+    bool discard;                 /* a MAIL, predata or data ACL said discard: keep nothing */
+    const char *discarded_by;     /* that ACL ("MAIL", "PREDATA", "DATA"), for the log */
+    char *discard_log;            /* the data ACL's log_message when it discarded */
     /* cutthrough */
     struct cut_link *cut;         /* the onward transaction, NULL if none */
     struct cutthrough_opts cut_opts;

@@ -200,6 +200,10 @@ static void mail_acl_done(struct smtp_session *s, const struct acl_outcome *o)
     struct txn *t = s->txn;
     if (o->result == ACL_ACCEPT || o->result == ACL_DISCARD) {
         s->phase = PH_MAIL;
+        if (o->result == ACL_DISCARD) {   /* Exim: every recipient will be discarded */
+            t->discard = true;
+            t->discarded_by = "MAIL";
+        }
         if (o->headers.len)
             sbuf_add(&t->acl_headers, o->headers.s, o->headers.len);
         smtp_reply(s, 250, "2.1.0", "OK");
@@ -244,6 +248,25 @@ void smtp_accept_rcpt(struct smtp_session *s, bool via_cut)
     smtp_reply(s, 250, "2.1.5", "Accepted");
 }
 
+/* discard_rcpt - accept a recipient and forget it, logging it as Exim does (main and reject
+ * logs): "H=... F=<sender> RCPT <rcpt>: discarded by RCPT ACL[: log_message]" */
+static void discard_rcpt(struct smtp_session *s, const char *by, const char *log_message)
+{
+    struct txn *t = s->txn;
+    char host[160], sender[560], rcpt[560], why[1000] = "";
+    str_sanitize_utf8(sender, sizeof(sender), t->env.sender, strlen(t->env.sender));
+    str_sanitize_utf8(rcpt, sizeof(rcpt), t->pending_rcpt.rcpt, strlen(t->pending_rcpt.rcpt));
+    if (log_message) {
+        memcpy(why, ": ", 3);
+        str_sanitize(why + 2, sizeof(why) - 2, log_message, strlen(log_message));
+    }
+    log_reject("%s F=<%s> RCPT <%s>: discarded by %s ACL%s", smtp_log_host(s, host, sizeof(host)),
+               sender, rcpt, by, why);
+    t->ndiscarded++;
+    s->phase = PH_RCPT;
+    smtp_reply(s, 250, "2.1.5", "Accepted");
+}
+
 /* rcpt_acl_done - the RCPT ACL decided: add the recipient (through the cutthrough link when
  * asked), discard it, or refuse it */
 static void rcpt_acl_done(struct smtp_session *s, const struct acl_outcome *o)
@@ -259,9 +282,7 @@ static void rcpt_acl_done(struct smtp_session *s, const struct acl_outcome *o)
         else
             smtp_accept_rcpt(s, false);
     } else if (o->result == ACL_DISCARD) {
-        t->ndiscarded++;
-        s->phase = PH_RCPT;
-        smtp_reply(s, 250, "2.1.5", "Accepted");
+        discard_rcpt(s, "RCPT", o->log_message);
     } else {
         smtp_acl_log_reject(s, o, "RCPT");
         smtp_acl_reply(s, o, 550, "5.7.1", "Administrative prohibition");
@@ -289,6 +310,10 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
         smtp_reply(s, 452, "4.5.3", "Too many recipients");
         return;
     }
+    if (t->discard) {                  /* the MAIL ACL discarded them all: no RCPT ACL (Exim) */
+        discard_rcpt(s, "MAIL", NULL);
+        return;
+    }
     smtp_acl_run(s, ACL_RCPT, t->pending_rcpt.rcpt, rcpt_acl_done);
 }
 
@@ -296,8 +321,11 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
 static void predata_acl_done(struct smtp_session *s, const struct acl_outcome *o)
 {
     if (o->result == ACL_ACCEPT || o->result == ACL_DISCARD) {
-        if (o->result == ACL_DISCARD)
+        if (o->result == ACL_DISCARD) {
             s->txn->discard = true;
+            s->txn->discarded_by = "PREDATA";
+            smtp_cut_abort(s);             /* the next hop gets no DATA, and no dot later */
+        }
         if (o->headers.len)
             sbuf_add(&s->txn->acl_headers, o->headers.s, o->headers.len);
         if (o->result == ACL_ACCEPT && smtp_cut_active(s))

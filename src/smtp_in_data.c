@@ -38,6 +38,7 @@ void smtp_txn_reset(struct smtp_session *s)
     if (t->spool)
         spool_abort(t->spool);
     free(t->via_cut);
+    free(t->discard_log);
     envelope_free(&t->env);
     sbuf_free(&t->acl_headers);
     sbuf_free(&t->decoded);
@@ -387,8 +388,10 @@ void smtp_data_accept(struct smtp_session *s, const char *note, const char *cut_
         return;
     }
     log_arrival(s);
-    if (t->env.nrcpts == 0 || t->discard)
-        log_main("%s => discarded (ACL)", t->env.id);
+    if (t->env.nrcpts == 0 || t->discard)      /* Exim's wording */
+        log_main("%s => blackhole (%s ACL discarded recipients)%s%s", t->env.id,
+                 t->discarded_by ? t->discarded_by : "RCPT", t->discard_log ? ": " : "",
+                 t->discard_log ? t->discard_log : "");
     if (cut_reply)
         smtp_cut_log_deliveries(s, cut_reply);
     if (pending > 0)
@@ -431,13 +434,19 @@ static void data_acl_done(struct smtp_session *s, const struct acl_outcome *o)
     s->busy = false;
     if (o->headers.len && !smtp_cut_active(s))     /* delivered before the content */
         envelope_set(&s->txn->env.added_headers, o->headers.s);
-    if (o->result == ACL_ACCEPT && smtp_cut_active(s)) {
+    if (o->result == ACL_ACCEPT && smtp_cut_active(s) && !s->txn->discard) {
         smtp_cut_end(s);
     } else if (o->result == ACL_ACCEPT) {
         commit(s);
     } else if (o->result == ACL_DISCARD) {
         smtp_cut_abort(s);
         s->txn->discard = true;
+        s->txn->discarded_by = "DATA";
+        if (o->log_message) {
+            char why[1000];
+            str_sanitize(why, sizeof(why), o->log_message, strlen(o->log_message));
+            s->txn->discard_log = xstrdup(why);
+        }
         if (s->txn->spool)
             spool_abort(s->txn->spool);
         s->txn->spool = NULL;
