@@ -16,6 +16,7 @@ struct subject {
     const char *hostname; /* host lists: verified name or NULL */
     bool no_host;         /* host lists: no remote host at all */
     bool ip_ok;           /* host lists: addr holds the client address */
+    bool ipv4;            /* host lists: the client address is IPv4 (or IPv4-mapped) */
     uint8_t addr[16];
 };
 
@@ -63,8 +64,9 @@ static bool host_item(const struct list_item *it, const struct subject *sj)
     switch (it->type) {
     case ITEM_ANY:
         return true;
-    case ITEM_CIDR:
-        return sj->ip_ok && cidr_match(sj->addr, it->addr, it->prefix);
+    case ITEM_CIDR:   /* as in Exim, IPv4 items match IPv4 clients only, IPv6 items IPv6 */
+        return sj->ip_ok && sj->ipv4 == (strchr(it->text, ':') == NULL) &&
+               cidr_match(sj->addr, it->addr, it->prefix);
     case ITEM_LITERAL:
         if (it->text[0] == '\0')
             return sj->no_host;
@@ -163,9 +165,10 @@ static void subject_ip(struct subject *sj, const char *ip)
         memset(sj->addr, 0, 10);
         sj->addr[10] = sj->addr[11] = 0xff;
         memcpy(sj->addr + 12, &a4, 4);
-        sj->ip_ok = true;
+        sj->ip_ok = sj->ipv4 = true;
     } else {
         sj->ip_ok = inet_pton(AF_INET6, buf, sj->addr) == 1;
+        sj->ipv4 = sj->ip_ok && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)sj->addr);
     }
 }
 

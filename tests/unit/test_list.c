@@ -173,7 +173,11 @@ static void test_hosts_ipv6(void **state)
     assert_true(host("fe80::/10", "fe80::1%eth0", NULL));
     assert_false(host("!::1", "::1", NULL));
     assert_true(host("!::1", "::2", NULL));
-    assert_true(host("::ffff:0:0/96", "192.0.2.1", NULL));
+    /* Exim: an IPv6 item never matches an IPv4 client, nor an IPv4 item an IPv6 one */
+    assert_false(host("::ffff:0:0/96", "192.0.2.1", NULL));
+    assert_false(host("::/0", "192.0.2.1", NULL));
+    assert_true(host("::/0", "2001:db8::1", NULL));
+    assert_false(host("0.0.0.0/0", "::1", NULL));
     struct list l = parse(LIST_HOST, "::1 : 10.0.0.1 : ! fe80::/10");
     assert_int_equal(l.n, 3);
     assert_string_equal(l.items[0].text, "::1");
