@@ -180,9 +180,15 @@ static void finish(struct acl_run *r, enum acl_result res, bool with_texts)
     r->state = RS_DONE;
 }
 
-/* next_stmt - move on; message and log_message belong to their statement */
+/* next_stmt - move on; message and log_message belong to their statement, and (Exim) the
+ * reply of a verification that failed in a warn statement is not used by a later refusal;
+ * $acl_verify_message keeps it */
 static void next_stmt(struct acl_run *r)
 {
+    if (r->acl->stmts[r->si].verb == VERB_WARN) {
+        free(r->out.verify_reply);
+        r->out.verify_reply = NULL;
+    }
     r->si++;
     r->ii = 0;
     r->msg = r->log_msg = NULL;

@@ -474,6 +474,27 @@ static void test_verify_warn_message(void **state)
     free(log);
 }
 
+/* Exim: a warn statement's failed verification is not the reply of a later refusal (the
+ * statement clears it), but an accept's is (implicit deny after "accept verify = ..."). */
+static void test_verify_reply_after_warn(void **state)
+{
+    (void)state;
+    struct hook h = { .res = VERIFY_FAIL, .reply = "550 5.1.2 Unrouteable address" };
+    struct result r = run_with("warn   !verify = recipient\n"
+                               "deny   local_parts = bob\n", ACL_RCPT, &rcpt_vars, &h);
+    assert_int_equal(r.result, ACL_DENY);
+    assert_null(r.verify_reply);
+    result_free(&r);
+    r = run_with("warn   !verify = recipient\n"
+                 "deny   message = was: $acl_verify_message\n", ACL_RCPT, &rcpt_vars, &h);
+    assert_string_equal(r.message, "was: 550 5.1.2 Unrouteable address");
+    result_free(&r);
+    r = run_with("accept verify = recipient\n", ACL_RCPT, &rcpt_vars, &h);
+    assert_int_equal(r.result, ACL_DENY);
+    assert_string_equal(r.verify_reply, "550 5.1.2 Unrouteable address");
+    result_free(&r);
+}
+
 static void test_callout_options(void **state)
 {
     (void)state;
@@ -657,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_verify_sync),
         cmocka_unit_test(test_verify_defer),
         cmocka_unit_test(test_verify_warn_message),
+        cmocka_unit_test(test_verify_reply_after_warn),
         cmocka_unit_test(test_callout_options),
         cmocka_unit_test(test_verify_async),
         cmocka_unit_test(test_verify_cancel),
