@@ -181,5 +181,8 @@ void smtp_acl_run(struct smtp_session *s, enum acl_stage stage, const char *rcpt
 void smtp_acl_reply(struct smtp_session *s, const struct acl_outcome *o, int def_code,
                     const char *def_ecode, const char *def_text);
 void smtp_acl_log_reject(struct smtp_session *s, const struct acl_outcome *o, const char *what);
+/* Append to out the add_header lines of h (CRLF-terminated) that are neither in have nor
+ * already in out: a line is added to a message once (out may be have). */
+void smtp_acl_headers_merge(const struct sbuf *have, const struct sbuf *h, struct sbuf *out);
 
 #endif

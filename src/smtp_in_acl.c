@@ -185,3 +185,27 @@ void smtp_acl_log_reject(struct smtp_session *s, const struct acl_outcome *o, co
         log_reject("%s F=<%s> %s %s%s", host, sender, verb, what, why);
     }
 }
+
+/* has_line - is the CRLF-terminated line[0..len) one of the lines in b */
+static bool has_line(const struct sbuf *b, const char *line, size_t len)
+{
+    for (size_t o = 0; o < b->len;) {
+        const char *have = b->s + o, *e = strstr(have, "\r\n");
+        size_t hl = e ? (size_t)(e - have) + 2 : b->len - o;
+        if (hl == len && memcmp(have, line, len) == 0)
+            return true;
+        o += hl;
+    }
+    return false;
+}
+
+void smtp_acl_headers_merge(const struct sbuf *have, const struct sbuf *h, struct sbuf *out)
+{
+    for (size_t off = 0; off < h->len;) {
+        const char *line = h->s + off, *eol = strstr(line, "\r\n");
+        size_t len = eol ? (size_t)(eol - line) + 2 : h->len - off;
+        if (!has_line(have, line, len) && (out == have || !has_line(out, line, len)))
+            sbuf_add(out, line, len);
+        off += len;
+    }
+}

@@ -161,26 +161,6 @@ static void ehlo_reply(struct smtp_session *s)
     smtp_reply(s, 250, NULL, "%s", r->s);
 }
 
-/* add_acl_headers - an ACL's add_header lines (each ending in CRLF) for the message; a line
- * already added, by this ACL or an earlier one (another RCPT), is added only once (Exim) */
-static void add_acl_headers(struct txn *t, const struct sbuf *h)
-{
-    for (size_t off = 0; off < h->len;) {
-        const char *line = h->s + off, *eol = strstr(line, "\r\n");
-        size_t len = eol ? (size_t)(eol - line) + 2 : h->len - off;
-        bool seen = false;
-        for (size_t o = 0; !seen && o < t->acl_headers.len;) {
-            const char *have = t->acl_headers.s + o, *e = strstr(have, "\r\n");
-            size_t hl = e ? (size_t)(e - have) + 2 : t->acl_headers.len - o;
-            seen = hl == len && memcmp(have, line, len) == 0;
-            o += hl;
-        }
-        if (!seen)
-            sbuf_add(&t->acl_headers, line, len);
-        off += len;
-    }
-}
-
 /* helo_acl_done - the HELO ACL decided */
 static void helo_acl_done(struct smtp_session *s, const struct acl_outcome *o)
 {
@@ -224,7 +204,7 @@ static void mail_acl_done(struct smtp_session *s, const struct acl_outcome *o)
             t->discard = true;
             t->discarded_by = "MAIL";
         }
-        add_acl_headers(t, &o->headers);
+        smtp_acl_headers_merge(&t->acl_headers, &o->headers, &t->acl_headers);
         smtp_reply(s, 250, "2.1.0", "OK");
     } else {
         smtp_acl_log_reject(s, o, "MAIL");
@@ -292,7 +272,7 @@ static void rcpt_acl_done(struct smtp_session *s, const struct acl_outcome *o)
 {
     struct txn *t = s->txn;
     if (o->result == ACL_ACCEPT) {
-        add_acl_headers(t, &o->headers);
+        smtp_acl_headers_merge(&t->acl_headers, &o->headers, &t->acl_headers);
         if (o->cutthrough)
             smtp_cut_rcpt(s, &o->cut);
         else if (t->cut && !t->cut_off && cut_link_has_rcpt(t->cut, t->pending_rcpt.rcpt))
@@ -344,7 +324,7 @@ static void predata_acl_done(struct smtp_session *s, const struct acl_outcome *o
             s->txn->discarded_by = "PREDATA";
             smtp_cut_abort(s);             /* the next hop gets no DATA, and no dot later */
         }
-        add_acl_headers(s->txn, &o->headers);
+        smtp_acl_headers_merge(&s->txn->acl_headers, &o->headers, &s->txn->acl_headers);
         if (o->result == ACL_ACCEPT && smtp_cut_active(s))
             smtp_cut_data(s);          /* the client's 354 waits for the next hop's */
         else

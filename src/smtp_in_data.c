@@ -432,8 +432,14 @@ static void refuse(struct smtp_session *s)
 static void data_acl_done(struct smtp_session *s, const struct acl_outcome *o)
 {
     s->busy = false;
-    if (o->headers.len && !smtp_cut_active(s))     /* delivered before the content */
-        envelope_set(&s->txn->env.added_headers, o->headers.s);
+    if (o->headers.len && !smtp_cut_active(s)) {   /* delivered before the content */
+        struct sbuf h;
+        sbuf_init(&h);
+        smtp_acl_headers_merge(&s->txn->acl_headers, &o->headers, &h);   /* once each */
+        if (h.len)
+            envelope_set(&s->txn->env.added_headers, h.s);
+        sbuf_free(&h);
+    }
     if (o->result == ACL_ACCEPT && smtp_cut_active(s) && !s->txn->discard) {
         smtp_cut_end(s);
     } else if (o->result == ACL_ACCEPT) {
