@@ -453,15 +453,23 @@ def test_add_header_lines_reach_the_next_hop(tandem, nexthop):
     assert got == ADDED, got
 
 
-@pytest.mark.xfail(strict=True, reason="add_header in the data ACL is ignored: the spool file "
-                   "is already written when it runs (reported to the lead)")
-def test_add_header_in_the_data_acl(tandem):
-    t = tandem(HEADERS.format(route="[127.0.0.2]:1").replace("c_predata:", "c_data:\n"
-               "  accept  add_header = X-Data: $message_id\nc_predata:")
-               .replace("acl_smtp_predata", "acl_smtp_data = c_data\nacl_smtp_predata"))
+def test_add_header_in_the_data_acl(tandem, nexthop):
+    """Stored beside the content (the spool's A record) and sent before it."""
+    config = (HEADERS.replace("c_predata:", "c_data:\n  warn    add_header = X-Data: $message_id\n"
+                              "  warn    add_header = X-Mail: from $sender_address\n  accept\nc_predata:")
+              .replace("acl_smtp_predata", "acl_smtp_data    = c_data\nacl_smtp_predata"))
+    t = tandem(config.format(route="[127.0.0.2]:1"))
     send_for_headers(t)
     [msg_id] = t.spool_ids()
-    assert read_spool(t.spool, msg_id).header("X-Data") == [msg_id.encode()]
+    rc, out, err = t.run(["queue", "show", "--raw", msg_id])
+    assert rc == 0 and f"X-Data: {msg_id}\r\n" in out, (out, err)
+    hop = nexthop()
+    t2 = tandem(config.format(route=hop.route))
+    send_for_headers(t2)
+    [m] = hop.wait_accepted(1)
+    msg_id = t2.wait_log(rf"({ID}) <= s@client\.test").group(1)
+    assert m.email().get_all("X-Data") == [msg_id]
+    assert m.email().get_all("X-Mail") == ["from s@client.test"]     # once, as the MAIL ACL's
 
 
 DELAYS = """
