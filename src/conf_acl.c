@@ -221,6 +221,15 @@ static struct acl_stmt *current_stmt(struct conf_parser *p, const char *name)
     return NULL;
 }
 
+/* looks_like_item - s starts with "[!]name =" (what may follow a verb) */
+static bool looks_like_item(const char *s)
+{
+    if (*s == '!')
+        s += 1 + strspn(s + 1, " \t");
+    size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+    return n > 0 && s[n + strspn(s + n, " \t")] == '=';
+}
+
 /* item_line - "[!]name = value" added to the current statement */
 static void item_line(struct conf_parser *p, const char *s)
 {
@@ -232,6 +241,11 @@ static void item_line(struct conf_parser *p, const char *s)
     char name[32];
     str_copy(name, s, len + 1 < sizeof(name) ? len + 1 : sizeof(name));
     const struct item_def *def = find_item_def(s, len);
+    if (len > 0 && !negate && (s[len] == ' ' || s[len] == '\t') && *eq != '=' && looks_like_item(eq)) {
+        conf_error(p, p->line, "unknown ACL verb \"%s\" (accept, deny, defer, discard, drop, "
+                   "require or warn)", name);
+        return;
+    }
     if (len == 0 || *eq != '=') {
         conf_error(p, p->line, "syntax error: expected \"[!]name = value\", got \"%.40s\"", s);
         return;

@@ -445,7 +445,7 @@ def test_check_config_reports_each_acl_error_with_its_line(tmp_path):
         8: r'hostlist "no_such_list" is not defined',
         9: r'unknown ACL condition or modifier "frobnicate"',
         10: r'unknown variable "\$no_such_variable"',
-        11: r'allow',
+        11: r'unknown ACL verb "allow"',
         12: r'string expansions are not supported: "\$\{run\{/bin/false\}\}"',
         13: r'string expansions are not supported',
         14: r"lone '\$'|\$5",
