@@ -168,7 +168,8 @@ static void subject_ip(struct subject *sj, const char *ip)
         sj->ip_ok = sj->ipv4 = true;
     } else {
         sj->ip_ok = inet_pton(AF_INET6, buf, sj->addr) == 1;
-        sj->ipv4 = sj->ip_ok && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)sj->addr);
+        static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+        sj->ipv4 = sj->ip_ok && memcmp(sj->addr, mapped, sizeof(mapped)) == 0;
     }
 }
 
