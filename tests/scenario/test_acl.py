@@ -58,6 +58,7 @@ c_connect:
   defer   hosts = 127.0.0.13
   warn    hosts = 127.0.0.14
           log_message = connect warning for $sender_host_address
+  discard hosts = 127.0.0.16
   require message = required at connect
           hosts = !127.0.0.15
   accept
@@ -70,6 +71,7 @@ c_helo:
           message = 451 4.7.0 HELO later
   warn    hosts = 127.0.0.23
           log_message = helo warning $sender_helo_name
+  discard hosts = 127.0.0.25
   require hosts = !127.0.0.24
   accept
 
@@ -156,6 +158,8 @@ CASES = [
      [], [r'^H=\[{ip}\] temporarily rejected connection in "connect" ACL$']),
     ("connect-warn", "127.0.0.14", ["EHLO c.test"], [(-1, 220, None), (0, 250, None)], False,
      [r"^H=\[{ip}\] Warning: connect warning for {ip}$"], None),
+    ("connect-discard", "127.0.0.16", ["EHLO c.test"], [(-1, 220, None), (0, 250, None)], False,
+     [], None),                                       # acts as accept (Exim refuses it here)
     ("connect-require", "127.0.0.15", ["EHLO c.test"], [(-1, 554, "5.7.1 required at connect")],
      True, [], [r'^H=\[{ip}\] rejected connection in "connect" ACL: required at connect$']),
     # -- HELO/EHLO: a refused greeting leaves the client unGreeted
@@ -170,6 +174,8 @@ CASES = [
     ("helo-warn", "127.0.0.23", ["EHLO h.test", "MAIL FROM:<a@s.test>"],
      [(0, 250, None), (1, 250, None)], False,
      [r"^H=\(h\.test\) \[{ip}\] Warning: helo warning h\.test$"], None),
+    ("helo-discard", "127.0.0.25", ["EHLO h.test", "MAIL FROM:<a@s.test>"],
+     [(0, 250, None), (1, 250, None)], False, [], None),
     ("helo-require", "127.0.0.24", ["EHLO h.test"], [(0, 550, ADMIN)], False,
      [], [r"^H=\(h\.test\) \[{ip}\] rejected EHLO or HELO h\.test$"]),
     # -- MAIL: a refused sender leaves no transaction
