@@ -40,12 +40,16 @@ check_rcpt:
 """
 
 
-def exim_config(directory, port, sink_port, cutthrough=True):
+def exim_config(directory, port, sink_port, cutthrough=True, extra=""):
     """Exim 4 relaying everything to the sink; immediate delivery in store-and-forward mode.
 
     smtp_accept_queue_per_connection = 0: Exim's default (10) would stop delivering immediately
     after the 10th message of a connection and leave the rest for a queue runner (none here).
     smtp_connect_backlog: the default (20) overflows at 200 parallel sessions.
+    deliver_drop_privilege: a relay needs no root to deliver over SMTP; without it the
+    reception process re-execs exim (-Mc) to regain root for every message, which triples
+    Exim's CPU per message in store-and-forward mode (measured: 500 execve for 500 messages).
+    `extra` is added to the main options verbatim.
     """
     control = "  accept  control = cutthrough_delivery" if cutthrough else "  accept"
     return f"""\
@@ -65,6 +69,8 @@ recipients_max = 1000
 smtp_accept_max = 0
 smtp_accept_queue_per_connection = 0
 smtp_connect_backlog = 1024
+deliver_drop_privilege = true
+{extra}
 acl_smtp_rcpt = check_rcpt
 
 begin acl

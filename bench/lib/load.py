@@ -19,7 +19,7 @@ import time
 
 from servers import Exim, Sink, Tandem
 from proctree import PeakSampler
-from util import log, postfix_env, postfix_tool
+from util import listen_overflows, log, postfix_env, postfix_tool
 
 CUTTHROUGH_KINDS = ("tandem-ct", "exim-ct")
 
@@ -152,6 +152,7 @@ def _measure(kind, sc, ctx, sink, server, row):
     before = server.tree.snapshot(pss=False)
     base = sink.count()
     ct_before = server.log_count(">>") if kind in CUTTHROUGH_KINDS else 0
+    overflows = listen_overflows()
     with PeakSampler(server.tree) as peak:
         t0 = time.monotonic()
         ok, secs, err = run_source(server.port, sc, count,
@@ -163,8 +164,11 @@ def _measure(kind, sc, ctx, sink, server, row):
                 row["notes"].append(f"not drained: the sink has {sink.count() - base} of {count}")
             else:
                 t_end = done
+    overflows = listen_overflows() - overflows
     if not ok:
         raise RuntimeError(f"smtp-source: {err}")
+    if overflows:
+        row["notes"].append(f"{overflows} connection(s) dropped by a full listen queue")
     server.tree.settle(timeout=15)
     after = server.tree.snapshot(pss=False)
     elapsed = t_end - t0
@@ -187,5 +191,7 @@ def _measure(kind, sc, ctx, sink, server, row):
         row["notes"].append(f"latency client: {lat['error']}")
     row.update(p50_ms=lat.get("p50_ms"), p99_ms=lat.get("p99_ms"),
                lat_rate=lat.get("rate"), lat_count=lat.get("messages"))
+    if row["lat_rate"] and not end_to_end and row["lat_rate"] > 1.5 * row["rate"]:
+        row["notes"].append(f"bench/latency sustained {row['lat_rate']:.0f} msg/s")
     log(f"  {sc.name:15} {kind:10} {row['rate']:8.0f} msg/s  p50 {row['p50_ms'] or 0:.2f} ms  "
         f"cpu {row['cpu_per_1k']:.2f} s/1k  {'; '.join(row['notes'])}")

@@ -52,6 +52,34 @@ def _spool_fs(path):
     return f"{src} ({model})" if model else src
 
 
+def fsync_cost(directory, n=200):
+    """Median µs to write 4 KiB, fsync it, rename it and fsync the directory - what a durable
+    spool pays per message when it does it one message at a time."""
+    import statistics
+    import time
+    work = os.path.join(directory, "fsync-probe")
+    os.makedirs(work, exist_ok=True)
+    dfd = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
+    times, data = [], b"x" * 4096
+    try:
+        for i in range(n):
+            t0 = time.perf_counter()
+            tmp, final = os.path.join(work, f"t{i}"), os.path.join(work, f"m{i}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.write(fd, data)
+            os.fsync(fd)
+            os.close(fd)
+            os.rename(tmp, final)
+            os.fsync(dfd)
+            times.append((time.perf_counter() - t0) * 1e6)
+    finally:
+        os.close(dfd)
+        for name in os.listdir(work):
+            os.unlink(os.path.join(work, name))
+        os.rmdir(work)
+    return statistics.median(times)
+
+
 def _postfix_version():
     debs = glob.glob(os.path.join(REPO, "build", "postfix-deb", "postfix_*.deb"))
     if debs:
@@ -63,7 +91,6 @@ def _postfix_version():
 
 def describe(ctx):
     """Label/value pairs for the results file's machine section."""
-    load = os.getloadavg()
     commit = _run(["git", "-C", REPO, "describe", "--always", "--dirty"])
     exim = _run(["exim", "-bV"]).splitlines()
     return [
@@ -71,10 +98,15 @@ def describe(ctx):
         ("RAM", f"{_mem_gib():.1f} GiB"),
         ("kernel", f"{platform.system()} {platform.release()}"),
         ("spool filesystem", _spool_fs(ctx.workdir)),
-        ("load average at start", f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
-                                   "(other work on the machine makes numbers noisier)"),
-        ("tandem", f"{_run([ctx.tandem_bin, 'version'])} (git {commit}), built with "
-                   f"{ctx.cflags}, workers = auto"),
+        ("durable write cost", f"{ctx.fsync_us:.0f} µs at the start, {ctx.fsync_us_end:.0f} µs "
+                               "at the end (median of several: write 4 KiB, fsync, rename, "
+                               "fsync the directory; one at a time, that is at most "
+                               f"{1e6 / ctx.fsync_us:.0f}/s per process waiting for them)"),
+        ("load average", f"{ctx.load_start[0]:.2f} at the start, {ctx.load_end[0]:.2f} at the "
+                         "end (1 min; anything else running on the machine, its disk "
+                         "included, makes the numbers noisier)"),
+        ("tandem", f"{_run([ctx.tandem_bin, 'version'])} (source tree at git {commit}), "
+                   f"{ctx.tandem_build}, workers = auto"),
         ("libevent, OpenSSL", f"{_run(['pkg-config', '--modversion', 'libevent'])}, "
                               f"{_run(['openssl', 'version'])}"),
         ("Exim", exim[0] if exim and "version" in exim[0] else "not installed"),

@@ -155,7 +155,7 @@ class Exim(Server):
     runs, so that it keeps root privilege as an installed Exim would.
     """
 
-    def __init__(self, sink_port, cutthrough=True):
+    def __init__(self, sink_port, cutthrough=True, extra=""):
         self.name = "exim " + ("cutthrough" if cutthrough else "store-and-forward")
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="tandem-bench-exim-")
@@ -167,7 +167,7 @@ class Exim(Server):
             os.chown(path, uid, gid)
         self.config_path = os.path.join(self.dir, "exim.conf")
         with open(self.config_path, "w") as f:
-            f.write(configs.exim_config(self.dir, self.port, sink_port, cutthrough))
+            f.write(configs.exim_config(self.dir, self.port, sink_port, cutthrough, extra))
         os.chmod(self.config_path, 0o644)
         self.trusted = os.geteuid() == 0
         if self.trusted:

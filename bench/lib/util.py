@@ -74,3 +74,18 @@ def read_tail(path, nbytes=4096):
             return f.read().decode("utf-8", "replace")
     except OSError:
         return ""
+
+
+def listen_overflows():
+    """The kernel's count of connections dropped because an accept queue was full
+    (TcpExt ListenOverflows: the client believes it is connected, the server never sees it)."""
+    try:
+        with open("/proc/net/netstat") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return 0
+    for names, values in zip(lines[::2], lines[1::2]):
+        if names.startswith("TcpExt:"):
+            table = dict(zip(names.split()[1:], values.split()[1:]))
+            return int(table.get("ListenOverflows", 0))
+    return 0
