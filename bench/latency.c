@@ -360,7 +360,7 @@ static void start_txn(struct conn *c)
         fail(c, "write MAIL", NULL);
 }
 
-/* reached - the session got to a point where hold mode may park it */
+/* park - in hold mode, stop a session that reached the stage being held */
 static bool park(struct conn *c, enum hold h)
 {
     if (opt.hold != h)

@@ -18,6 +18,7 @@ import subprocess
 import time
 
 from servers import Exim, Sink, Tandem
+from noise import Noise, fsync_cost
 from proctree import PeakSampler
 from util import listen_overflows, log, postfix_env, postfix_tool
 
@@ -148,8 +149,12 @@ def _measure(kind, sc, ctx, sink, server, row):
         count = min(count, b.max_count)
 
     # 2. timed run
+    row["fsync_us"] = fsync_cost(ctx.workdir, 30)
     server.tree.settle(timeout=15)
+    noise = Noise()
+    noise.start()
     before = server.tree.snapshot(pss=False)
+    sink_before = sink.tree.snapshot(pss=False) if sink is not server else before
     base = sink.count()
     ct_before = server.log_count(">>") if kind in CUTTHROUGH_KINDS else 0
     overflows = listen_overflows()
@@ -171,6 +176,11 @@ def _measure(kind, sc, ctx, sink, server, row):
         row["notes"].append(f"{overflows} connection(s) dropped by a full listen queue")
     server.tree.settle(timeout=15)
     after = server.tree.snapshot(pss=False)
+    sink_after = sink.tree.snapshot(pss=False) if sink is not server else after
+    measured = after.cpu_s - before.cpu_s
+    if sink is not server:
+        measured += sink_after.cpu_s - sink_before.cpu_s
+    row["other_cpu_pct"] = noise.stop(measured)
     elapsed = t_end - t0
     row.update(count=count, elapsed=elapsed, rate=count / elapsed,
                cpu_per_1k=(after.cpu_s - before.cpu_s) / count * 1000,
@@ -194,4 +204,5 @@ def _measure(kind, sc, ctx, sink, server, row):
     if row["lat_rate"] and not end_to_end and row["lat_rate"] > 1.5 * row["rate"]:
         row["notes"].append(f"bench/latency sustained {row['lat_rate']:.0f} msg/s")
     log(f"  {sc.name:15} {kind:10} {row['rate']:8.0f} msg/s  p50 {row['p50_ms'] or 0:.2f} ms  "
-        f"cpu {row['cpu_per_1k']:.2f} s/1k  {'; '.join(row['notes'])}")
+        f"cpu {row['cpu_per_1k']:.2f} s/1k  (other cpu {row['other_cpu_pct']:.0f}%, fsync "
+        f"{row['fsync_us'] / 1000:.1f} ms)  {'; '.join(row['notes'])}")

@@ -47,37 +47,9 @@ def _spool_fs(path):
         rot = os.path.join(candidate, "queue", "rotational")
         if os.path.exists(rot):
             with open(rot) as f:
-                model = "rotational" if f.read().strip() == "1" else "non-rotational"
+                model = "the kernel says rotational" if f.read().strip() == "1" else "non-rotational"
             break
     return f"{src} ({model})" if model else src
-
-
-def fsync_cost(directory, n=200):
-    """Median µs to write 4 KiB, fsync it, rename it and fsync the directory - what a durable
-    spool pays per message when it does it one message at a time."""
-    import statistics
-    import time
-    work = os.path.join(directory, "fsync-probe")
-    os.makedirs(work, exist_ok=True)
-    dfd = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
-    times, data = [], b"x" * 4096
-    try:
-        for i in range(n):
-            t0 = time.perf_counter()
-            tmp, final = os.path.join(work, f"t{i}"), os.path.join(work, f"m{i}")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            os.write(fd, data)
-            os.fsync(fd)
-            os.close(fd)
-            os.rename(tmp, final)
-            os.fsync(dfd)
-            times.append((time.perf_counter() - t0) * 1e6)
-    finally:
-        os.close(dfd)
-        for name in os.listdir(work):
-            os.unlink(os.path.join(work, name))
-        os.rmdir(work)
-    return statistics.median(times)
 
 
 def _postfix_version():

@@ -9,7 +9,7 @@
 from scenarios import SCENARIOS, SERVER_LABELS, describe
 
 COLUMNS = ["scenario", "server", "msg/s", "p50 ms", "p99 ms", "CPU s/1k msg", "peak RSS MiB",
-           "peak PSS MiB", "× sink", "× Exim", "CPU × Exim", "notes"]
+           "peak PSS MiB", "× sink", "× Exim", "CPU × Exim", "noise", "notes"]
 TARGET_COLUMNS = ["target", "measured", "result"]
 PEER = {"tandem-ct": "exim-ct", "tandem-sf": "exim-sf"}
 
@@ -41,6 +41,13 @@ def _accept_only(row):
     return bool(row) and any("accept only" in n for n in row["notes"])
 
 
+def _noise(row):
+    """'12% 0.4' = 12 % of the machine's CPU used by others, 0.4 ms per durable write."""
+    if row.get("other_cpu_pct") is None:
+        return ""
+    return f"{row['other_cpu_pct']:.0f}% {row['fsync_us'] / 1000:.1f}"
+
+
 def table(rows):
     """The main table: one line per scenario and server."""
     lines = []
@@ -58,6 +65,7 @@ def table(rows):
             "" if r["server"] == "sink" else _f(_ratio(me, sink, "rate")),
             _f(_ratio(me, peer, "rate")) if r["server"] in PEER else "",
             _f(_ratio(me, peer, "cpu_per_1k")) if r["server"] in PEER else "",
+            _noise(r),
             ("" if ok else f"{r['status']}: ") + "; ".join(r["notes"]),
         ])
     return _md(COLUMNS, lines)
@@ -186,6 +194,11 @@ METHOD = """\
 - Idle sessions: bench/latency -H holds N sessions after EHLO (or after STARTTLS and the
   second EHLO), from 127.0.0.10 onward (1,000 per address), at most 100 being set up at once;
   memory per session = growth of the server's summed RSS (PSS) / sessions held.
+- Noise column, "N% F": during the timed run N % of the machine's CPU (steal included) went
+  to processes other than the server, the sink and the load generator; F ms was the cost of
+  one durable 4 KiB write (write, fsync, rename, fsync dir) just before the row.  Rows with a
+  large N or F were measured on a busy machine: store-and-forward moves with F, everything
+  with N.
 - Exim 4 holds each QUIT reply 200 ms and sleeps ~5 ms between messages on one connection;
   its msg/s at low parallelism shows that, its CPU per message does not.
 """

@@ -98,7 +98,8 @@ class Sink(Server):
         self.port = free_port()
         self.dir = workdir
         os.makedirs(workdir, exist_ok=True)
-        cmd = [postfix_tool("smtp-sink"), "-u", "nobody", "-c", "-m", str(max_conns),
+        root = ["-u", "nobody"] if os.geteuid() == 0 else []   # it refuses root without -u
+        cmd = [postfix_tool("smtp-sink"), *root, "-c", "-m", str(max_conns),
                "-t", "300", f"127.0.0.1:{self.port}", str(backlog)]
         self._launch(cmd, os.path.join(workdir, "sink.out"), env=postfix_env())
 

@@ -53,7 +53,7 @@ def test_bench_smoke_run_prints_a_well_formed_table(tmp_path):
     assert printed and printed[0] == written[0], "stdout and the results file disagree"
 
     header, body = check_table(written[0], ["scenario", "server", "msg/s", "p50 ms", "p99 ms"])
-    numeric = [i for i, h in enumerate(header) if h not in ("scenario", "server", "notes")]
+    numeric = [i for i, h in enumerate(header) if h not in ("scenario", "server", "noise", "notes")]
     for row in body:
         for i in numeric:
             assert NUMBER.match(row[i]), f"{header[i]} = {row[i]!r} in {row}"
