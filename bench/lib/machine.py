@@ -49,6 +49,10 @@ def _spool_fs(path):
             with open(rot) as f:
                 model = "the kernel says rotational" if f.read().strip() == "1" else "non-rotational"
             break
+    if len(src.split()) > 1 and src.split()[1] == "ext4":
+        journal = glob.glob(f"/proc/fs/jbd2/{name}-*")
+        model += ", " if model else ""
+        model += "with a journal" if journal else "no journal (no jbd2 for it)"
     return f"{src} ({model})" if model else src
 
 
