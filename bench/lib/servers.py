@@ -47,11 +47,11 @@ class Server:
         try:
             wait_until(lambda: self.proc.poll() is not None or banner_ok("127.0.0.1", self.port),
                        20, f"{self.name} to answer on port {self.port}")
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: {read_tail(out_path)}")
         except RuntimeError:
-            self.stop()
+            self.stop()                 # and whatever stop() tidies (Exim's trusted config)
             raise
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"{self.name} exited: {read_tail(out_path)}")
 
     def stop(self, timeout=20):
         """SIGTERM (the reaper passes it on), then SIGKILL whatever is left."""
