@@ -1,6 +1,7 @@
 /* server.c - services the sessions of one process share. */
 #include "server.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -12,6 +13,7 @@
 #include "spool.h"
 #include "tls.h"
 
+#include <event2/event.h>
 #include <openssl/ssl.h>
 
 /* server_init_outbound - DNS, client TLS, hints and the callout limiter of this process */
@@ -30,6 +32,7 @@ void server_init_outbound(struct server *srv)
     srv->callout_limiter = callout_limiter_new(srv->conf->callout_max_per_host);
     if (!srv->no_deliver)
         srv->spool_pool = spool_pool_new(srv->conf->spool_directory);
+    srv->notify_backlog = xcalloc(NOTIFY_BACKLOG_MAX, sizeof(*srv->notify_backlog));
 }
 
 void server_free_outbound(struct server *srv)
@@ -42,13 +45,53 @@ void server_free_outbound(struct server *srv)
         hints_close(srv->hints);
     callout_limiter_free(srv->callout_limiter);
     spool_pool_free(srv->spool_pool);
+    if (srv->notify_ev)
+        event_free(srv->notify_ev);
+    free(srv->notify_backlog);
 }
 
-/* server_notify_scheduler - hand a committed message to the scheduler for its first attempt */
+/* notify_send - one datagram to the scheduler; false if its queue is full (EAGAIN) */
+static bool notify_send(struct server *srv, const char *id)
+{
+    return send(srv->sched_fd, id, strlen(id), MSG_DONTWAIT | MSG_NOSIGNAL) >= 0;
+}
+
+/* notify_retry_cb - the scheduler's queue was full: send what is waiting, in order */
+static void notify_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *srv = arg;
+    size_t done = 0;
+    (void)fd;
+    (void)what;
+    while (done < srv->nnotify && notify_send(srv, srv->notify_backlog[done]))
+        done++;
+    memmove(srv->notify_backlog, srv->notify_backlog + done,
+            (srv->nnotify - done) * sizeof(*srv->notify_backlog));
+    srv->nnotify -= done;
+    if (srv->nnotify > 0) {
+        struct timeval tv = { 0, 20000 };
+        evtimer_add(srv->notify_ev, &tv);
+    }
+}
+
+/* server_notify_scheduler - hand a committed message to the scheduler for its first attempt.
+ * Its datagram queue is short (net.unix.max_dgram_qlen): when it is full the id waits here
+ * and is sent again shortly, so no first attempt waits for the periodic spool scan. */
 void server_notify_scheduler(struct server *srv, const char *id)
 {
     if (srv->sched_fd < 0)
         return;
-    if (send(srv->sched_fd, id, strlen(id), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+    if (srv->nnotify == 0 && notify_send(srv, id))
+        return;
+    if (srv->nnotify >= NOTIFY_BACKLOG_MAX) {
         log_main("%s: scheduler not notified (it will find the message in the spool)", id);
+        return;
+    }
+    if (srv->notify_ev == NULL)
+        srv->notify_ev = evtimer_new(srv->base, notify_retry_cb, srv);
+    str_copy(srv->notify_backlog[srv->nnotify++], id, sizeof(srv->notify_backlog[0]));
+    if (!evtimer_pending(srv->notify_ev, NULL)) {
+        struct timeval tv = { 0, 20000 };
+        evtimer_add(srv->notify_ev, &tv);
+    }
 }

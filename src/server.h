@@ -4,6 +4,7 @@
 #define TANDEM_SERVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
 
@@ -17,6 +18,10 @@ struct hints;
 struct callout_limiter;
 struct spool_pool;
 
+#define NOTIFY_BACKLOG_MAX 65536
+
+struct event;
+
 struct server {
     struct event_base *base;
     const struct conf *conf;
@@ -29,6 +34,9 @@ struct server {
     struct hints *hints;         /* callout cache (NULL if unavailable) */
     struct callout_limiter *callout_limiter;
     struct spool_pool *spool_pool; /* reusable temporary files for messages being received */
+    char (*notify_backlog)[24];  /* ids the scheduler's full queue could not take yet */
+    size_t nnotify;
+    struct event *notify_ev;
     bool interactive;            /* `tandem session`: no early-talker checks */
     bool no_deliver;             /* `tandem session --no-deliver`: nothing is spooled */
     bool shutting_down;          /* SIGTERM: idle sessions get 421, busy ones finish */

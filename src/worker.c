@@ -144,7 +144,8 @@ void worker_run(const struct worker_args *a)
     for (size_t i = 0; i < a->nlisten; i++) {
         w.wl[i].w = &w;
         w.wl[i].implicit_tls = a->conf->listen[i].implicit_tls;
-        w.listeners[i] = evconnlistener_new(w.srv.base, accept_cb, &w.wl[i], LEV_OPT_CLOSE_ON_EXEC, -1,
+        /* backlog 0: the parent already listens (with 1024); -1 would re-listen with 128 */
+        w.listeners[i] = evconnlistener_new(w.srv.base, accept_cb, &w.wl[i], LEV_OPT_CLOSE_ON_EXEC, 0,
                                             a->listen_fds[i]);
         if (w.listeners[i] == NULL)
             fatal("evconnlistener_new");
