@@ -164,13 +164,15 @@ static void classify(struct dlv *d, const bool *attempt)
 }
 
 void delivery_start(const struct delivery_env *de, const struct envelope *env, const bool *attempt,
-                    bool ignore_retry, delivery_done_cb cb, void *arg)
+                    bool ignore_retry, delivery_final_cb final_cb, delivery_done_cb cb,
+                    void *arg)
 {
     struct dlv *d = xcalloc(1, sizeof(*d));
     size_t n = env->nrcpts ? env->nrcpts : 1;
     d->de = de;
     d->env = env;
     d->ignore_retry = ignore_retry;
+    d->final_cb = final_cb;
     d->cb = cb;
     d->arg = arg;
     d->results = xcalloc(n, sizeof(*d->results));

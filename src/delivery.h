@@ -42,10 +42,17 @@ struct dlv_result {
  * the callback only (copy what you keep).  The callback always runs from the event loop. */
 typedef void (*delivery_done_cb)(void *arg, struct dlv_result *results);
 
+/* Called as soon as recipient i is delivered or failed, before its log line and while the
+ * attempt goes on (other hosts, later batches), so that the caller can journal it at once:
+ * a crash later in the attempt must not deliver it a second time.  result is valid during
+ * the call only.  Deferrals are reported by delivery_done_cb alone. */
+typedef void (*delivery_final_cb)(void *arg, size_t i, const struct dlv_result *result);
+
 /* Attempt the recipients with attempt[i] set (pending ones).  ignore_retry: try hosts even if
  * their retry time has not come (`queue deliver`).  The spool content is read as needed.
- * env must stay valid until cb runs. */
+ * env must stay valid until cb runs.  final_cb (may be NULL) and cb get arg. */
 void delivery_start(const struct delivery_env *de, const struct envelope *env, const bool *attempt,
-                    bool ignore_retry, delivery_done_cb cb, void *arg);
+                    bool ignore_retry, delivery_final_cb final_cb, delivery_done_cb cb,
+                    void *arg);
 
 #endif

@@ -47,6 +47,7 @@ struct dlv {
     const struct delivery_env *de;
     const struct envelope *env;
     bool ignore_retry;
+    delivery_final_cb final_cb;
     delivery_done_cb cb;
     void *arg;
     struct dlv_result *results;   /* env->nrcpts */

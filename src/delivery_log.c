@@ -88,6 +88,8 @@ void dlv_decide(struct dlv *d, size_t i, const struct dlv_verdict *v)
         return;
     fill_result(d, i, v);
     const struct dlv_result *res = &d->results[i];
+    if (d->final_cb && v->outcome != DLV_DEFERRED) /* journaled before it is logged */
+        d->final_cb(d->arg, i, res);
     const char *a = d->env->rcpts[i].addr;
     str_sanitize(addr, sizeof(addr), a, strlen(a));
     route_part(d, i, rt, sizeof(rt));

@@ -50,6 +50,8 @@ static void end(struct attempt *a, enum attempt_status st, time_t next_due)
 /* journal - record a final state durably (and in memory, which decides completion) */
 static void journal(struct attempt *a, size_t i, enum rcpt_state st)
 {
+    if (a->env.rcpts[i].state == st)
+        return; /* already journaled when delivery decided it (delivery_final) */
     a->env.rcpts[i].state = st;
     if (!spool_journal(a->q->conf->spool_directory, a->env.id, i, st))
         log_panic("%s: cannot journal recipient %zu: %s", a->env.id, i, strerror(errno));
@@ -145,6 +147,14 @@ static void conclude(struct attempt *a, time_t now)
     end(a, ATT_DONE, 0);
 }
 
+/* delivery_final - a recipient delivered or failed while the attempt goes on: journal it now,
+ * so that a crash before the attempt ends does not deliver it again */
+static void delivery_final(void *arg, size_t i, const struct dlv_result *r)
+{
+    struct attempt *a = arg;
+    journal(a, i, r->outcome == DLV_DELIVERED ? RCPT_DELIVERED : RCPT_FAILED);
+}
+
 /* delivery_done - delivery's verdicts for the recipients handed to it */
 static void delivery_done(void *arg, struct dlv_result *results)
 {
@@ -221,5 +231,5 @@ void attempt_start(struct queue *q, struct qentry *e)
         conclude(a, time(NULL));
         return;
     }
-    delivery_start(q->de, &a->env, a->want, a->force, delivery_done, a);
+    delivery_start(q->de, &a->env, a->want, a->force, delivery_final, delivery_done, a);
 }

@@ -119,7 +119,7 @@ static void start(struct drive *dr)
     queue_message(dr);
     for (size_t i = 0; i < dr->env.nrcpts; i++)
         attempt[i] = true;
-    delivery_start(&dr->de, &dr->env, attempt, dr->ignore_retry, done, dr);
+    delivery_start(&dr->de, &dr->env, attempt, dr->ignore_retry, NULL, done, dr);
 }
 
 /* make_body - headers and a body of about n bytes, with lines that need dot-stuffing */
