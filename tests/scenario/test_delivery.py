@@ -357,3 +357,73 @@ def test_kill9_after_one_group_delivered_does_not_deliver_it_again(tandem, nexth
     for m in hop_a.accepted + hop_b.accepted:
         assert split_received(m.data)[1] == BODY
     assert t.spool_ids() == []
+
+
+# -- 5. `tandem route` against the running daemon's configuration --------------------------
+# tests/outbound/test_cli_route.py checks the output format, static routes with ports, null
+# MX, SERVFAIL and unroutable addresses on a config of its own.  Here: the daemon's config
+# (`remote_port` for every MX host), the implicit MX, equal preferences, and tandem as a
+# backup MX of its own domains -- then the daemon delivers accordingly.
+ROUTE_ZONE = {
+    "example.net": {"MX": [(20, "mx2.example.net"), (10, "mx1.example.net")]},
+    "mx1.example.net": {"A": "127.0.0.2"},
+    "mx2.example.net": {"A": "127.0.0.3", "AAAA": "::1"},    # A first, then AAAA
+    "self.example.net": {"A": "127.0.0.1"},                     # tandem's own listener
+    "backup.example.net": {"MX": [(10, "mx1.example.net"), (20, "self.example.net"),
+                                  (30, "mx2.example.net")]},
+    "bare.example.net": {"A": "127.0.0.3"},                     # no MX: the domain itself
+    "loop.example.net": {"MX": [(10, "self.example.net")]},
+    "eq.example.net": {"MX": [(10, "mx1.example.net"), (10, "mx2.example.net")]},
+}
+
+
+def test_route_cli_with_the_daemons_config(tandem, nexthop, dns):
+    d = dns(ROUTE_ZONE)
+    t = tandem("")                       # its port is the MX hosts' port: rewrite the config
+    t.restart(config=mx_config(d, t.port, domains="*.example.net : example.net"),
+              options=SLOW_RETRY)
+    line = 1 + t.config_text.splitlines().index("+relay_to_domains  mx")
+    route = f"  route: +relay_to_domains (line {line})\n"
+    host = "  host {} [{}] port=%d pref={} tls=may\n" % t.port
+    rc, out, err = t.run(["route", "u@example.net", "v@backup.example.net",
+                          "w@bare.example.net"])
+    assert rc == 0, err
+    assert out == (
+        "u@example.net\n" + route + "  status: ok, 3 next hops\n" +
+        host.format("mx1.example.net", "127.0.0.2", 10) +
+        host.format("mx2.example.net", "127.0.0.3", 20) +
+        host.format("mx2.example.net", "::1", 20) +
+        "v@backup.example.net\n" + route + "  status: ok, 1 next hop\n" +
+        host.format("mx1.example.net", "127.0.0.2", 10) +
+        "w@bare.example.net\n" + route + "  status: ok, 1 next hop\n" +
+        host.format("bare.example.net", "127.0.0.3", 0))
+    rc, out, _ = t.run(["route", "x@loop.example.net"])
+    assert rc == 2
+    assert out == ("x@loop.example.net\n" + route + "  status: no usable hosts (451 4.4.4 all "
+                   "hosts are this machine (mail loop))\n")
+    firsts = set()
+    for _ in range(12):                  # equal preferences: both orders show up
+        rc, out, _ = t.run(["route", "y@eq.example.net"])
+        hosts = re.findall(r"^  host (\S+) \[([^\]]+)\] port=\d+ pref=10 ", out, re.M)
+        assert rc == 0 and hosts in ([("mx1.example.net", "127.0.0.2"),
+                                      ("mx2.example.net", "127.0.0.3"),
+                                      ("mx2.example.net", "::1")],
+                                     [("mx2.example.net", "127.0.0.3"),
+                                      ("mx2.example.net", "::1"),
+                                      ("mx1.example.net", "127.0.0.2")]), out
+        firsts.add(hosts[0][0])
+    assert firsts == {"mx1.example.net", "mx2.example.net"}      # all one way: 2 * 2**-12
+
+    # The daemon does what `tandem route` said: as a backup MX it relays to mx1 only,
+    # and it does not send mail to itself.
+    mx1 = nexthop(host="127.0.0.2", port=t.port)
+    mx2 = nexthop(host="127.0.0.3", port=t.port)
+    q1 = submit(t, ["v@backup.example.net"])
+    [m] = mx1.wait_accepted(1)
+    assert m.rcpts == ["v@backup.example.net"] and mx2.connections == 0
+    t.wait_log(rf"{q1} => v@backup\.example\.net .*H=mx1\.example\.net \[127\.0\.0\.2\]")
+    q2 = submit(t, ["x@loop.example.net"])
+    t.wait_log(rf"{q2} == x@loop\.example\.net R=\+relay_to_domains defer .*mail loop")
+    assert t.spool_ids() == [q2]
+    rc, out, _ = t.run(["route", "w@bare.example.net"])
+    assert rc == 0 and f"host bare.example.net [127.0.0.3] port={t.port}" in out
