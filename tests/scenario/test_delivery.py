@@ -359,6 +359,25 @@ def test_kill9_after_one_group_delivered_does_not_deliver_it_again(tandem, nexth
     assert t.spool_ids() == []
 
 
+
+def test_kill9_between_batches_does_not_deliver_the_first_batch_again(tandem, nexthop):
+    # 101 recipients go in two transactions on one connection (100 + 1).  The first is over
+    # (250 to its dot) when tandem dies waiting for the second one's reply, which never comes.
+    hop = nexthop(dot=seq("250 2.0.0 first batch ok", stall(60)))
+    t = tandem(two_route_config(hop, hop), options=FAST_RETRY)
+    rcpts = [f"r{i:03}@a.example.net" for i in range(101)]
+    qid = submit(t, rcpts)
+    hop.wait_received(2)
+    assert [len(m.rcpts) for m in hop.received] == [100, 1] and len(hop.accepted) == 1
+    t.wait_log(rf"{qid} -> r099@a\.example\.net ")
+    t.kill9()
+    hop.set()
+    t.restart()
+    t.wait_log(rf"{qid} Completed", timeout=20)
+    assert delivered([hop]) == rcpts                        # each exactly once
+    assert hop.accepted[-1].rcpts == ["r100@a.example.net"]
+    assert t.spool_ids() == []
+
 # -- 5. `tandem route` against the running daemon's configuration --------------------------
 # tests/outbound/test_cli_route.py checks the output format, static routes with ports, null
 # MX, SERVFAIL and unroutable addresses on a config of its own.  Here: the daemon's config
