@@ -88,6 +88,24 @@ def _main_options(text):
     return names
 
 
+def _live_members(pgid):
+    """Pids of process group ``pgid`` that are not zombies (zombies hold no sockets, and
+    whoever adopted them may reap them only now and then)."""
+    live = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()     # state ppid pgrp ...
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != "Z":
+            live.append(int(name))
+    return live
+
+
 class Tandem:
     """A tandem daemon on a free loopback port (see the module docstring)."""
 
@@ -197,6 +215,7 @@ class Tandem:
                 self.killed_hard = True
         self._signal_group(signal.SIGKILL)
         self.proc.wait(5)
+        self._wait_group_gone()
         return self.proc.returncode
 
     def kill9(self):
@@ -204,6 +223,16 @@ class Tandem:
         if self.proc is not None:
             self._signal_group(signal.SIGKILL)
             self.proc.wait(5)
+            self._wait_group_gone()
+
+    def _wait_group_gone(self, timeout=5.0):
+        """Wait (bounded) until the workers and the scheduler have exited too: a killed child
+        can hold the listening socket a little longer than the parent (seen with ASan
+        builds, whose big mappings take a while to tear down), and a restart on the same
+        port would then fail with "Address already in use"."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _live_members(self.proc.pid):
+            time.sleep(0.01)
 
     def restart(self, config=None, options=None):
         """Stop (if running) and start again on the same port, spool and logs."""
