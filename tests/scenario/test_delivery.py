@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from harness import DROP, dot_stuff, free_port, seq, stall, wait_until
+from harness import dot_stuff, free_port, relay_config, seq, stall, wait_until
 
 ID = r"[0-9A-Za-z]{6}-[0-9A-Za-z]{6}-[0-9A-Za-z]{2}"
 FAST_RETRY = {"retry_intervals": "1s", "retry_give_up": "1h"}
@@ -141,6 +141,25 @@ check_rcpt:
     assert len(hop.sessions) == 1
 
 
+def test_added_date_and_message_id_are_all_that_changes(tandem, nexthop):
+    # Without Date and Message-ID the client's message gets them from tandem (RFC 5321 6.4);
+    # take out those two and tandem's Received field, and what is left is what was sent.
+    hop = nexthop()
+    t = tandem(relay_config(hop, domains="example.net"), options=SLOW_RETRY)
+    body = b"From: <alice@client.test>\r\nSubject: bare\r\n\r\n.\r\n..\r\n.x\r\nbye\r\n"
+    qid = submit(t, ["bob@example.net"], body=body)
+    [m] = hop.wait_accepted(1)
+    received, rest = split_received(m.data)
+    assert f"id {qid}".encode() in received
+    head, sep, tail = rest.partition(b"\r\n\r\n")
+    fields = head.split(b"\r\n")
+    added = [f for f in fields if f.lower().startswith((b"date:", b"message-id:"))]
+    assert sorted(f.split(b":")[0].lower() for f in added) == [b"date", b"message-id"]
+    assert f"<{qid}@tandem.test>".encode() in b"".join(added)
+    kept = b"\r\n".join(f for f in fields if f not in added)
+    assert kept + sep + tail == body
+    assert m.raw == dot_stuff(m.data) and b"\r\n...\r\n..x\r\nbye\r\n.\r\n" in m.raw
+
 def test_mx_route_delivers_exact_copy(tandem, nexthop, dns):
     port, [hop] = mx_hops(nexthop, 1)
     d = dns(mx_zone((10, "127.0.0.2")))
@@ -160,6 +179,28 @@ def test_mx_route_delivers_exact_copy(tandem, nexthop, dns):
     assert d.queried("example.net", "MX") and d.queried("mx1.example.net", "A")
     assert t.spool_ids() == [] and hop.violations() == []
 
+
+
+def test_dot_lines_across_spool_read_boundaries(tandem, nexthop):
+    # Queued delivery reads the spool in 64 KiB pieces and dot-stuffs them as they go: with a
+    # body of nothing but "." lines and three paddings, a piece boundary falls on the ".", on
+    # the CR and on the LF of such lines.  The copies also exceed the engine's high-water mark.
+    hop = nexthop()
+    t = tandem(relay_config(hop, domains="example.net"), options=SLOW_RETRY)
+    bodies = []
+    for pad in range(3):
+        body = (b"Date: Mon, 1 Jan 2024 00:00:01 +0000\r\n"
+                b"Message-ID: <big.%d@client.test>\r\nX-Pad: %s\r\n\r\n" % (pad, b"p" * pad) +
+                b".\r\n" * 150000 + b"..\r\n.x\r\nend\r\n")
+        bodies.append(body)
+        submit(t, [f"big{pad}@example.net"], body=body)
+    msgs = hop.wait_accepted(3, timeout=30)
+    for m in msgs:
+        pad = int(m.rcpts[0][3])
+        assert split_received(m.data)[1] == bodies[pad]
+        assert m.raw == dot_stuff(m.data)
+        assert m.raw.count(b"\r\n..\r\n") >= 75000 and b"\r\n...\r\n..x\r\nend\r\n.\r\n" in m.raw
+    assert hop.violations() == []
 
 # -- 2. MX preference, failover, equal preferences, null MX, DNS failure ------------------
 def test_lowest_preference_first(tandem, nexthop, dns):
@@ -205,6 +246,18 @@ def test_failover_when_first_mx_says_421_at_banner(tandem, nexthop, dns):
     assert mx1.connections == 1 and mx1.messages == []
     assert all(cmd.upper().startswith("QUIT") for s in mx1.sessions for cmd in s.commands)
 
+
+@pytest.mark.parametrize("trouble", ["servfail", "nxdomain"])
+def test_failover_when_first_mx_name_does_not_resolve(tandem, nexthop, dns, trouble):
+    # One MX host's address lookup failing (temporarily or for good) does not stop the others.
+    port, [mx1, mx2] = mx_hops(nexthop, 2)
+    d = dns(mx_zone((10, "127.0.0.2"), (20, "127.0.0.3")),
+            **{trouble: [("mx1.example.net", "A"), ("mx1.example.net", "AAAA")]})
+    t = tandem(mx_config(d, port), options=SLOW_RETRY)
+    qid = submit(t, ["bob@example.net"])
+    t.wait_log(rf"{qid} => bob@example\.net .*H=mx2\.example\.net \[127\.0\.0\.3\]:{port} ")
+    assert mx1.connections == 0 and delivered([mx2]) == ["bob@example.net"]
+    assert d.queried("mx1.example.net", "A")
 
 def test_equal_preferences_share_the_load(tandem, nexthop, dns):
     port, hops = mx_hops(nexthop, 2)
