@@ -152,6 +152,11 @@ static void conclude(struct attempt *a, time_t now)
 static void delivery_final(void *arg, size_t i, const struct dlv_result *r)
 {
     struct attempt *a = arg;
+    bool relayed = r->relayed_without_dsn && (a->env.rcpts[i].notify & DSN_NOTIFY_SUCCESS);
+    if (r->outcome == DLV_FAILED || relayed) { /* what the DSN will say first, then the journal */
+        a->results[i] = *r;
+        note(a, i, time(NULL), false);
+    }
     journal(a, i, r->outcome == DLV_DELIVERED ? RCPT_DELIVERED : RCPT_FAILED);
 }
 
