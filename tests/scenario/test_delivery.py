@@ -413,6 +413,32 @@ def test_kill9_after_one_group_delivered_does_not_deliver_it_again(tandem, nexth
 
 
 
+def test_kill9_after_a_failure_keeps_it_failed_with_its_reason(tandem, nexthop):
+    # a refuses its recipient for good while b's final dot is unanswered; after a crash the
+    # refused recipient is not tried again, and the bounce still gives the next hop's reason.
+    hop_a = nexthop(host="127.0.0.2", rcpt={"bad@a.example.net": "550 5.1.1 no such user"})
+    hop_b = nexthop(host="127.0.0.3", dot=stall(60))
+    t = tandem(two_route_config(hop_a, hop_b).replace(
+        "a.example.net : b.example.net", "a.example.net : b.example.net : client.test").replace(
+        "begin routes\n", f"begin routes\nclient.test  {hop_a.route}\n"), options=FAST_RETRY)
+    qid = submit(t, ["bad@a.example.net", "carol@b.example.net"])
+    hop_b.wait_received(1)
+    t.wait_log(rf"{qid} \*\* bad@a\.example\.net ")
+    t.kill9()
+    hop_b.set()
+    t.restart()
+    t.wait_log(rf"{qid} Completed", timeout=20)
+    assert delivered([hop_b]) == ["carol@b.example.net"]
+    [b] = hop_a.wait_accepted(1)
+    assert b.mail_from == "" and b.rcpts == ["alice@client.test"]
+    assert [r for s in hop_a.sessions for r, _, _ in s.rcpts].count("bad@a.example.net") == 1
+    assert t.mainlog().count(f"{qid} ** bad@a.example.net") == 1
+    report = b.data.decode()
+    assert "Final-Recipient: rfc822; bad@a.example.net" in report
+    assert "Status: 5.1.1" in report
+    assert "Diagnostic-Code: smtp; 550 5.1.1 no such user" in report
+
+
 def test_kill9_between_batches_does_not_deliver_the_first_batch_again(tandem, nexthop):
     # 101 recipients go in two transactions on one connection (100 + 1).  The first is over
     # (250 to its dot) when tandem dies waiting for the second one's reply, which never comes.
