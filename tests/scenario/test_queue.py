@@ -330,7 +330,7 @@ def test_kill9_during_delivery_then_restart(tandem, nexthop):
     assert delivered == ["bob@example.test", "carol@example.test"]   # once each
     # The window: the next hop had the whole first copy but never answered its dot, so it did
     # not take it.  (A next hop that answers 250 after the crash keeps both copies: see
-    # test_delivery.py's test_kill9_after_one_group_delivered_does_not_deliver_it_again.)
+    # test_queued_delivery.py's test_kill9_after_one_group_delivered_does_not_deliver_it_again.)
     assert len(hop.received) == 2 and hop.received[0].reply is None
 
 
