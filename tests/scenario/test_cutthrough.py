@@ -352,3 +352,24 @@ def test_back_pressure_stops_reading_the_client(tandem, nexthop):
     [m] = hop.wait_accepted(1, timeout=30)
     assert m.data.endswith(b"x" * 998 + b"\r\n")
     assert m.data.count(b"\r\n") > 40000
+
+
+def test_kill9_while_waiting_for_the_next_hops_verdict(tandem, nexthop):
+    """The client has no 250 yet: after kill -9 nothing of the message may be in the queue
+    (the client will retry; the next hop may hold a copy - the window SMTP cannot close)."""
+    hop = nexthop(dot=stall(10, "250 too late"))
+    t = tandem(relay_config(hop, cutthrough=True))
+    c = t.connect()
+    c.ehlo()
+    c.expect(250, "MAIL FROM:<s@client.test>")
+    c.expect(250, "RCPT TO:<u@example.test>")
+    c.expect(354, "DATA")
+    c.send(b"Subject: k\r\n\r\nkilled\r\n.\r\n")
+    hop.wait_for(lambda h: any(m.complete for m in h.messages), 10, "the dot at the next hop")
+    t.kill9()
+    assert c.closed(5)
+    t.restart()
+    assert t.spool_ids() == []
+    import os
+    tmp = os.path.join(t.spool, "tmp")
+    assert all(os.path.getsize(os.path.join(tmp, f)) == 0 for f in os.listdir(tmp))
