@@ -32,7 +32,6 @@ static void print_entry(void *arg, const struct cc_entry *e)
 
 int cli_callout_cache(const char *conf_path, int argc, char **argv)
 {
-    struct sbuf errs;
     char err[512];
     int rc = 0;
     if (argc < 1 || (strcmp(argv[0], "list") != 0 && strcmp(argv[0], "purge") != 0) ||
@@ -40,14 +39,9 @@ int cli_callout_cache(const char *conf_path, int argc, char **argv)
         fputs("usage: tandem callout-cache [-c FILE] list | purge [DOMAIN]\n", stderr);
         return 64;
     }
-    sbuf_init(&errs);
-    struct conf *c = conf_load(conf_path, &errs);
-    if (c == NULL) {
-        fputs(errs.s ? errs.s : "configuration error\n", stderr);
-        sbuf_free(&errs);
+    struct conf *c = conf_load_or_report(conf_path);
+    if (c == NULL)
         return 1;
-    }
-    sbuf_free(&errs);
     struct hints *h = hints_open(c->spool_directory, err, sizeof(err));
     if (h == NULL) {
         fprintf(stderr, "tandem: callout cache: %s\n", err);

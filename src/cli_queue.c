@@ -112,7 +112,6 @@ int cli_queue(const char *conf_path, int argc, char **argv)
 {
     struct cli_opts o = { conf_path, false, false, NULL, NULL };
     struct cli_ctx x = { NULL, "", -1 };
-    struct sbuf errs;
     if (!parse(argc, argv, &o))
         return usage();
     static const char *const verbs[] = { "list", "show", "deliver", "deliver-all", "remove" };
@@ -121,14 +120,9 @@ int cli_queue(const char *conf_path, int argc, char **argv)
         v++;
     if (v == ARRAY_LEN(verbs))
         return usage();
-    sbuf_init(&errs);
-    struct conf *c = conf_load(o.conf, &errs);
-    if (c == NULL) {
-        fputs(errs.s ? errs.s : "configuration error\n", stderr);
-        sbuf_free(&errs);
+    struct conf *c = conf_load_or_report(o.conf);
+    if (c == NULL)
         return 1;
-    }
-    sbuf_free(&errs);
     x.conf = c;
     invoker(x.who, sizeof(x.who));
     int rc = prepare(&x, v >= 2) ? run(&x, &o) : 1;

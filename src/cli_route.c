@@ -82,15 +82,9 @@ int cli_route(const char *conf_path, int argc, char **argv)
         fputs("usage: tandem route [-c FILE] ADDRESS...\n", stderr);
         return 64;
     }
-    struct sbuf errs;
-    sbuf_init(&errs);
-    struct conf *c = conf_load(conf_path, &errs);
-    if (c == NULL) {
-        fputs(errs.s ? errs.s : "configuration error\n", stderr);
-        sbuf_free(&errs);
+    struct conf *c = conf_load_or_report(conf_path);
+    if (c == NULL)
         return 1;
-    }
-    sbuf_free(&errs);
     struct cli_addr *addrs = xcalloc((size_t)argc, sizeof(*addrs));
     for (int i = 0; i < argc; i++)
         addrs[i].addr = argv[i];

@@ -179,3 +179,14 @@ const char *tls_policy_name(enum tls_policy p)
     static const char *const names[] = { "unset", "none", "may", "encrypt", "verify" };
     return (unsigned)p < ARRAY_LEN(names) ? names[p] : "?";
 }
+
+struct conf *conf_load_or_report(const char *path)
+{
+    struct sbuf errs;
+    sbuf_init(&errs);
+    struct conf *c = conf_load(path, &errs);
+    if (c == NULL)
+        fputs(errs.s ? errs.s : "configuration error\n", stderr);
+    sbuf_free(&errs);
+    return c;
+}

@@ -95,6 +95,8 @@ struct conf {
  * line as "FILE:LINE: message", to errs (which the caller frees with sbuf_free). */
 struct conf *conf_load(const char *path, struct sbuf *errs);
 void conf_free(struct conf *c);
+/* conf_load for the command line: every error goes to stderr; NULL if there was any. */
+struct conf *conf_load_or_report(const char *path);
 
 /* Lookups on a loaded configuration. */
 const struct named_list *conf_find_list(const struct conf *c, enum list_kind kind, const char *name);

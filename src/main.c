@@ -63,21 +63,9 @@ static bool parse_options(int argc, char **argv, struct cli *cli)
     return true;
 }
 
-/* load_or_report - load the configuration, printing every error */
-static struct conf *load_or_report(const char *path)
-{
-    struct sbuf errs;
-    sbuf_init(&errs);
-    struct conf *c = conf_load(path, &errs);
-    if (c == NULL)
-        fputs(errs.s ? errs.s : "configuration error\n", stderr);
-    sbuf_free(&errs);
-    return c;
-}
-
 static int cmd_check_config(const struct cli *cli)
 {
-    struct conf *c = load_or_report(cli->conf);
+    struct conf *c = conf_load_or_report(cli->conf);
     if (c == NULL)
         return 1;
     printf("%s: configuration OK\n", cli->conf);
@@ -87,7 +75,7 @@ static int cmd_check_config(const struct cli *cli)
 
 static int cmd_session(const struct cli *cli)
 {
-    struct conf *c = load_or_report(cli->conf);
+    struct conf *c = conf_load_or_report(cli->conf);
     if (c == NULL)
         return 1;
     int rc = session_stdio_run(c, cli->client, cli->no_deliver);

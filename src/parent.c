@@ -452,17 +452,11 @@ static void supervise(struct parent *p)
 int parent_serve(const char *conf_path, bool foreground)
 {
     struct parent p;
-    struct sbuf errs;
     int ready_fd = -1;
     memset(&p, 0, sizeof(p));
     p.conf_path = conf_path;
-    sbuf_init(&errs);
-    if ((p.conf = conf_load(conf_path, &errs)) == NULL) {
-        fputs(errs.s ? errs.s : "configuration error\n", stderr);
-        sbuf_free(&errs);
+    if ((p.conf = conf_load_or_report(conf_path)) == NULL)
         return 1;
-    }
-    sbuf_free(&errs);
     if (!prepare(&p))
         return 1;
     signal(SIGPIPE, SIG_IGN);
@@ -504,15 +498,10 @@ int parent_serve(const char *conf_path, bool foreground)
 
 int parent_stop(const char *conf_path)
 {
-    struct sbuf errs;
     char path[4096], buf[32];
-    sbuf_init(&errs);
-    struct conf *c = conf_load(conf_path, &errs);
-    if (c == NULL) {
-        fputs(errs.s ? errs.s : "configuration error\n", stderr);
-        sbuf_free(&errs);
+    struct conf *c = conf_load_or_report(conf_path);
+    if (c == NULL)
         return 1;
-    }
     str_fmt(path, sizeof(path), "%s/tandem.pid", c->spool_directory);
     conf_free(c);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
