@@ -190,3 +190,19 @@ struct conf *conf_load_or_report(const char *path)
     sbuf_free(&errs);
     return c;
 }
+
+bool conf_needs_host_names(const struct conf *c)
+{
+    if (list_has_host_names(&c->tls_advertise_hosts) || list_has_host_names(&c->dsn_advertise_hosts) ||
+        list_has_host_names(&c->chunking_advertise_hosts) ||
+        list_has_host_names(&c->pipelining_advertise_hosts))
+        return true;
+    for (size_t a = 0; a < c->nacls; a++)
+        for (size_t s = 0; s < c->acls[a].n; s++)
+            for (size_t i = 0; i < c->acls[a].stmts[s].n; i++) {
+                const struct acl_item *it = &c->acls[a].stmts[s].items[i];
+                if (it->kind == COND_HOSTS && list_has_host_names(&it->list))
+                    return true;
+            }
+    return false;
+}

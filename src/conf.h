@@ -103,5 +103,7 @@ const struct named_list *conf_find_list(const struct conf *c, enum list_kind kin
 const struct acl *conf_find_acl(const struct conf *c, const char *name);
 const struct route *conf_route_for(const struct conf *c, const char *domain);
 const char *tls_policy_name(enum tls_policy p);
+/* Does any host list the sessions consult name hosts (so a reverse-DNS lookup is needed)? */
+bool conf_needs_host_names(const struct conf *c);
 
 #endif

@@ -47,6 +47,8 @@ struct dns_query {
     struct dns_ctx *d;
     dns_mx_cb mx_cb;
     dns_addr_cb addr_cb;
+    dns_ptr_cb ptr_cb;
+    char ptr[256];
     void *arg;
     struct event *done_ev;  /* runs the caller's callback from the loop */
     struct event *timer;
@@ -95,6 +97,9 @@ static bool setup(struct ub_ctx *ub, const struct conf *c)
     /* unbound answers RFC 6761 "test." itself (NXDOMAIN); ask the servers like any zone */
     if (rc == 0)
         rc = ub_ctx_set_option(ub, "local-zone:", "test. transparent");
+    /* likewise the loopback reverse zone, so configured servers can name loopback clients */
+    if (rc == 0 && c && c->dns_servers)
+        rc = ub_ctx_set_option(ub, "local-zone:", "127.in-addr.arpa. transparent");
     if (rc == 0 && (c == NULL || c->dnssec_trust_anchor == NULL))
         rc = ub_ctx_set_option(ub, "module-config:", "iterator");
     if (rc == 0 && c && c->dnssec_trust_anchor)
@@ -164,6 +169,8 @@ static void sub_answer(void *data, int rcode, void *packet, int len, int sec, ch
         s->st = DNS_TEMPFAIL;
     else if (s->rrtype == ns_t_mx)
         s->st = dns_parse_mx(packet, (size_t)len, s->q->mx, DNS_MX_MAX, &s->q->nmx);
+    else if (s->rrtype == ns_t_ptr)
+        s->st = dns_parse_ptr(packet, (size_t)len, s->q->ptr, sizeof(s->q->ptr));
     else
         s->st = dns_parse_addr(packet, (size_t)len, s->rrtype, s->addrs, DNS_ADDR_MAX, &s->naddrs);
     if (--s->q->npending == 0)
@@ -226,7 +233,9 @@ static void deliver(evutil_socket_t fd, short what, void *arg)
     struct dns_query *q = arg;
     (void)fd;
     (void)what;
-    if (q->mx_cb) {
+    if (q->ptr_cb) {
+        q->ptr_cb(q->arg, q->sub[0].st, q->sub[0].st == DNS_OK ? q->ptr : "");
+    } else if (q->mx_cb) {
         enum dns_status st = q->sub[0].st;
         q->mx_cb(q->arg, st, q->nmx ? q->mx : NULL, st == DNS_OK ? q->nmx : 0);
     } else {
@@ -328,6 +337,42 @@ struct dns_query *dns_lookup_addr(struct dns_ctx *d, const char *host, dns_addr_
         q->npending = 2;
         sub_start(q, &q->sub[0], host, ns_t_a);
         sub_start(q, &q->sub[1], host, ns_t_aaaa);
+    }
+    return q;
+}
+
+/* reverse_name - "4.3.2.1.in-addr.arpa" or the ip6.arpa nibble form; false if not an IP */
+static bool reverse_name(const char *ip, char *out, size_t sz)
+{
+    unsigned char a[16];
+    static const char hex[] = "0123456789abcdef";
+    if (inet_pton(AF_INET, ip, a) == 1)
+        return str_fmt(out, sz, "%u.%u.%u.%u.in-addr.arpa", a[3], a[2], a[1], a[0]);
+    if (inet_pton(AF_INET6, ip, a) != 1 || sz < 73)
+        return false;
+    size_t o = 0;
+    for (int i = 15; i >= 0; i--) {
+        out[o++] = hex[a[i] & 15];
+        out[o++] = '.';
+        out[o++] = hex[a[i] >> 4];
+        out[o++] = '.';
+    }
+    str_copy(out + o, "ip6.arpa", sz - o);
+    return true;
+}
+
+struct dns_query *dns_lookup_ptr(struct dns_ctx *d, const char *ip, dns_ptr_cb cb, void *arg)
+{
+    char name[80];
+    struct dns_query *q = query_new(d, arg);
+    q->ptr_cb = cb;
+    q->nsub = 1;
+    if (reverse_name(ip, name, sizeof(name))) {
+        q->npending = 1;
+        sub_start(q, &q->sub[0], name, ns_t_ptr);
+    } else {
+        q->sub[0].st = DNS_NXDOMAIN;
+        query_done(q);
     }
     return q;
 }

@@ -38,6 +38,9 @@ size_t dns_local_addrs(struct dns_ctx *d, const struct sockaddr_storage **out);
 struct dns_query *dns_lookup_mx(struct dns_ctx *d, const char *domain, dns_mx_cb cb, void *arg);
 /* A and AAAA together (IPv4 first); the port of the returned addresses is 0. */
 struct dns_query *dns_lookup_addr(struct dns_ctx *d, const char *host, dns_addr_cb cb, void *arg);
+/* The reverse-DNS (PTR) name of an IP address (the first one given; "" if none). */
+typedef void (*dns_ptr_cb)(void *arg, enum dns_status st, const char *name);
+struct dns_query *dns_lookup_ptr(struct dns_ctx *d, const char *ip, dns_ptr_cb cb, void *arg);
 void dns_cancel(struct dns_query *q);
 
 const char *dns_status_name(enum dns_status st);

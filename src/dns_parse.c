@@ -94,6 +94,29 @@ enum dns_status dns_parse_mx(const unsigned char *pkt, size_t len, struct dns_mx
     return *n > 0 ? DNS_OK : DNS_NODATA;
 }
 
+enum dns_status dns_parse_ptr(const unsigned char *pkt, size_t len, char *out, size_t outsz)
+{
+    ns_msg msg;
+    out[0] = '\0';
+    enum dns_status st = open_answer(pkt, len, &msg);
+    if (st != DNS_OK)
+        return st;
+    int count = ns_msg_count(msg, ns_s_an);
+    for (int i = 0; i < count; i++) {
+        ns_rr rr;
+        if (ns_parserr(&msg, ns_s_an, i, &rr) < 0)
+            return DNS_TEMPFAIL;
+        if (ns_rr_type(rr) != ns_t_ptr || ns_rr_class(rr) != ns_c_in)
+            continue;
+        if (!mx_name(&msg, ns_rr_rdata(rr), out, outsz) || out[0] == '\0') {
+            out[0] = '\0';
+            return DNS_TEMPFAIL;
+        }
+        return DNS_OK;
+    }
+    return DNS_NODATA;
+}
+
 /* put_addr - one A/AAAA rdata as a sockaddr with port 0; false if the length is wrong */
 static bool put_addr(int rrtype, const unsigned char *rd, size_t rdlen, struct sockaddr_storage *ss)
 {

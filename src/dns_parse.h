@@ -20,6 +20,9 @@ enum dns_status dns_parse_status(const unsigned char *pkt, size_t len, int rrtyp
 enum dns_status dns_parse_mx(const unsigned char *pkt, size_t len, struct dns_mx *out,
                              size_t max, size_t *n);
 
+/* The first PTR name of an answer (lower-cased, no trailing dot). */
+enum dns_status dns_parse_ptr(const unsigned char *pkt, size_t len, char *out, size_t outsz);
+
 /* A (rrtype 1) or AAAA (rrtype 28) records of an answer, port 0. */
 enum dns_status dns_parse_addr(const unsigned char *pkt, size_t len, int rrtype,
                                struct sockaddr_storage *out, size_t max, size_t *n);

@@ -68,6 +68,8 @@ bool list_names_check(const struct list_names *names, const struct named_list **
 bool list_match_domain(const struct list *l, const char *domain);
 bool list_match_host(const struct list *l, const char *ip, const char *hostname);
 bool list_match_address(const struct list *l, const char *address);
+/* Does a host list have host-name items (which need the client's reverse-DNS name)? */
+bool list_has_host_names(const struct list *l);
 bool list_match_local_part(const struct list *l, const char *local_part);
 
 #endif

@@ -183,3 +183,23 @@ bool list_match_host(const struct list *l, const char *ip, const char *hostname)
         subject_ip(&sj, ip);
     return match_list(l, &sj, 0);
 }
+
+/* has_names - host-name items in l, following named lists (bounded, as their nesting is) */
+static bool has_names(const struct list *l, int depth)
+{
+    if (l == NULL || depth > 32)
+        return false;
+    for (size_t i = 0; i < l->n; i++) {
+        const struct list_item *it = &l->items[i];
+        if ((it->type == ITEM_LITERAL && it->text[0] != '\0') || it->type == ITEM_SUFFIX)
+            return true;
+        if (it->type == ITEM_NAMED && it->ref && has_names(&it->ref->list, depth + 1))
+            return true;
+    }
+    return false;
+}
+
+bool list_has_host_names(const struct list *l)
+{
+    return l->kind == LIST_HOST && has_names(l, 0);
+}

@@ -30,6 +30,7 @@ void server_init_outbound(struct server *srv)
     if (srv->hints == NULL)
         log_main("callout cache unavailable: %s", err);
     srv->callout_limiter = callout_limiter_new(srv->conf->callout_max_per_host);
+    srv->need_host_names = srv->dns && conf_needs_host_names(srv->conf);
     if (!srv->no_deliver)
         srv->spool_pool = spool_pool_new(srv->conf->spool_directory);
     srv->notify_backlog = xcalloc(NOTIFY_BACKLOG_MAX, sizeof(*srv->notify_backlog));

@@ -41,6 +41,7 @@ struct server {
     bool no_deliver;             /* `tandem session --no-deliver`: nothing is spooled */
     bool shutting_down;          /* SIGTERM: idle sessions get 421, busy ones finish */
     bool retiring;               /* replaced by a reload: sessions run to their end */
+    bool need_host_names;        /* host lists name hosts: look up each client's name */
     uint64_t next_conn_serial;
     LIST_HEAD(, smtp_session) sessions;
     unsigned nsessions;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -137,13 +138,23 @@ void smtp_session_start(struct server *srv, int fd, const struct sockaddr *peer,
         conn_limits_add(srv->limits, srv->worker_index, s->peer_ip);
     s->phase = PH_CONNECT;
     if (!s->tls_handshake)
-        smtp_acl_run(s, ACL_CONNECT, NULL, connect_acl_done);
+        smtp_session_connected(s);
 }
 
-/* smtp_session_connected - an implicit-TLS connection finished its handshake */
-void smtp_session_connected(struct smtp_session *s)
+/* run_connect_acl - the client is known (name looked up if needed): connect ACL, banner */
+static void run_connect_acl(struct smtp_session *s)
 {
     smtp_acl_run(s, ACL_CONNECT, NULL, connect_acl_done);
+}
+
+/* smtp_session_connected - the connection is ready (an implicit-TLS one after its
+ * handshake): find the client's host name if host lists need it, then the connect ACL */
+void smtp_session_connected(struct smtp_session *s)
+{
+    if (s->srv->need_host_names)
+        smtp_rdns_start(s, run_connect_acl);
+    else
+        run_connect_acl(s);
 }
 
 /* smtp_reply - queue a reply; '\n' in the text separates lines of a multi-line reply */
@@ -237,11 +248,12 @@ void smtp_resume(struct smtp_session *s)
 const char *smtp_log_host(struct smtp_session *s, char *buf, size_t sz)
 {
     char helo[100];
-    if (s->helo) {
+    const char *name = s->host_name ? s->host_name : "";
+    if (s->helo && (s->host_name == NULL || strcasecmp(s->helo, s->host_name) != 0)) {
         str_sanitize(helo, sizeof(helo), s->helo, strlen(s->helo));
-        str_fmt(buf, sz, "H=(%s) [%s]", helo, s->peer_ip);
+        str_fmt(buf, sz, "H=%s%s(%s) [%s]", name, name[0] ? " " : "", helo, s->peer_ip);
     } else {
-        str_fmt(buf, sz, "H=[%s]", s->peer_ip);
+        str_fmt(buf, sz, "H=%s%s[%s]", name, name[0] ? " " : "", s->peer_ip);
     }
     return buf;
 }
@@ -415,6 +427,7 @@ static void session_free(struct smtp_session *s)
 {
     struct server *srv = s->srv;
     s->closing = true;
+    smtp_rdns_cancel(s);
     if (s->acl)
         acl_run_free(s->acl);
     smtp_txn_reset(s);
@@ -429,6 +442,7 @@ static void session_free(struct smtp_session *s)
     free(s->line);
     free(s->helo);
     free(s->tls_info);
+    free(s->host_name);
     free(s);
     if ((srv->shutting_down || srv->retiring || srv->interactive) && srv->nsessions == 0)
         event_base_loopexit(srv->base, NULL);

@@ -21,6 +21,7 @@ struct server;
 struct spool_writer;
 struct cut_link;
 struct route_query;
+struct dns_query;
 
 /* Where the session is in the dialogue; each command table row lists where it is allowed. */
 enum smtp_phase {
@@ -106,6 +107,10 @@ struct smtp_session {
     struct cutthrough_opts cut_req_opts;
     bool cut_paused;               /* input paused for the next hop's back-pressure */
     void *verify_job;              /* smtp_in_verify.c's job in progress */
+    char *host_name;               /* verified reverse-DNS name, NULL if none (or not looked up) */
+    struct dns_query *rdns_q;
+    char rdns_candidate[256];
+    void (*rdns_then)(struct smtp_session *s);
     struct txn_error skip_err;     /* the reply for that chunk once it is discarded */
 };
 
@@ -171,6 +176,9 @@ void smtp_cut_end(struct smtp_session *s);
 void smtp_cut_log_deliveries(struct smtp_session *s, const char *reply_text);
 void smtp_cut_txn_reset(struct smtp_session *s, struct txn *t);
 void smtp_cut_session_end(struct smtp_session *s);
+/* smtp_in_rdns.c */
+void smtp_rdns_start(struct smtp_session *s, void (*then)(struct smtp_session *s));
+void smtp_rdns_cancel(struct smtp_session *s);
 /* smtp_in_verify.c */
 void smtp_verify_cancel(void *arg, struct acl_run *run);
 /* smtp_in_acl.c: run the ACL for stage; done(s, outcome) is called when it has a verdict

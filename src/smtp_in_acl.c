@@ -50,6 +50,7 @@ void smtp_acl_run(struct smtp_session *s, enum acl_stage stage, const char *rcpt
     call->stage = stage;
     struct acl_vars *v = &call->vars;
     v->sender_host_address = s->peer_ip;
+    v->sender_host_name = s->host_name;
     v->sender_helo_name = s->helo;
     v->sender_address = s->txn ? s->txn->env.sender : NULL;
     v->primary_hostname = c->hostname;

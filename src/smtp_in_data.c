@@ -116,10 +116,11 @@ static void write_received(struct smtp_session *s)
     struct sbuf h;
     sbuf_init(&h);
     rfc5322_date(date, sizeof(date));
+    const char *name = s->host_name ? s->host_name : "";
     if (s->helo && addr_valid_domain(s->helo, true))
-        sbuf_printf(&h, "Received: from %s ([%s])\r\n", s->helo, s->peer_ip);
+        sbuf_printf(&h, "Received: from %s (%s%s[%s])\r\n", s->helo, name, name[0] ? " " : "", s->peer_ip);
     else
-        sbuf_printf(&h, "Received: from [%s]\r\n", s->peer_ip);
+        sbuf_printf(&h, "Received: from %s%s[%s]\r\n", name, name[0] ? " " : "", s->peer_ip);
     sbuf_printf(&h, "\tby %s (tandem) with %s id %s", c->hostname, protocol_name(s), t->env.id);
     if (s->tls && t->env.tls)
         sbuf_printf(&h, "\r\n\t(%s)", t->env.tls);

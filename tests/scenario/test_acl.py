@@ -29,7 +29,7 @@ import time
 import pytest
 
 from aclkit import daemon_session, log_lines, policy_box
-from harness import MSGID, Tandem, read_spool, relay_config
+from harness import MSGID, SmtpConn, Tandem, read_spool, relay_config
 
 pytestmark = pytest.mark.needs_tandem
 
@@ -594,3 +594,39 @@ def test_ipv6_client_and_cidr(tandem):
     t.wait_log(r"^\S+ \S+ connection from ::1$")
     t.wait_log(r"^\S+ \S+ H=\(v6\.test\) \[::1\] F=<a@s\.test> rejected RCPT <any6@example\.test>: "
                r"IPv6 client ::1$", log="rejectlog")
+
+
+def test_host_names_from_forward_confirmed_reverse_dns(tandem, dns):
+    """`hosts = *.example.net` needs the client's name: PTR, then confirmed by the name's own
+    address; a PTR name whose address is not the client's is not believed."""
+    d = dns({"5.0.0.127.in-addr.arpa": {"PTR": "client.example.net"},
+             "6.0.0.127.in-addr.arpa": {"PTR": "liar.example.net"},
+             "client.example.net": {"A": "127.0.0.5"},
+             "liar.example.net": {"A": "192.0.2.66"}})
+    cfg = f"""
+{d.config_line}
+acl_smtp_rcpt = check_rcpt
+begin routes
+*  [127.0.0.2]:2599
+begin acl
+check_rcpt:
+  accept hosts = *.example.net
+  deny   message = not a known host
+"""
+    t = tandem(cfg)
+    for source, ok in (("127.0.0.5", True), ("127.0.0.6", False)):
+        c = SmtpConn(t.port, source=source)
+        c.ehlo("helo.test")
+        c.expect(250, "MAIL FROM:<a@b.test>")
+        code, _ = c.cmd("RCPT TO:<x@example.test>")
+        c.quit()
+        assert (code == 250) == ok, (source, code)
+    t.wait_log(r"H=liar\.example\.net|H=\(helo\.test\) \[127\.0\.0\.6\] F=<a@b\.test> rejected RCPT",
+               log="rejectlog")
+    assert "liar.example.net" not in t.rejectlog()
+    with SmtpConn(t.port, source="127.0.0.5") as c:
+        c.ehlo("helo.test")
+        r = c.send_mail("a@b.test", ["x@example.test"], b"Subject: n\r\n\r\nname\r\n")
+        c.quit()
+    assert r["final"][0] == 250
+    t.wait_log(r"<= a@b\.test H=client\.example\.net \(helo\.test\) \[127\.0\.0\.5\] P=esmtp")
