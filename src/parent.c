@@ -64,6 +64,9 @@ struct parent {
 
 static void start_children(struct parent *p);
 
+/* The signals the parent's loop handles (supervise). */
+static const int parent_signals[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
+
 /* worker_count - `workers`, or one per core */
 static unsigned worker_count(const struct conf *c)
 {
@@ -89,11 +92,22 @@ static unsigned alloc_slot(struct parent *p)
 static void spawn(struct parent *p, enum child_kind kind)
 {
     struct child ch = { 0, kind, 0, false };
+    sigset_t block, saved;
     if (kind == CHILD_WORKER && (ch.slot = alloc_slot(p)) == UINT_MAX) {
         log_panic("no free worker slot (too many retiring workers); worker not started");
         return;
     }
+    /* Until the child has its own handlers, a signal sent to it would reach the handler it
+     * inherited from the parent's event base, which writes to the parent's loop: it would be
+     * lost, and a SIGTERM in that window left the child running forever.  Hold the signals
+     * over the fork; the child resets them before unblocking. */
+    sigemptyset(&block);
+    for (size_t i = 0; i < ARRAY_LEN(parent_signals); i++)
+        sigaddset(&block, parent_signals[i]);
+    sigprocmask(SIG_BLOCK, &block, &saved);
     pid_t pid = fork();
+    if (pid != 0)
+        sigprocmask(SIG_SETMASK, &saved, NULL);
     if (pid < 0) {
         log_panic("fork failed: %s", strerror(errno));
         if (kind == CHILD_WORKER)
@@ -105,6 +119,11 @@ static void spawn(struct parent *p, enum child_kind kind)
          * re-initialise it first so freeing it cannot unregister the parent's events. */
         event_reinit(p->base);
         event_base_free(p->base);
+        signal(SIGCHLD, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);  /* until the child's own loop takes it */
+        signal(SIGINT, SIG_IGN);   /* ^C reaches the whole group; the parent stops children */
+        signal(SIGHUP, SIG_IGN);
+        sigprocmask(SIG_SETMASK, &saved, NULL);
         privs_drop(&p->privs);
         if (kind == CHILD_WORKER) {
             close(p->sched_sock[1]);
