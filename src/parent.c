@@ -395,6 +395,7 @@ static bool prepare(struct parent *p)
     p->listen_fds = xcalloc(c->nlisten ? c->nlisten : 1, sizeof(int));
     if (!listeners_open(c, p->listen_fds, err, sizeof(err))) {
         fprintf(stderr, "tandem: %s\n", err);
+        p->nlisten = 0;               /* listeners_open closed the ones it opened */
         return false;
     }
     if (!log_open(c->log_directory)) {
@@ -468,6 +469,18 @@ static void supervise(struct parent *p)
     event_base_free(p->base);
 }
 
+/* parent_free - release what prepare() and parent_serve() set up (a sanitizer build checks
+ * the parent for leaks when it exits) */
+static void parent_free(struct parent *p)
+{
+    if (p->listen_fds)
+        listeners_close(p->listen_fds, p->nlisten);
+    free(p->listen_fds);
+    if (p->tls_ctx)
+        SSL_CTX_free(p->tls_ctx);
+    conf_free(p->conf);
+}
+
 int parent_serve(const char *conf_path, bool foreground)
 {
     struct parent p;
@@ -476,13 +489,16 @@ int parent_serve(const char *conf_path, bool foreground)
     p.conf_path = conf_path;
     if ((p.conf = conf_load_or_report(conf_path)) == NULL)
         return 1;
-    if (!prepare(&p))
+    if (!prepare(&p)) {
+        parent_free(&p);
         return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     if (foreground)
         (void)setpgid(0, 0);
     else if (daemonize(&ready_fd) != 0) {
         perror("tandem: fork");
+        parent_free(&p);
         return 1;
     }
     write_pidfile(&p);
@@ -511,7 +527,7 @@ int parent_serve(const char *conf_path, bool foreground)
     supervise(&p);
     unlink(p.pidfile);
     log_main("tandem daemon stopped (pid=%d)", (int)getpid());
-    conf_free(p.conf);
+    parent_free(&p);
     return 0;
 }
 

@@ -44,9 +44,28 @@ STOP_TIMEOUT = 10.0
 SANITIZER_ERROR = re.compile(r"ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:")
 
 
+# Sanitizer settings for the daemon and the commands tests run (a sanitized build reads them;
+# others ignore them).  A report is fatal (the worker aborts: the parent logs it in the
+# paniclog and the harness finds it on stderr).  Leak checking stays on: worker processes
+# end with _exit() and never check, but the parent and `tandem session` return from main()
+# and do.  Values already in the environment win.
+SANITIZER_ENV = {
+    "ASAN_OPTIONS": "halt_on_error=1:abort_on_error=1:detect_leaks=1:print_summary=1",
+    "UBSAN_OPTIONS": "halt_on_error=1:abort_on_error=1:print_stacktrace=1",
+    "LSAN_OPTIONS": "print_suppressions=0",
+}
+
+
 def tandem_binary():
-    """The daemon under test: $TANDEM_BIN, else <repo>/build/tandem."""
-    return os.environ.get("TANDEM_BIN") or os.path.join(REPO, "build", "tandem")
+    """The daemon under test: $TANDEM_BIN (relative to the repository), else build/tandem."""
+    return os.path.join(REPO, os.environ.get("TANDEM_BIN") or os.path.join("build", "tandem"))
+
+
+def tandem_env(extra=None):
+    """The environment for running tandem: os.environ, sanitizer defaults, then ``extra``."""
+    env = {**SANITIZER_ENV, **os.environ}
+    env.update(extra or {})
+    return env
 
 
 _availability = {}
@@ -143,7 +162,7 @@ class Tandem:
     # -- process control ----------------------------------------------------------------
     def start(self):
         """Start the daemon and wait until it is ready (see ``ready``)."""
-        env = dict(os.environ, **(self.env or {}))
+        env = tandem_env(self.env)
         with open(self._stderr_path, "ab") as err:
             self.proc = subprocess.Popen(
                 [self.binary, "serve", "-c", self.config_path, "--foreground"],
@@ -305,7 +324,7 @@ class Tandem:
         if isinstance(input, str):
             input = input.encode()
         p = subprocess.run(cmd, input=input, capture_output=True, timeout=timeout, cwd=self.dir,
-                           env=dict(os.environ, **(self.env or {})))
+                           env=tandem_env(self.env))
         return (p.returncode, p.stdout.decode("utf-8", "replace"),
                 p.stderr.decode("utf-8", "replace"))
 
@@ -324,4 +343,4 @@ class Tandem:
             raise AssertionError(self.describe("; ".join(problems)))
 
 
-__all__ = ["Tandem", "tandem_binary", "tandem_unavailable_reason", "MSGID"]
+__all__ = ["Tandem", "tandem_binary", "tandem_env", "tandem_unavailable_reason", "MSGID"]
