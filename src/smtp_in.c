@@ -24,8 +24,10 @@
 #include "spool.h"
 
 #define INPUT_HIGH_WATER (256 * 1024)
+#define OUTPUT_HIGH_WATER (64 * 1024)   /* replies the client has not read: stop reading */
 
 static void session_read_cb(struct bufferevent *bev, void *arg);
+static void session_write_cb(struct bufferevent *bev, void *arg);
 static void session_event_cb(struct bufferevent *bev, short what, void *arg);
 static void session_free(struct smtp_session *s);
 static void session_process(struct smtp_session *s);
@@ -97,8 +99,9 @@ static void connect_acl_done(struct smtp_session *s, const struct acl_outcome *o
 static void session_setup_bev(struct smtp_session *s)
 {
     struct timeval tv = { (time_t)s->srv->conf->smtp_receive_timeout, 0 };
-    bufferevent_setcb(s->bev, session_read_cb, NULL, session_event_cb, s);
+    bufferevent_setcb(s->bev, session_read_cb, session_write_cb, session_event_cb, s);
     bufferevent_setwatermark(s->bev, EV_READ, 0, INPUT_HIGH_WATER);
+    bufferevent_setwatermark(s->bev, EV_WRITE, OUTPUT_HIGH_WATER / 2, 0);
     bufferevent_set_timeouts(s->bev, &tv, &tv);
     bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 }
@@ -328,6 +331,12 @@ static void session_process(struct smtp_session *s)
     }
     while (!s->busy && s->phase != PH_CLOSING && s->phase != PH_CONNECT) {
         bool progressed;
+        /* A client that pipelines without reading the replies must not make them pile up
+         * here: wait until it has read some (session_write_cb). */
+        if (evbuffer_get_length(bufferevent_get_output(s->bev)) >= OUTPUT_HIGH_WATER) {
+            s->output_blocked = true;
+            return;
+        }
         if (s->phase == PH_DATA || s->phase == PH_BDAT || s->phase == PH_SKIP)
             progressed = process_data_input(s, in);
         else
@@ -348,6 +357,17 @@ static void session_read_cb(struct bufferevent *bev, void *arg)
 {
     (void)bev;
     session_process(arg);
+}
+
+/* session_write_cb - the client has read enough replies to go on with its input */
+static void session_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct smtp_session *s = arg;
+    (void)bev;
+    if (s->output_blocked) {
+        s->output_blocked = false;
+        session_process(s);
+    }
 }
 
 /* log_lost - the client went away without QUIT */

@@ -90,6 +90,7 @@ struct smtp_session {
     bool busy;                     /* waiting for an ACL (verify, delay): input not processed */
     bool quit_after_reply;
     bool peer_eof;                 /* the client half-closed; finish buffered input */
+    bool output_blocked;           /* input waits until the client reads our replies */
     unsigned nerrors;
     unsigned nmessages;
     struct txn *txn;
