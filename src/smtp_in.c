@@ -319,6 +319,18 @@ static bool process_data_input(struct smtp_session *s, struct evbuffer *in)
     return used > 0;
 }
 
+/* hold_input - stop reading from a client whose input is not being taken (an ACL is pending,
+ * or its replies are unread) once the input buffer is full: while the buffer is over its
+ * high-water mark and reading is enabled, libevent calls the read callback again and again,
+ * and the worker would spin.  session_process enables reading again. */
+static void hold_input(struct smtp_session *s)
+{
+    if (s->peer_eof || evbuffer_get_length(bufferevent_get_input(s->bev)) < INPUT_HIGH_WATER)
+        return;
+    bufferevent_disable(s->bev, EV_READ);
+    s->input_held = true;
+}
+
 /* session_process - the input loop: one command (or data block) at a time, until input runs
  * out or a handler pauses the session for an asynchronous step */
 static void session_process(struct smtp_session *s)
@@ -329,12 +341,18 @@ static void session_process(struct smtp_session *s)
             session_free(s);
         return;
     }
+    if (s->input_held) {
+        s->input_held = false;
+        if (!s->peer_eof)
+            bufferevent_enable(s->bev, EV_READ);
+    }
     while (!s->busy && s->phase != PH_CLOSING && s->phase != PH_CONNECT) {
         bool progressed;
         /* A client that pipelines without reading the replies must not make them pile up
          * here: wait until it has read some (session_write_cb). */
         if (evbuffer_get_length(bufferevent_get_output(s->bev)) >= OUTPUT_HIGH_WATER) {
             s->output_blocked = true;
+            hold_input(s);
             return;
         }
         if (s->phase == PH_DATA || s->phase == PH_BDAT || s->phase == PH_SKIP)
@@ -344,6 +362,8 @@ static void session_process(struct smtp_session *s)
         if (!progressed)
             break;
     }
+    if (s->busy || s->phase == PH_CONNECT)
+        hold_input(s);
     if (s->busy || s->phase == PH_CLOSING || s->phase == PH_CONNECT)
         return;
     if (s->peer_eof)
@@ -389,6 +409,14 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
     (void)bev;
     if (what & BEV_EVENT_TIMEOUT) {
         if (s->phase == PH_CLOSING) {
+            session_free(s);
+            return;
+        }
+        if (what & BEV_EVENT_WRITING) {
+            /* The client reads nothing: no 421 can reach it (and libevent has stopped
+             * writing), so end the session now rather than keep it and its slot forever. */
+            log_main("SMTP timeout while sending to %s during %s (client not reading)",
+                     smtp_log_host(s, host, sizeof(host)), smtp_phase_name(s->phase));
             session_free(s);
             return;
         }

@@ -91,6 +91,7 @@ struct smtp_session {
     bool quit_after_reply;
     bool peer_eof;                 /* the client half-closed; finish buffered input */
     bool output_blocked;           /* input waits until the client reads our replies */
+    bool input_held;               /* reading from the client is disabled meanwhile */
     unsigned nerrors;
     unsigned nmessages;
     struct txn *txn;
