@@ -13,7 +13,7 @@ OBJ     := $(SRC:src/%.c=$(B)/obj/%.o)
 UNIT    := $(patsubst tests/unit/%.c,$(B)/unit/%,$(wildcard tests/unit/test_*.c))
 FUZZ    := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all unit fuzz test clean help asan drivers
+.PHONY: all unit fuzz test clean help asan asan-unit drivers
 all: $(B)/tandem
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
@@ -49,9 +49,17 @@ fuzz: $(FUZZ)
 $(B)/obj $(B)/unit $(B)/fuzz $(B)/drivers:
 	mkdir -p $@
 
-# Sanitizer build of the daemon and unit tests into build/asan.
+# Sanitizer build of the daemon and unit tests into build/asan (ASan + UBSan, clang).
+# Scenario tests against it: TANDEM_BIN=build/asan/tandem (scripts/test does both).
+ASAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 asan:
-	$(MAKE) B=build/asan CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" all $(patsubst $(B)/%,build/asan/%,$(UNIT))
+	$(MAKE) B=build/asan CC=clang CFLAGS="$(ASAN_CFLAGS)" all $(patsubst $(B)/%,build/asan/%,$(UNIT))
+
+# The unit tests under the sanitizers, leaks included; any report fails the run.
+asan-unit: asan
+	@set -e; for t in $(patsubst $(B)/%,build/asan/%,$(UNIT)); do echo "== $$t"; \
+	  ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1:$${ASAN_OPTIONS:-} \
+	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:$${UBSAN_OPTIONS:-} $$t; done
 
 clean:
 	rm -rf $(B)/obj $(B)/unit $(B)/fuzz $(B)/drivers $(B)/tandem $(B)/libtandem.a build/asan
@@ -62,3 +70,4 @@ help:
 	@echo "make fuzz     build the libFuzzer targets into build/fuzz"
 	@echo "make drivers  build the outbound integration-test drivers into build/drivers"
 	@echo "make asan     ASan+UBSan build into build/asan"
+	@echo "make asan-unit  build it and run the unit tests under the sanitizers"
