@@ -61,16 +61,18 @@ static bool id_path(char *buf, const char *spooldir, const char *sub, const char
     return spool_path(buf, SPOOL_PATH_MAX, spooldir, sub, id, suffix);
 }
 
-/* spool_remove - journal first, then the message, then make it durable */
+/* spool_remove - the message first, then its journal, then make it durable.  In that order a
+ * crash in between leaves at worst a stray journal, never a message without the journal that
+ * says it was delivered (which would be delivered again). */
 bool spool_remove(const char *spooldir, const char *id)
 {
     char jpath[SPOOL_PATH_MAX], mpath[SPOOL_PATH_MAX];
     if (!id_path(jpath, spooldir, "input", id, JOURNAL_SUFFIX) ||
         !id_path(mpath, spooldir, "input", id, ""))
         return false;
-    if (unlink(jpath) < 0 && errno != ENOENT)
-        return false;
     if (unlink(mpath) < 0)
+        return false;
+    if (unlink(jpath) < 0 && errno != ENOENT)
         return false;
     return fs_fsync_subdir(spooldir, "input") == 0;
 }
