@@ -315,3 +315,32 @@ def test_delivery_killed_at_each_step_never_loses_or_repeats_mail(tandem, nextho
     assert os.listdir(os.path.join(t.spool, "tmp")) == []
     stray = [acked[0] + "-J"] if (syscall, when) == ("unlink", 2) else []
     assert os.listdir(os.path.join(t.spool, "input")) == stray
+
+
+DELIVERY_DISK_ERRORS = [("fsync", 1, "EIO"), ("fsync", 2, "EIO"), ("unlink", 1, "EIO"),
+                        ("fsync", 3, "EIO")]
+
+
+@pytest.mark.parametrize("syscall,when,err", DELIVERY_DISK_ERRORS,
+                         ids=[f"{s}-{w}-{e}" for s, w, e in DELIVERY_DISK_ERRORS])
+def test_delivery_disk_errors_never_lose_mail(tandem, nexthop, syscall, when, err):
+    """A failing journal or removal after the next hop's 250: the message may go out again
+    (at least once), the scheduler does not crash, and the spool ends up empty."""
+    hop = nexthop()
+    t = tandem(relay_config(hop), options={"retry_intervals": "1s"}, expect_panic=True)
+    if not _have_queue(t):
+        pytest.skip("delivery not there yet (no `tandem queue`)")
+    workers = worker_pids(t)
+    [sched] = [p for p in children(t.pid) if p not in workers]
+    with Strace(sched, ["-e", f"trace={syscall}",
+                        "-e", f"inject={syscall}:error={err}:when={when}"]):
+        acked, last = send_lockstep(t, 1)
+        assert len(acked) == 1, last
+        hop.wait_accepted(1)
+        time.sleep(0.5)
+    t.run("queue deliver-all", timeout=30)
+    wait_until(lambda: t.spool_ids() == [], 20, "the message to be delivered and removed")
+    assert 1 <= len(hop.accepted) <= 2
+    assert sched in children(t.pid)                          # no crash
+    assert "killed by signal" not in t.paniclog()
+    assert re.search(r"cannot (journal recipient 0|remove the spool file)", t.paniclog())
