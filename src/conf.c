@@ -60,7 +60,7 @@ static void parser_free(struct conf_parser *p)
 /* conf_load - read, validate and cross-check a configuration file */
 struct conf *conf_load(const char *path, struct sbuf *errs)
 {
-    FILE *f = fopen(path, "r");
+    FILE *f = fopen(path, "re");
     if (f == NULL) {
         sbuf_printf(errs, "%s:0: cannot open: %s\n", path, strerror(errno));
         return NULL;

@@ -75,7 +75,7 @@ int control_command(int fd, const char *cmd, void (*line_cb)(void *arg, const ch
     str_copy(final, "connection to the scheduler lost", finalsz);
     if (n >= CONTROL_LINE_MAX || write(fd, cmd, n) != (ssize_t)n || write(fd, "\n", 1) != 1)
         return -1;
-    int rfd = dup(fd);
+    int rfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     FILE *f = rfd >= 0 ? fdopen(rfd, "r") : NULL;
     if (f == NULL) {
         if (rfd >= 0)

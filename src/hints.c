@@ -51,6 +51,9 @@ static bool env_open(struct hints *h, int *rc)
         h->env = NULL;
         return false;
     }
+    int fd;
+    if (mdb_env_get_fd(h->env, &fd) == 0)
+        fd_cloexec(fd);     /* LMDB opens its data file without O_CLOEXEC */
     return true;
 }
 

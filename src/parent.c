@@ -409,7 +409,7 @@ static bool prepare(struct parent *p)
 static int daemonize(int *ready_fd)
 {
     int pfd[2];
-    if (pipe(pfd) != 0)
+    if (pipe2(pfd, O_CLOEXEC) != 0)
         return -1;
     pid_t pid = fork();
     if (pid < 0)
@@ -423,7 +423,7 @@ static int daemonize(int *ready_fd)
     }
     close(pfd[0]);
     setsid();
-    int null = open("/dev/null", O_RDWR);
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null >= 0) {
         dup2(null, STDIN_FILENO);
         dup2(null, STDOUT_FILENO);
@@ -520,9 +520,11 @@ int parent_serve(const char *conf_path, bool foreground)
         fprintf(stderr, "tandem: started, pid %d, listening on %s\n", (int)getpid(), where);
         (void)!write(ready_fd, "y", 1);
         close(ready_fd);
-        int null = open("/dev/null", O_WRONLY);
-        if (null >= 0)
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (null >= 0) {
             dup2(null, STDERR_FILENO);
+            close(null);    /* it was inherited by every child */
+        }
     }
     supervise(&p);
     unlink(p.pidfile);
