@@ -355,16 +355,72 @@ static bool mkdir_p(const char *dir)
     return mkdir(path, 0750) == 0 || errno == EEXIST;
 }
 
+static const char *const spool_subdirs[] = { "", "/input", "/tmp", "/corrupt", "/db" };
+
+/* safe_path - refuse a spool or log path that someone else could have planted for the root
+ * parent to write through or chown: a symbolic link, the wrong kind of file, a file with other
+ * hard links, or one owned by anybody but root, us or the configured user.  A missing file
+ * is fine (it will be created); a missing directory is not (it was just created). */
+static bool safe_path(const struct parent *p, const char *path, bool dir, char *err, size_t errsz)
+{
+    struct stat st;
+    const char *why = NULL;
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT && !dir)
+            return true;
+        str_fmt(err, errsz, "%s: %s", path, strerror(errno));
+        return false;
+    }
+    if (S_ISLNK(st.st_mode))
+        why = "it is a symbolic link";
+    else if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
+        why = dir ? "it is not a directory" : "it is not a regular file";
+    else if (!dir && st.st_nlink > 1)
+        why = "it has other hard links";
+    else if (st.st_uid != 0 && st.st_uid != geteuid() && !(p->privs.drop && st.st_uid == p->privs.uid))
+        why = "it is owned by another user";
+    if (why == NULL)
+        return true;
+    str_fmt(err, errsz, "refusing %s: %s (uid %u)", path, why, (unsigned)st.st_uid);
+    return false;
+}
+
+/* safe_paths - the spool's directories and the files the parent opens there and in the log
+ * directory (log.c's three logs) pass safe_path */
+static bool safe_paths(const struct parent *p, char *err, size_t errsz)
+{
+    static const char *const spool_files[] = { "/tandem.pid", "/db/data.mdb", "/db/lock.mdb" };
+    static const char *const logs[] = { "/mainlog", "/rejectlog", "/paniclog" };
+    const struct conf *c = p->conf;
+    char path[4096];
+    for (size_t i = 0; i < ARRAY_LEN(spool_subdirs); i++)
+        if (!str_fmt(path, sizeof(path), "%s%s", c->spool_directory, spool_subdirs[i]) ||
+            !safe_path(p, path, true, err, errsz))
+            return false;
+    for (size_t i = 0; i < ARRAY_LEN(spool_files); i++)
+        if (!str_fmt(path, sizeof(path), "%s%s", c->spool_directory, spool_files[i]) ||
+            !safe_path(p, path, false, err, errsz))
+            return false;
+    if (strcmp(c->log_directory, "syslog") == 0)
+        return true;
+    if (!safe_path(p, c->log_directory, true, err, errsz))
+        return false;
+    for (size_t i = 0; i < ARRAY_LEN(logs); i++)
+        if (!str_fmt(path, sizeof(path), "%s%s", c->log_directory, logs[i]) ||
+            !safe_path(p, path, false, err, errsz))
+            return false;
+    return true;
+}
+
 /* chown_spool - the unprivileged children own the spool */
 static void chown_spool(const struct parent *p)
 {
-    static const char *subdirs[] = { "", "/input", "/tmp", "/corrupt", "/db" };
     char path[4096];
     if (!p->privs.drop)
         return;
-    for (size_t i = 0; i < ARRAY_LEN(subdirs); i++) {
-        str_fmt(path, sizeof(path), "%s%s", p->conf->spool_directory, subdirs[i]);
-        if (chown(path, p->privs.uid, p->privs.gid) != 0)
+    for (size_t i = 0; i < ARRAY_LEN(spool_subdirs); i++) {
+        str_fmt(path, sizeof(path), "%s%s", p->conf->spool_directory, spool_subdirs[i]);
+        if (lchown(path, p->privs.uid, p->privs.gid) != 0)
             fprintf(stderr, "tandem: chown %s: %s\n", path, strerror(errno));
     }
 }
@@ -378,12 +434,21 @@ static bool prepare(struct parent *p)
         fprintf(stderr, "tandem: %s\n", err);
         return false;
     }
-    if (!mkdir_p(c->spool_directory) || !spool_init_dirs(c->spool_directory, err, sizeof(err))) {
+    if (!mkdir_p(c->spool_directory)) {
+        fprintf(stderr, "tandem: spool directory %s: %s\n", c->spool_directory, strerror(errno));
+        return false;
+    }
+    if (!safe_path(p, c->spool_directory, true, err, sizeof(err)) ||   /* before making */
+        !spool_init_dirs(c->spool_directory, err, sizeof(err))) {      /* anything in it */
         fprintf(stderr, "tandem: spool directory %s: %s\n", c->spool_directory, err);
         return false;
     }
     if (strcmp(c->log_directory, "syslog") != 0 && !mkdir_p(c->log_directory)) {
         fprintf(stderr, "tandem: log directory %s: %s\n", c->log_directory, strerror(errno));
+        return false;
+    }
+    if (!safe_paths(p, err, sizeof(err))) {
+        fprintf(stderr, "tandem: %s\n", err);
         return false;
     }
     chown_spool(p);
