@@ -154,6 +154,10 @@ class Tandem:
         config = textwrap.dedent(config).strip("\n")
         own = _main_options(config)
         merged = {k: v for k, v in {**self.defaults(), **(options or {})}.items() if k not in own}
+        # t.spool and t.log_dir follow spool_directory and log_directory given in options.
+        self.spool = os.path.abspath(merged.get("spool_directory", self.spool))
+        if merged.get("log_directory", "syslog") != "syslog":
+            self.log_dir = os.path.abspath(merged["log_directory"])
         head = "".join(f"{k} = {v}\n" for k, v in merged.items())
         self.config_text = f"# written by the scenario test harness\n{head}\n{config}\n"
         with open(self.config_path, "w") as f:
