@@ -26,7 +26,7 @@ import time
 
 import pytest
 
-from harness import SmtpConn, SmtpError, read_spool, wait_until
+from harness import SmtpConn, SmtpError, read_spool, tmp_leftovers, wait_until
 from harness.configs import relay_config
 
 pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
@@ -136,7 +136,7 @@ def assert_spool_sound(t, acked, stored_extra):
     for msg_id in ids:
         msg = read_spool(t.spool, msg_id)             # raises on a partial file
         assert msg.body() == b"body\r\n"
-    assert os.listdir(os.path.join(t.spool, "tmp")) == []
+    assert tmp_leftovers(t.spool) == []
 
 
 # Kill points while the second of three messages is being accepted, and what the crash
@@ -167,7 +167,7 @@ def test_worker_killed_at_each_step_of_accepting(tandem, syscall, when, left):
     assert isinstance(last, SmtpError), f"the worker was not killed: {last}"
     assert len(acked) == 1                             # the first message, and only it
     t.wait_log(rf"worker process {worker} killed by signal 9", log="paniclog")
-    tmp = os.listdir(os.path.join(t.spool, "tmp"))
+    tmp = os.listdir(os.path.join(t.spool, "tmp"))           # a worker's reusable file too
     assert len(tmp) == (1 if left == "tmp" else 0), tmp
     t.stop()
     t.restart()                                        # removes what tmp/ holds
@@ -231,7 +231,7 @@ def test_disk_errors_give_4xx_and_leave_no_file(tandem, syscall, when, err, big,
             else:
                 got = c.data(body)
             assert got[0] == code and got[1][0].startswith(ecode), got
-            assert os.listdir(os.path.join(t.spool, "tmp")) == []
+            assert tmp_leftovers(t.spool) == []
             assert os.listdir(os.path.join(t.spool, "input")) == []
             c.expect(250, "RSET")                      # the session goes on, and so does
             c.expect(250, "MAIL FROM:<a@b.test>")      # the next message (once only)
@@ -301,6 +301,7 @@ def test_delivery_killed_at_each_step_never_loses_or_repeats_mail(tandem, nextho
         pytest.skip("delivery not there yet (no `tandem queue`)")
     workers = worker_pids(t)
     [sched] = [p for p in children(t.pid) if p not in workers]
+    t.wait_log(rf"scheduler started: pid={sched}")     # its own writes come before ours
     with Strace(sched, ["-e", f"trace={syscall}",
                         "-e", f"inject={syscall}:signal=KILL:when={when}"]):
         acked, last = send_lockstep(t, 1)
@@ -312,7 +313,7 @@ def test_delivery_killed_at_each_step_never_loses_or_repeats_mail(tandem, nextho
     wait_until(lambda: t.spool_ids() == [], 20, "the message to be delivered and removed")
     assert len(hop.accepted) == deliveries, [m.rcpts for m in hop.accepted]
     assert all(m.rcpts == ["r0@example.test"] for m in hop.accepted)
-    assert os.listdir(os.path.join(t.spool, "tmp")) == []
+    assert tmp_leftovers(t.spool) == []
     stray = [acked[0] + "-J"] if (syscall, when) == ("unlink", 2) else []
     assert os.listdir(os.path.join(t.spool, "input")) == stray
 
@@ -332,6 +333,7 @@ def test_delivery_disk_errors_never_lose_mail(tandem, nexthop, syscall, when, er
         pytest.skip("delivery not there yet (no `tandem queue`)")
     workers = worker_pids(t)
     [sched] = [p for p in children(t.pid) if p not in workers]
+    t.wait_log(rf"scheduler started: pid={sched}")
     with Strace(sched, ["-e", f"trace={syscall}",
                         "-e", f"inject={syscall}:error={err}:when={when}"]):
         acked, last = send_lockstep(t, 1)

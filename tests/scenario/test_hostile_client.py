@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from harness import SmtpConn, read_spool, wait_until
+from harness import SmtpConn, read_spool, tmp_leftovers, wait_until
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -76,7 +76,7 @@ class Guard:
         assert self.t.paniclog() == ""
         assert sorted(self.acked) == self.t.spool_ids()         # none lost, none extra
         assert len(set(self.acked)) == len(self.acked)          # none acknowledged twice
-        assert os.listdir(os.path.join(self.t.spool, "tmp")) == []
+        assert tmp_leftovers(self.t.spool) == []
         return [read_spool(self.t.spool, i) for i in self.acked]
 
 

@@ -25,7 +25,7 @@ from collections import Counter
 
 import pytest
 
-from harness import DROP, SmtpConn, relay_config, wait_until
+from harness import DROP, SmtpConn, relay_config, tmp_leftovers, wait_until
 from harness.interop import have_postfix_tools, smtp_source
 
 SESSIONS = int(os.environ.get("LOAD_SESSIONS", "200"))
@@ -73,7 +73,7 @@ def test_inbound_load_every_message_accounted_for(tandem, smtp_sink):
     ids_at_sink = Counter(re.search(rb"\(tandem\) with \S+ id (\S+)", m).group(1).decode()
                           for m in sink.messages())                # tandem's Received: id
     assert set(ids_at_sink) == set(arrivals) and max(ids_at_sink.values()) == 1
-    assert os.listdir(os.path.join(t.spool, "tmp")) == []
+    assert tmp_leftovers(t.spool) == []
     assert t.paniclog() == "" and count(log, r"\*\* |==") == 0
     print(f"\n{MESSAGES} messages over {SESSIONS} sessions in {elapsed:.1f}s")
 
@@ -183,6 +183,6 @@ def test_cutthrough_load_with_a_misbehaving_next_hop(tandem, nexthop):
         assert lines[(msg_id, sign, rcpt)] == 1 and completed[msg_id] == 1, (i, mode)
     delivered = [i for i in results if mode_of(i) not in ("rcpt550", "dot550")]
     assert sum(accepted.values()) == len(delivered) == sum(lines.values())
-    assert os.listdir(os.path.join(t.spool, "tmp")) == []
+    assert tmp_leftovers(t.spool) == []
     assert t.paniclog() == ""
     print(f"\n{CUT_MESSAGES} cutthrough messages over {CUT_SESSIONS} sessions in {elapsed:.1f}s")

@@ -11,7 +11,7 @@ from .nexthop import DROP, GARBAGE, RESET, Message, NextHop, Session, seq, stall
 from .ports import free_port, port_open
 from .smtpclient import SmtpConn, SmtpError, SmtpTimeout, dot_stuff, pipelined
 from .wait import WaitTimeout, wait_until
-from .spoolfile import SpoolMessage, parse_spool_bytes, read_journal, read_spool
+from .spoolfile import SpoolMessage, parse_spool_bytes, read_journal, read_spool, tmp_leftovers
 
 __all__ = [
     "Certs", "relay_config", "MSGID", "Tandem", "tandem_binary", "tandem_unavailable_reason", "DnsServer",
@@ -19,5 +19,5 @@ __all__ = [
     "smtp_source", "swaks", "swaks_has_tls", "DROP", "GARBAGE", "RESET", "Message", "NextHop", "Session", "seq",
     "stall", "free_port", "port_open", "SmtpConn", "SmtpError", "SmtpTimeout", "dot_stuff",
     "pipelined", "WaitTimeout", "wait_until", "SpoolMessage", "parse_spool_bytes", "read_journal",
-    "read_spool",
+    "read_spool", "tmp_leftovers",
 ]

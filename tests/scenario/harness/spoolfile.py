@@ -86,6 +86,14 @@ def parse_spool_bytes(data, msg_id=""):
     return msg
 
 
+def tmp_leftovers(spool_dir):
+    """What spool_dir/tmp holds of messages: every file but the empty reusable ones ("pool-*",
+    kept by a worker for its next message)."""
+    tmp = os.path.join(spool_dir, "tmp")
+    return sorted(n for n in os.listdir(tmp)
+                  if not (n.startswith("pool-") and os.path.getsize(os.path.join(tmp, n)) == 0))
+
+
 def read_spool(spool_dir, msg_id):
     """The committed message msg_id in spool_dir/input."""
     with open(os.path.join(spool_dir, "input", msg_id), "rb") as f:
