@@ -38,15 +38,22 @@ $(B)/drivers/%: tests/outbound/%.c $(B)/libtandem.a | $(B)/drivers
 
 drivers: $(DRIVERS)
 
-# libFuzzer targets: clang, ASan+UBSan, all of src/ but main.c compiled in.
-FUZZFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -iquote src -fsanitize=fuzzer,address,undefined \
-             -fno-sanitize-recover=undefined $(shell pkg-config --cflags $(PKGS))
-$(B)/fuzz/%: tests/fuzz/%.c $(SRC) $(wildcard src/*.h) | $(B)/fuzz
-	clang $(FUZZFLAGS) -o $@ $< $(SRC) $(LDLIBS)
+# libFuzzer targets: clang, ASan+UBSan, all of src/ but main.c linked in.  src/ is compiled
+# once into a library with the fuzzer's coverage instrumentation; each target links it.
+FUZZSAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -iquote src $(FUZZSAN) \
+             $(shell pkg-config --cflags $(PKGS))
+FUZZOBJ   := $(SRC:src/%.c=$(B)/fuzz/obj/%.o)
+$(B)/fuzz/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/fuzz/obj
+	clang $(FUZZFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+$(B)/fuzz/libtandem.a: $(FUZZOBJ)
+	rm -f $@ && ar rcs $@ $^
+$(B)/fuzz/%: tests/fuzz/%.c $(B)/fuzz/libtandem.a | $(B)/fuzz
+	clang $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $< $(B)/fuzz/libtandem.a $(LDLIBS)
 
 fuzz: $(FUZZ)
 
-$(B)/obj $(B)/unit $(B)/fuzz $(B)/drivers:
+$(B)/obj $(B)/unit $(B)/fuzz $(B)/fuzz/obj $(B)/drivers:
 	mkdir -p $@
 
 # Sanitizer build of the daemon and unit tests into build/asan (ASan + UBSan, clang).
