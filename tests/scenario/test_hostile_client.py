@@ -396,6 +396,40 @@ def test_input_during_an_acl_delay_does_not_make_the_worker_spin(tandem):
     g.check()
 
 
+def test_early_talker_flooding_during_a_connect_delay(tandem):
+    """More than the input buffer holds, before the banner, while a connect-ACL delay runs:
+    the worker does not spin meanwhile, and the client gets 554 at the banner and is closed
+    (test_limits.py has the one-line early talker)."""
+    t = tandem(RELAY.replace("begin acl\n", "begin acl\ncheck_connect:\n  accept delay = 2s\n"),
+               options={"acl_smtp_connect": "check_connect"})
+    g = Guard(t)
+    s = socket.create_connection(("127.0.0.1", t.port))
+    s.settimeout(10)
+    threading.Thread(target=lambda: _send_quietly(s, b"EHLO eager.test\r\n" * 40000),
+                     daemon=True).start()
+    time.sleep(0.4)
+    cpu = worker_cpu_ticks(g.pids)
+    time.sleep(1)
+    assert worker_cpu_ticks(g.pids) - cpu < 20
+    data = b""
+    while not data.endswith(b"\r\n"):
+        chunk = s.recv(1000)
+        if not chunk:
+            break
+        data += chunk
+    assert data.startswith(b"554 5.5.0"), data
+    s.close()
+    t.wait_log(r"rejected connection: SMTP protocol synchronization error", log="rejectlog")
+    g.check()
+
+
+def _send_quietly(s, data):
+    try:
+        s.sendall(data)
+    except OSError:
+        pass                                                 # closed by the server: expected
+
+
 def test_commands_after_quit_are_not_answered(tandem):
     t = tandem(RELAY)
     g = Guard(t)
