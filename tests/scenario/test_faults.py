@@ -266,14 +266,16 @@ def test_sigterm_while_a_child_starts_is_not_lost(tandem):
 
 
 # ---- the delivery side ------------------------------------------------------------------
-# In the scheduler, once the next hop has said 250 to the data (strace of one delivery):
-#   write(mainlog, "=> ...")  openat(input/ID-J, O_EXCL)  writev(ID-J, "d0")  fsync(ID-J)
-#   fsync(input/)  unlink(input/ID)  unlink(input/ID-J)  fsync(input/)  write(mainlog, "Completed")
-# (the journal was removed first: killed between the two unlinks, a message left without the
-# journal that said it was delivered went out again).
-# Killed before the journal records the delivery, the message is delivered again after the
-# restart (at least once is the promise, and the next hop already had it); killed after, it
-# is never delivered twice, and in every case it is never lost.
+# In the scheduler (strace of one delivery to a NextHop; if this changes, so must the table):
+#   writev(hop, "EHLO")  writev(hop, "MAIL/RCPT/DATA")  writev(hop, body)
+#   openat(input/ID-J, O_EXCL)  writev(ID-J, "d0")  fsync(ID-J)  fsync(input/)
+#   write(mainlog, "=> ...")  unlink(input/ID)  unlink(input/ID-J)  fsync(input/)
+#   write(mainlog, "Completed")
+# Killed before the journal records the delivery, the message goes out again after the restart
+# (at least once is the promise, and the next hop already had it); killed after, it is never
+# delivered twice (the journal was once removed before the message: killed between the two
+# unlinks, a message left without the journal that said it was delivered went out again); and
+# in every case it is never lost.
 
 def _have_queue(t):
     rc, _, _ = t.run("queue list")
@@ -281,9 +283,10 @@ def _have_queue(t):
 
 
 DELIVERY_KILLS = [
-    ("write", 1, 2),      # the "=>" line, before the journal: delivered again
+    ("writev", 4, 2),     # writing the journal record: delivered again
     ("fsync", 1, 1),      # fsync of the journal
     ("fsync", 2, 1),      # fsync of input/ (the journal's name)
+    ("write", 1, 1),      # the "=>" line, after the journal
     ("unlink", 1, 1),     # removing the message (before its journal)
     ("unlink", 2, 1),     # removing the journal, the message gone: a stray journal is left
     ("fsync", 3, 1),      # fsync of input/ after the removal
