@@ -72,6 +72,8 @@ struct conf {
     unsigned received_headers_max;    /* [30] more Received: headers = loop, 554 5.4.6 */
     unsigned smtp_line_length_max;    /* [2048] longest command line, CRLF included */
     unsigned smtp_max_errors;         /* [10] bad commands before 421 and close */
+    uint64_t smtp_data_min_rate;      /* [256] bytes/s a message must average once it has
+                                         taken smtp_receive_timeout; 0 = no minimum */
     enum bare_newline bare_newline;   /* [reject] bare CR or LF in DATA */
     unsigned remote_max_parallel;     /* [20] concurrent outbound deliveries (scheduler) */
     unsigned callout_max_per_host;    /* [5] concurrent callouts to one next hop */

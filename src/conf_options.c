@@ -61,6 +61,7 @@ static const struct option options[] = {
     { "received_headers_max", OT_UINT, F(received_headers_max), "30", 1, 1000 },
     { "smtp_line_length_max", OT_UINT, F(smtp_line_length_max), "2048", 512, 1048576 },
     { "smtp_max_errors", OT_UINT, F(smtp_max_errors), "10", 1, 1000 },
+    { "smtp_data_min_rate", OT_SIZE, F(smtp_data_min_rate), "256", 0, 0 },
     { "bare_newline", OT_BARE_NL, F(bare_newline), "reject", 0, 0 },
     { "remote_max_parallel", OT_UINT, F(remote_max_parallel), "20", 1, 100000 },
     { "callout_max_per_host", OT_UINT, F(callout_max_per_host), "5", 1, 10000 },

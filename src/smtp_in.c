@@ -17,6 +17,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "bev_direct.h"
 #include "conf.h"
 #include "conn_limits.h"
 #include "log.h"
@@ -135,6 +136,8 @@ void smtp_session_start(struct server *srv, int fd, const struct sockaddr *peer,
     s->resume_ev = event_new(srv->base, -1, 0, resume_cb, s);
     sbuf_init(&s->reply);
     session_setup_bev(s);
+    if (!s->tls_handshake)
+        s->direct = bev_direct_new(s->bev);
     LIST_INSERT_HEAD(&srv->sessions, s, entry);
     srv->nsessions++;
     if (srv->limits)
@@ -304,6 +307,38 @@ static bool process_line_input(struct smtp_session *s, struct evbuffer *in)
     return true;
 }
 
+/* data_too_slow - count message bytes; true once the message has taken longer than
+ * smtp_receive_timeout and averages less than smtp_data_min_rate (a client trickling bytes
+ * just inside the per-read timeout would otherwise hold its slot for days) */
+static bool data_too_slow(struct smtp_session *s, size_t n)
+{
+    struct txn *t = s->txn;
+    const struct conf *c = s->srv->conf;
+    if (t == NULL || c->smtp_data_min_rate == 0)
+        return false;
+    uint64_t now = now_mono_ms();
+    if (t->data_t0_ms == 0)
+        t->data_t0_ms = now;
+    t->data_bytes += n;
+    uint64_t elapsed = now - t->data_t0_ms;
+    return elapsed > (uint64_t)c->smtp_receive_timeout * 1000 &&
+           t->data_bytes * 1000 < c->smtp_data_min_rate * elapsed;
+}
+
+/* drop_slow_client - the minimum data rate was not met: 421, the message is abandoned */
+static void drop_slow_client(struct smtp_session *s)
+{
+    char host[160];
+    const struct txn *t = s->txn;
+    log_main("SMTP data too slow (message abandoned) on connection from %s during %s: "
+             "%llu bytes in %llus, below smtp_data_min_rate %llu bytes/s",
+             smtp_log_host(s, host, sizeof(host)), smtp_phase_name(s->phase),
+             (unsigned long long)t->data_bytes,
+             (unsigned long long)((now_mono_ms() - t->data_t0_ms) / 1000),
+             (unsigned long long)s->srv->conf->smtp_data_min_rate);
+    smtp_close_with(s, 421, "4.4.2", "Data rate too low, closing connection");
+}
+
 /* process_data_input - feed buffered bytes to the DATA or BDAT handler */
 static bool process_data_input(struct smtp_session *s, struct evbuffer *in)
 {
@@ -313,6 +348,10 @@ static bool process_data_input(struct smtp_session *s, struct evbuffer *in)
     struct evbuffer_iovec v;
     if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
         return false;
+    if (data_too_slow(s, v.iov_len)) {
+        drop_slow_client(s);
+        return false;
+    }
     size_t used = s->phase == PH_DATA ? smtp_data_feed(s, v.iov_base, v.iov_len)
                                       : smtp_bdat_feed(s, v.iov_base, v.iov_len);
     evbuffer_drain(in, used);
@@ -484,6 +523,7 @@ static void session_free(struct smtp_session *s)
         conn_limits_remove(srv->limits, srv->worker_index, s->peer_ip);
     LIST_REMOVE(s, entry);
     srv->nsessions--;
+    bev_direct_free(s->direct);
     bufferevent_free(s->bev);
     event_free(s->resume_ev);
     sbuf_free(&s->reply);

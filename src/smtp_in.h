@@ -61,6 +61,8 @@ struct txn {
     uint64_t bdat_chunk;          /* size of the current BDAT chunk */
     bool bdat_last;
     bool bdat_started;            /* a BDAT chunk was received: only BDAT may follow */
+    uint64_t data_t0_ms;          /* first message byte (monotonic), for the minimum rate */
+    uint64_t data_bytes;          /* message bytes read so far (DATA or BDAT) */
     bool discard;                 /* a MAIL, predata or data ACL said discard: keep nothing */
     const char *discarded_by;     /* that ACL ("MAIL", "PREDATA", "DATA"), for the log */
     char *discard_log;            /* the data ACL's log_message when it discarded */
@@ -76,6 +78,7 @@ struct txn {
 struct smtp_session {
     struct server *srv;
     struct bufferevent *bev;
+    struct bev_direct *direct;     /* direct writes while the connection is plain */
     LIST_ENTRY(smtp_session) entry;
     char id[24];                   /* connection identity for logs */
     char peer_ip[64];

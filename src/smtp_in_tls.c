@@ -11,6 +11,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "bev_direct.h"
 #include "conf.h"
 #include "log.h"
 #include "server.h"
@@ -62,6 +63,8 @@ void smtp_starttls(struct smtp_session *s, const struct smtp_cmd *c)
     SSL *ssl = SSL_new(s->srv->tls_ctx);
     if (ssl == NULL)
         fatalx("SSL_new");
+    bev_direct_free(s->direct);    /* the TLS layer writes to the socket from now on */
+    s->direct = NULL;
     struct bufferevent *tbev = bufferevent_openssl_filter_new(
         s->srv->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
     if (tbev == NULL)

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bev_direct.h"
 #include "log.h"
 
 static void on_fail_event(evutil_socket_t fd, short what, void *arg);
@@ -55,8 +56,7 @@ void smtp_out_set_cbs(struct smtp_out *so, const struct smtp_out_cbs *cbs, void 
 /* so_destroy - release everything; the connection closes without QUIT */
 static void so_destroy(struct smtp_out *so)
 {
-    if (so->bev)
-        bufferevent_free(so->bev); /* the TLS filter frees its socket layer and SSL */
+    so_free_bev(so);
     event_free(so->timer);
     event_free(so->fail_ev);
     if (so->local_ev)
@@ -135,11 +135,7 @@ void so_fail(struct smtp_out *so, enum so_fail kind, const struct smtp_reply *r,
     }
     so->fail.reply = so->has_fail_reply ? &so->fail_reply : NULL;
     so_stop_timer(so);
-    if (so->bev) {
-        bufferevent_free(so->bev);
-        so->bev = NULL;
-        so->ssl = NULL;
-    }
+    so_free_bev(so);
     event_active(so->fail_ev, EV_TIMEOUT, 0);
 }
 
@@ -242,11 +238,12 @@ static void lost(struct smtp_out *so, short what)
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct smtp_out *so = arg;
-    (void)bev;
     so->busy++;
     if (what & BEV_EVENT_CONNECTED) {
-        if (so->state == SO_CONNECTING)
+        if (so->state == SO_CONNECTING) {
+            so->direct = bev_direct_new(bev);
             so_session_start(so);
+        }
         else if (so->state == SO_HANDSHAKE)
             so_tls_connected(so);
     } else if (so->state == SO_QUITTING) {
@@ -266,6 +263,17 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         lost(so, what);
     }
     leave(so);
+}
+
+/* so_free_bev - close the connection (the TLS filter frees its socket layer and SSL) */
+void so_free_bev(struct smtp_out *so)
+{
+    bev_direct_free(so->direct);
+    so->direct = NULL;
+    if (so->bev)
+        bufferevent_free(so->bev);
+    so->bev = NULL;
+    so->ssl = NULL;
 }
 
 void so_install_bev(struct smtp_out *so, struct bufferevent *bev)
@@ -314,11 +322,7 @@ void smtp_out_connect(struct smtp_out *so)
 
 void so_reconnect(struct smtp_out *so)
 {
-    if (so->bev) {
-        bufferevent_free(so->bev);
-        so->bev = NULL;
-        so->ssl = NULL;
-    }
+    so_free_bev(so);
     reply_parser_free(&so->rp);
     reply_parser_init(&so->rp);
     so->exts = 0;

@@ -64,6 +64,7 @@ struct smtp_out {
 
     enum so_state state;
     struct bufferevent *bev;  /* the top layer: the socket, or the TLS filter on it */
+    struct bev_direct *direct; /* direct writes while the connection is plain */
     struct ssl_st *ssl;
     struct event *timer;      /* connect, per-reply and QUIT timeouts */
     struct event *fail_ev;    /* reports a failure from the loop */
@@ -106,6 +107,7 @@ void so_fail(struct smtp_out *so, enum so_fail kind, const struct smtp_reply *r,
 void so_arm_timer(struct smtp_out *so, unsigned seconds, const char *waiting_for);
 void so_stop_timer(struct smtp_out *so);
 void so_install_bev(struct smtp_out *so, struct bufferevent *bev);
+void so_free_bev(struct smtp_out *so);
 void so_destroy_or_defer(struct smtp_out *so);
 void so_reconnect(struct smtp_out *so);
 

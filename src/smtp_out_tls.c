@@ -12,6 +12,7 @@
 #include <openssl/x509v3.h>
 #include <string.h>
 
+#include "bev_direct.h"
 #include "log.h"
 #include "tls.h"
 
@@ -40,6 +41,8 @@ bool so_tls_start(struct smtp_out *so)
         return false;
     }
     struct bufferevent *under = so->bev;
+    bev_direct_free(so->direct);    /* the TLS layer writes to the socket from now on */
+    so->direct = NULL;
     struct bufferevent *tb = bufferevent_openssl_filter_new(
         so->base, under, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     if (tb == NULL) {

@@ -11,10 +11,11 @@ nothing is left in tmp/ after the restart; a disk error gives the client 451/452
 file in tmp/ or input/.
 
 Accepting a message, in the worker, is this sequence (strace of one lockstep message):
-    writev(client, "250 ... MAIL")  writev(client, "250 ... RCPT")  openat(tmp/ID, O_EXCL)
-    writev(client, "354 ...")       writev(tmp/ID: envelope, content, trailer, END)
+    sendmsg(client, "250 ... MAIL")  sendmsg(client, "250 ... RCPT")  openat(tmp/ID, O_EXCL)
+    sendmsg(client, "354 ...")       writev(tmp/ID: envelope, content, trailer, END)
     fsync(tmp/ID)  renameat2(tmp/ID, input/ID, NOREPLACE)  openat(input/)  fsync(input/)
-    write(mainlog, "<= ...")        writev(client, "250 2.0.0 OK id=...")
+    write(mainlog, "<= ...")         sendmsg(client, "250 2.0.0 OK id=...")
+(Replies go out with sendmsg, src/bev_direct.c; writev is left to the spool files.)
 The delivery side (journal, removal) is covered at the end, once `tandem queue` exists.
 """
 import os
@@ -141,18 +142,18 @@ def assert_spool_sound(t, acked, stored_extra):
 
 # Kill points while the second of three messages is being accepted, and what the crash
 # leaves of it: nothing, a file in tmp/ (removed at restart), or the committed message in
-# input/ (without its 250: the client will send it again).  writev counts: banner, EHLO, then
-# five per message (MAIL, RCPT, 354, the spool file, the 250).
+# input/ (without its 250: the client will send it again).  sendmsg counts: banner, EHLO, then
+# four per message (MAIL, RCPT, 354, the 250); writev: one per message (the spool file).
 KILL_POINTS = [
-    ("writev", 8, "none"),       # the 250 to MAIL: no transaction yet
+    ("sendmsg", 7, "none"),      # the 250 to MAIL: no transaction yet
     ("openat", 3, "none"),       # creating tmp/ID (1: msg 1's tmp/ID, 2: input/ for its fsync)
-    ("writev", 10, "tmp"),       # the 354: tmp/ID created, empty
-    ("writev", 11, "tmp"),       # writing tmp/ID
+    ("sendmsg", 9, "tmp"),       # the 354: tmp/ID created, empty
+    ("writev", 2, "tmp"),        # writing tmp/ID
     ("fsync", 3, "tmp"),         # fsync of the written tmp/ID: not durable, not renamed
     ("renameat2", 2, "tmp"),     # the rename into input/
     ("fsync", 4, "stored"),      # fsync of input/ after the rename: the name is there
     ("write", 2, "stored"),      # the "<=" log line: committed, not yet acknowledged
-    ("writev", 12, "stored"),    # the 250 itself
+    ("sendmsg", 10, "stored"),   # the 250 itself
 ]
 
 
@@ -198,17 +199,16 @@ def test_kill9_of_the_whole_daemon_mid_data_leaves_nothing_partial(tandem):
     t.wait_log(r"removed incomplete message")
 
 
-# Disk errors: the client gets 451 or 452 and nothing is left in tmp/ or input/.  The writev
-# count assumes the lockstep dialogue of send_lockstep: banner, EHLO, MAIL, RCPT, 354, then
-# the spool file.
+# Disk errors: the client gets 451 or 452 and nothing is left in tmp/ or input/.  The first
+# writev is the spool file (replies go out with sendmsg).
 DISK_ERRORS = [
     ("fsync", 1, "EIO", False, 451, "4.3.0"),       # fsync of the message file
     ("fsync", 2, "EIO", False, 451, "4.3.0"),       # fsync of input/ after the rename
     ("renameat2", 1, "EIO", False, 451, "4.3.0"),
     ("renameat2", 1, "ENOSPC", False, 452, "4.3.1"),
-    ("writev", 6, "ENOSPC", False, 452, "4.3.1"),   # the whole file in one write at the end
-    ("writev", 6, "EIO", False, 451, "4.3.0"),
-    ("writev", 6, "ENOSPC", True, 452, "4.3.1"),    # a 200 KB message: its first 64 KiB record
+    ("writev", 1, "ENOSPC", False, 452, "4.3.1"),   # the whole file in one write at the end
+    ("writev", 1, "EIO", False, 451, "4.3.0"),
+    ("writev", 1, "ENOSPC", True, 452, "4.3.1"),    # a 200 KB message: its first 64 KiB record
     ("openat", 1, "ENOSPC", False, 451, "4.3.0"),   # creating tmp/ID: refused at DATA
 ]
 
@@ -267,7 +267,7 @@ def test_sigterm_while_a_child_starts_is_not_lost(tandem):
 
 # ---- the delivery side ------------------------------------------------------------------
 # In the scheduler (strace of one delivery to a NextHop; if this changes, so must the table):
-#   writev(hop, "EHLO")  writev(hop, "MAIL/RCPT/DATA")  writev(hop, body)
+#   sendmsg(hop, "EHLO")  sendmsg(hop, "MAIL/RCPT/DATA")  sendmsg(hop, body)
 #   openat(input/ID-J, O_EXCL)  writev(ID-J, "d0")  fsync(ID-J)  fsync(input/)
 #   write(mainlog, "=> ...")  unlink(input/ID)  unlink(input/ID-J)  fsync(input/)
 #   write(mainlog, "Completed")
@@ -283,7 +283,7 @@ def _have_queue(t):
 
 
 DELIVERY_KILLS = [
-    ("writev", 4, 2),     # writing the journal record: delivered again
+    ("writev", 1, 2),     # writing the journal record: delivered again
     ("fsync", 1, 1),      # fsync of the journal
     ("fsync", 2, 1),      # fsync of input/ (the journal's name)
     ("write", 1, 1),      # the "=>" line, after the journal

@@ -14,6 +14,7 @@ endings, bare CR/LF, early DATA content, BDAT out of sequence).
 """
 import os
 import re
+import select
 import shutil
 import socket
 import subprocess
@@ -465,12 +466,12 @@ def test_next_transaction_pipelined_behind_the_final_dot(tandem):
 
 # ---- a slow client ----------------------------------------------------------------------------
 
-def test_trickling_client_is_bounded_only_by_the_per_block_timeout(tandem):
-    """tandem has no minimum data rate: smtp_receive_timeout applies to each read (command or
-    DATA block).  A client sending one byte every 0.3 s with a 1 s timeout is served to the end
-    (it holds one connection slot meanwhile, which smtp_accept_max_per_host bounds); one that
-    stops for longer than the timeout is cut off (test_limits.py::test_data_timeout)."""
-    t = tandem(RELAY, options={"smtp_receive_timeout": "1s"})
+def test_trickling_client_is_served_when_the_minimum_rate_is_off(tandem):
+    """With smtp_data_min_rate = 0 only smtp_receive_timeout applies, to each read (command or
+    DATA block): a client sending one byte every 0.15 s with a 1 s timeout is served to the
+    end; one that stops for longer than the timeout is cut off (test_limits.py::
+    test_data_timeout)."""
+    t = tandem(RELAY, options={"smtp_receive_timeout": "1s", "smtp_data_min_rate": "0"})
     g = Guard(t)
     with t.connect() as c:
         c.ehlo()
@@ -486,6 +487,42 @@ def test_trickling_client_is_bounded_only_by_the_per_block_timeout(tandem):
         c.quit()
     [msg] = g.check()
     assert msg.body() == b"slow\r\n"
+
+
+@pytest.mark.parametrize("verb", ["DATA", "BDAT"])
+def test_client_below_the_minimum_data_rate_is_cut_off(tandem, verb):
+    """A client that trickles its message just inside the per-read timeout: once the message
+    has taken longer than smtp_receive_timeout and averages less than smtp_data_min_rate, it
+    gets 421 4.4.2 and the connection closes; nothing is kept, the log says why."""
+    t = tandem(RELAY, options={"smtp_receive_timeout": "1s", "smtp_data_min_rate": "1k"})
+    with t.connect() as c:
+        c.ehlo()
+        c.expect(250, "MAIL FROM:<a@b.test>")
+        c.expect(250, "RCPT TO:<x@example.test>")
+        body = b"Subject: slow\r\n\r\n" + b"x" * 40 + b"\r\n"
+        if verb == "DATA":
+            c.expect(354, "DATA")
+        else:
+            c.send(b"BDAT %d LAST\r\n" % len(body))
+        start = time.monotonic()
+        reply = None
+        for b in body:
+            try:
+                c.send(bytes([b]))
+            except OSError:
+                break
+            time.sleep(0.2)
+            if select.select([c.sock], [], [], 0)[0]:
+                reply = c.reply(timeout=5)
+                break
+        assert reply is not None, "the slow client was never cut off"
+        code, lines = reply
+        assert (code, lines[0]) == (421, "4.4.2 Data rate too low, closing connection")
+        assert time.monotonic() - start < 4
+        c.assert_closed()
+    assert t.spool_ids() == []
+    assert wait_until(lambda: "SMTP data too slow (message abandoned)" in t.mainlog())
+    assert "below smtp_data_min_rate 1024 bytes/s" in t.mainlog()
 
 
 # ---- connection and error floods ----------------------------------------------------------

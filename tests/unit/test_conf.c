@@ -91,6 +91,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->received_headers_max, 30);
     assert_int_equal(c->smtp_line_length_max, 2048);
     assert_int_equal(c->smtp_max_errors, 10);
+    assert_int_equal(c->smtp_data_min_rate, 256);
     assert_int_equal(c->bare_newline, BARE_NEWLINE_REJECT);
     assert_int_equal(c->remote_max_parallel, 20);
     assert_int_equal(c->callout_max_per_host, 5);
@@ -143,6 +144,7 @@ static void test_every_option(void **state)
         "received_headers_max = 50\n"
         "smtp_line_length_max = 1000\n"
         "smtp_max_errors = 3\n"
+        "smtp_data_min_rate = 2k\n"
         "bare_newline = space\n"
         "remote_max_parallel = 100\n"
         "callout_max_per_host = 2\n"
@@ -197,6 +199,7 @@ static void test_every_option(void **state)
     assert_int_equal(c->received_headers_max, 50);
     assert_int_equal(c->smtp_line_length_max, 1000);
     assert_int_equal(c->smtp_max_errors, 3);
+    assert_int_equal(c->smtp_data_min_rate, 2048);
     assert_int_equal(c->bare_newline, BARE_NEWLINE_SPACE);
     assert_int_equal(c->remote_max_parallel, 100);
     assert_int_equal(c->callout_max_per_host, 2);
