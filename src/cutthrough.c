@@ -53,6 +53,10 @@ struct cut_link {
     struct cut_result report;
     struct smtp_reply report_reply;
     int waiting;                 /* the step whose outcome is awaited, -1 none */
+    bool rcpt_pipelined;         /* RCPT sent behind MAIL (PIPELINING) */
+    bool skip_rcpt_reply;        /* that MAIL failed: its RCPT's reply answers nothing */
+    bool corking;                /* body goes to `corked` (cut_link_cork) */
+    struct sbuf corked;          /* held body: out ahead of the next body bytes or the dot */
     char dead_text[300];
     bool dead_timeout;
 };
@@ -172,6 +176,8 @@ static void mail_reply(struct cut_link *l, const struct smtp_reply *r)
     }
     l->st = CL_IDLE;          /* the connection is fine; this transaction is not */
     l->rcpt_queued = false;
+    l->skip_rcpt_reply = l->rcpt_pipelined;
+    l->rcpt_pipelined = false;
     report(l, r, NULL, false);
 }
 
@@ -186,6 +192,11 @@ static void cl_reply(void *arg, struct smtp_out *so, enum smtp_out_cmd cmd, void
         mail_reply(l, r);
         break;
     case SOC_RCPT:
+        l->rcpt_pipelined = false;
+        if (l->skip_rcpt_reply) {
+            l->skip_rcpt_reply = false;
+            break;
+        }
         if (r->code >= 200 && r->code < 300) {
             l->accepted = xreallocarray(l->accepted, l->naccepted + 1, sizeof(*l->accepted));
             l->accepted[l->naccepted++] = xstrdup(l->q_rcpt);
@@ -249,6 +260,7 @@ struct cut_link *cut_link_new(const struct upstream_env *ue, struct route_result
                               cut_cb cb, cut_drained_cb drained, void *arg)
 {
     struct cut_link *l = xcalloc(1, sizeof(*l));
+    sbuf_init(&l->corked);
     l->ue = *ue;
     l->route = route;
     route_hops_key(route, l->key, sizeof(l->key));
@@ -278,6 +290,8 @@ bool cut_link_restart(struct cut_link *l, const struct cut_mail *mail)
         return false;
     set_mail(l, mail);
     l->st = CL_MAIL;
+    l->corking = l->rcpt_pipelined = l->skip_rcpt_reply = false;
+    sbuf_reset(&l->corked);
     smtp_out_mail(l->so, &l->mail, NULL);
     return true;
 }
@@ -311,8 +325,15 @@ void cut_link_rcpt(struct cut_link *l, const char *rcpt, unsigned notify, const 
     case CL_OPEN:
         send_queued_rcpt(l);
         break;
-    case CL_OPENING:
     case CL_MAIL:
+        /* On a reused connection that pipelines, RCPT follows MAIL at once: one round trip
+         * for both.  Should MAIL fail, its reply answers the client and RCPT's is ignored. */
+        if (smtp_out_exts(l->so) & EXT_PIPELINING) {
+            l->rcpt_pipelined = true;
+            send_queued_rcpt(l);
+        }
+        break;
+    case CL_OPENING:
         break;                        /* sent once MAIL is accepted */
     default:
         l->rcpt_queued = false;
@@ -328,11 +349,30 @@ void cut_link_data(struct cut_link *l)
         return;
     }
     l->st = CL_DATA;
+    sbuf_reset(&l->corked);
     smtp_out_data(l->so, NULL);
+}
+
+/* uncork - send held body bytes ahead of what follows them */
+static void uncork(struct cut_link *l)
+{
+    if (l->corked.len && (l->st == CL_BODY || l->st == CL_DATA) && l->so)
+        smtp_out_body(l->so, l->corked.s, l->corked.len);
+    sbuf_reset(&l->corked);
+}
+
+void cut_link_cork(struct cut_link *l, bool on)
+{
+    l->corking = on;
 }
 
 void cut_link_body(struct cut_link *l, const char *p, size_t n)
 {
+    if (l->corking) {
+        sbuf_add(&l->corked, p, n);
+        return;
+    }
+    uncork(l);
     if ((l->st == CL_BODY || l->st == CL_DATA) && l->so)
         smtp_out_body(l->so, p, n);
 }
@@ -344,6 +384,8 @@ bool cut_link_blocked(const struct cut_link *l)
 
 void cut_link_dot(struct cut_link *l)
 {
+    l->corking = false;
+    uncork(l);
     l->waiting = CUT_STEP_DOT;
     if (l->st != CL_BODY) {
         report(l, NULL, l->dead_text[0] ? l->dead_text : "cutthrough connection not usable", l->dead_timeout);
@@ -355,6 +397,8 @@ void cut_link_dot(struct cut_link *l)
 
 void cut_link_cancel_txn(struct cut_link *l)
 {
+    l->corking = false;
+    sbuf_reset(&l->corked);
     l->waiting = -1;
     l->rcpt_queued = false;
     if (l->up) {
@@ -403,5 +447,6 @@ void cut_link_free(struct cut_link *l)
         smtp_reply_free(&l->report_reply);
     event_free(l->report_ev);
     route_result_free(l->route);
+    sbuf_free(&l->corked);
     free(l);
 }

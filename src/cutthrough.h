@@ -61,6 +61,9 @@ size_t cut_link_naccepted(const struct cut_link *l);
 void cut_link_rcpt(struct cut_link *l, const char *rcpt, unsigned notify, const char *orcpt);
 void cut_link_data(struct cut_link *l);
 void cut_link_body(struct cut_link *l, const char *p, size_t n);
+/* While on, body bytes are held; once off, they go out ahead of the next body bytes or the
+ * dot: the headers written at the 354 then share a packet with the client's first data. */
+void cut_link_cork(struct cut_link *l, bool on);
 bool cut_link_blocked(const struct cut_link *l);     /* too much body unwritten: pause input */
 void cut_link_dot(struct cut_link *l);
 /* Forget the current transaction: RSET if the connection is fine and no DATA was sent,

@@ -360,7 +360,9 @@ static void data_result(struct smtp_session *s, const struct cut_result *r)
     }
     s->busy = false;
     if (r->reply && r->reply->code == 354) {
+        cut_link_cork(t->cut, true);
         smtp_data_begin(s);
+        cut_link_cork(t->cut, false);
         smtp_resume(s);
         return;
     }

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from harness import DROP, SmtpConn, pipelined, read_journal, read_spool, relay_config, stall
+from harness import DROP, SmtpConn, pipelined, read_journal, read_spool, relay_config, seq, stall
 
 BODY = b"Subject: cut\r\n\r\nhello through the tandem\r\n"
 
@@ -232,6 +232,33 @@ def test_several_messages_reuse_the_onward_connection(tandem, nexthop):
         c.quit()
     hop.wait_accepted(3)
     assert len(hop.sessions) == 1
+
+
+def test_reused_connection_pipelines_mail_and_rcpt(tandem, nexthop):
+    """On a reused onward connection that offers PIPELINING, RCPT goes out right behind MAIL
+    (one round trip), and the headers tandem adds share a write with the client's data.  When
+    that MAIL is refused, the client hears the MAIL's reply (with defer=pass, exactly), the
+    RCPT's reply (503) is not taken for anybody's, and the next message goes through."""
+    hop = nexthop(mail=seq("250 2.1.0 ok", "451 4.3.2 Busy, try again later", "250 2.1.0 ok"))
+    t = tandem(relay_config(hop, cutthrough=True, defer="pass"))
+    with t.connect() as c:
+        c.ehlo()
+        r = [send(c, ["r0@example.test"]), send(c, ["r1@example.test"])]
+        c.expect(250, "RSET")                             # r1's transaction had no recipient
+        r.append(send(c, ["r2@example.test"]))
+        c.quit()
+    assert r[0]["data"][0] == 250 and r[2]["data"][0] == 250, r
+    assert r[1]["rcpt"] == [(451, ["4.3.2 Busy, try again later"])] and r[1]["data"] is None
+    ms = hop.wait_accepted(2)
+    assert [m.rcpts for m in ms] == [["r0@example.test"], ["r2@example.test"]]
+    assert len(hop.sessions) == 1
+    # r1's RCPT was already on its way when MAIL was refused: the next hop answered it 503,
+    # which RFC 2920 expects of a pipelining client, and nothing else was out of order.
+    assert hop.violations() == ["session #1: RCPT without MAIL: 'TO:<r1@example.test>'"]
+    # The first MAIL went alone (the connection was new); the next two had their RCPT behind.
+    assert hop.sessions[0].pipelined.count("MAIL FROM:<s@client.test>") == 2
+    assert ms[1].raw.startswith(b"Received: ")
+    assert t.spool_ids() == []
 
 
 def test_exim_defects(tandem, nexthop):

@@ -64,7 +64,8 @@ recorded per session.  ``hop.set(**same_keywords)`` changes the script while run
 Records
 -------
     hop.connections         number of accepted connections
-    hop.sessions            [Session]: peer, helo, commands [str], transcript, tls, tls_version,
+    hop.sessions            [Session]: peer, helo, commands [str], pipelined [str] (commands
+                            that came with more input behind them), transcript, tls, tls_version,
                             sni, mails/rcpts [(address, params, code)], messages, ended_by
                             ("QUIT", "RSET" = closed after RSET without QUIT, "close" = other
                             client close, "drop" = scripted drop, "timeout", "error", "tls-failed")
@@ -237,6 +238,7 @@ class Session:
         self.number, self.peer, self.started = number, peer, time.time()
         self.helo, self.last_reply = None, None
         self.commands, self.transcript, self.violations = [], [], []
+        self.pipelined = []          # commands that arrived with more input behind them
         self.mails, self.rcpts, self.messages = [], [], []
         self.tls, self.tls_version, self.sni = False, None, None
         self.ended_by, self.error, self.ended = None, None, None
@@ -503,8 +505,10 @@ class NextHop:
         if not raw.endswith(b"\r\n"):
             session.violations.append(f"command not ended by CRLF: {raw!r}")
         line = raw.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
-        if conn.inbuf and not self.advertised("PIPELINING", session):
-            session.violations.append(f"pipelined without PIPELINING: {line!r}")
+        if conn.inbuf:
+            session.pipelined.append(line)
+            if not self.advertised("PIPELINING", session):
+                session.violations.append(f"pipelined without PIPELINING: {line!r}")
         session.commands.append(line)
         session.transcript.append(("C", line))
         return line
