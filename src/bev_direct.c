@@ -109,12 +109,16 @@ struct bev_direct *bev_direct_new(struct bufferevent *bev)
     return d;
 }
 
-void bev_direct_free(struct bev_direct *d)
+void bev_direct_detach(struct bev_direct **dp)
 {
+    struct bev_direct *d = *dp;
     if (d == NULL)
         return;
-    evbuffer_remove_cb_entry(bufferevent_get_output(d->bev), d->watch);
+    struct evbuffer *out = bufferevent_get_output(d->bev);
+    evbuffer_remove_cb_entry(out, d->watch);
     event_free(d->flush_ev);
-    bufferevent_enable(d->bev, EV_WRITE);    /* libevent writes whatever is still buffered */
+    if (evbuffer_get_length(out) > 0)
+        bufferevent_enable(d->bev, EV_WRITE);   /* libevent writes what is still buffered */
     free(d);
+    *dp = NULL;
 }

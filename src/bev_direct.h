@@ -13,12 +13,13 @@
  * libevent then writes the rest, reports errors and applies the write timeout as usual.  The
  * owner's write callback runs as libevent would run it, once the output has drained.
  *
- * Only for a socket bufferevent at the top (not under a TLS filter): detach with
- * bev_direct_free() before layering a filter on it or freeing it.
+ * Only for a socket bufferevent at the top (not under a TLS filter): detach before layering a
+ * filter on it (which arms EV_WRITE below itself) or freeing it.
  */
 struct bev_direct;
 
 struct bev_direct *bev_direct_new(struct bufferevent *bev);
-void bev_direct_free(struct bev_direct *d);
+/* Stop (output still buffered is left to libevent) and set *dp to NULL; NULL is fine. */
+void bev_direct_detach(struct bev_direct **dp);
 
 #endif

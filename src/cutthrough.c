@@ -53,8 +53,6 @@ struct cut_link {
     struct cut_result report;
     struct smtp_reply report_reply;
     int waiting;                 /* the step whose outcome is awaited, -1 none */
-    bool rcpt_pipelined;         /* RCPT sent behind MAIL (PIPELINING) */
-    bool skip_rcpt_reply;        /* that MAIL failed: its RCPT's reply answers nothing */
     bool corking;                /* body goes to `corked` (cut_link_cork) */
     struct sbuf corked;          /* held body: out ahead of the next body bytes or the dot */
     char dead_text[300];
@@ -176,8 +174,6 @@ static void mail_reply(struct cut_link *l, const struct smtp_reply *r)
     }
     l->st = CL_IDLE;          /* the connection is fine; this transaction is not */
     l->rcpt_queued = false;
-    l->skip_rcpt_reply = l->rcpt_pipelined;
-    l->rcpt_pipelined = false;
     report(l, r, NULL, false);
 }
 
@@ -192,11 +188,10 @@ static void cl_reply(void *arg, struct smtp_out *so, enum smtp_out_cmd cmd, void
         mail_reply(l, r);
         break;
     case SOC_RCPT:
-        l->rcpt_pipelined = false;
-        if (l->skip_rcpt_reply) {
-            l->skip_rcpt_reply = false;
+        /* Only an open transaction awaits it: after a refused MAIL, the reply to a RCPT
+         * pipelined behind it (503) answers nobody. */
+        if (l->st != CL_OPEN)
             break;
-        }
         if (r->code >= 200 && r->code < 300) {
             l->accepted = xreallocarray(l->accepted, l->naccepted + 1, sizeof(*l->accepted));
             l->accepted[l->naccepted++] = xstrdup(l->q_rcpt);
@@ -290,8 +285,6 @@ bool cut_link_restart(struct cut_link *l, const struct cut_mail *mail)
         return false;
     set_mail(l, mail);
     l->st = CL_MAIL;
-    l->corking = l->rcpt_pipelined = l->skip_rcpt_reply = false;
-    sbuf_reset(&l->corked);
     smtp_out_mail(l->so, &l->mail, NULL);
     return true;
 }
@@ -328,10 +321,8 @@ void cut_link_rcpt(struct cut_link *l, const char *rcpt, unsigned notify, const 
     case CL_MAIL:
         /* On a reused connection that pipelines, RCPT follows MAIL at once: one round trip
          * for both.  Should MAIL fail, its reply answers the client and RCPT's is ignored. */
-        if (smtp_out_exts(l->so) & EXT_PIPELINING) {
-            l->rcpt_pipelined = true;
+        if (smtp_out_exts(l->so) & EXT_PIPELINING)
             send_queued_rcpt(l);
-        }
         break;
     case CL_OPENING:
         break;                        /* sent once MAIL is accepted */
@@ -349,7 +340,6 @@ void cut_link_data(struct cut_link *l)
         return;
     }
     l->st = CL_DATA;
-    sbuf_reset(&l->corked);
     smtp_out_data(l->so, NULL);
 }
 
@@ -384,7 +374,6 @@ bool cut_link_blocked(const struct cut_link *l)
 
 void cut_link_dot(struct cut_link *l)
 {
-    l->corking = false;
     uncork(l);
     l->waiting = CUT_STEP_DOT;
     if (l->st != CL_BODY) {

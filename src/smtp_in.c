@@ -307,10 +307,10 @@ static bool process_line_input(struct smtp_session *s, struct evbuffer *in)
     return true;
 }
 
-/* data_too_slow - count message bytes; true once the message has taken longer than
- * smtp_receive_timeout and averages less than smtp_data_min_rate (a client trickling bytes
- * just inside the per-read timeout would otherwise hold its slot for days) */
-static bool data_too_slow(struct smtp_session *s, size_t n)
+/* data_too_slow - true once the message has taken longer than smtp_receive_timeout and its
+ * bytes (used so far, plus `pending` not yet used) average less than smtp_data_min_rate: a
+ * client trickling bytes just inside the per-read timeout would otherwise hold its slot for days */
+static bool data_too_slow(struct smtp_session *s, size_t pending)
 {
     struct txn *t = s->txn;
     const struct conf *c = s->srv->conf;
@@ -319,10 +319,9 @@ static bool data_too_slow(struct smtp_session *s, size_t n)
     uint64_t now = now_mono_ms();
     if (t->data_t0_ms == 0)
         t->data_t0_ms = now;
-    t->data_bytes += n;
     uint64_t elapsed = now - t->data_t0_ms;
     return elapsed > (uint64_t)c->smtp_receive_timeout * 1000 &&
-           t->data_bytes * 1000 < c->smtp_data_min_rate * elapsed;
+           (t->data_bytes + pending) * 1000 / elapsed < c->smtp_data_min_rate;
 }
 
 /* drop_slow_client - the minimum data rate was not met: 421, the message is abandoned */
@@ -348,13 +347,15 @@ static bool process_data_input(struct smtp_session *s, struct evbuffer *in)
     struct evbuffer_iovec v;
     if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
         return false;
-    if (data_too_slow(s, v.iov_len)) {
+    if (data_too_slow(s, avail)) {
         drop_slow_client(s);
         return false;
     }
     size_t used = s->phase == PH_DATA ? smtp_data_feed(s, v.iov_base, v.iov_len)
                                       : smtp_bdat_feed(s, v.iov_base, v.iov_len);
     evbuffer_drain(in, used);
+    if (s->txn)                       /* bytes held back (back-pressure) count once, when used */
+        s->txn->data_bytes += used;
     return used > 0;
 }
 
@@ -523,7 +524,7 @@ static void session_free(struct smtp_session *s)
         conn_limits_remove(srv->limits, srv->worker_index, s->peer_ip);
     LIST_REMOVE(s, entry);
     srv->nsessions--;
-    bev_direct_free(s->direct);
+    bev_direct_detach(&s->direct);
     bufferevent_free(s->bev);
     event_free(s->resume_ev);
     sbuf_free(&s->reply);

@@ -62,7 +62,7 @@ struct txn {
     bool bdat_last;
     bool bdat_started;            /* a BDAT chunk was received: only BDAT may follow */
     uint64_t data_t0_ms;          /* first message byte (monotonic), for the minimum rate */
-    uint64_t data_bytes;          /* message bytes read so far (DATA or BDAT) */
+    uint64_t data_bytes;          /* message bytes used so far (DATA or BDAT) */
     bool discard;                 /* a MAIL, predata or data ACL said discard: keep nothing */
     const char *discarded_by;     /* that ACL ("MAIL", "PREDATA", "DATA"), for the log */
     char *discard_log;            /* the data ACL's log_message when it discarded */

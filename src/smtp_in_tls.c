@@ -63,8 +63,7 @@ void smtp_starttls(struct smtp_session *s, const struct smtp_cmd *c)
     SSL *ssl = SSL_new(s->srv->tls_ctx);
     if (ssl == NULL)
         fatalx("SSL_new");
-    bev_direct_free(s->direct);    /* the TLS layer writes to the socket from now on */
-    s->direct = NULL;
+    bev_direct_detach(&s->direct);   /* the TLS layer writes to the socket from now on */
     struct bufferevent *tbev = bufferevent_openssl_filter_new(
         s->srv->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
     if (tbev == NULL)

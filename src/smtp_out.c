@@ -268,8 +268,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 /* so_free_bev - close the connection (the TLS filter frees its socket layer and SSL) */
 void so_free_bev(struct smtp_out *so)
 {
-    bev_direct_free(so->direct);
-    so->direct = NULL;
+    bev_direct_detach(&so->direct);
     if (so->bev)
         bufferevent_free(so->bev);
     so->bev = NULL;

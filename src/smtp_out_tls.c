@@ -41,8 +41,7 @@ bool so_tls_start(struct smtp_out *so)
         return false;
     }
     struct bufferevent *under = so->bev;
-    bev_direct_free(so->direct);    /* the TLS layer writes to the socket from now on */
-    so->direct = NULL;
+    bev_direct_detach(&so->direct);  /* the TLS layer writes to the socket from now on */
     struct bufferevent *tb = bufferevent_openssl_filter_new(
         so->base, under, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     if (tb == NULL) {

@@ -489,6 +489,33 @@ def test_trickling_client_is_served_when_the_minimum_rate_is_off(tandem):
     assert msg.body() == b"slow\r\n"
 
 
+def test_slow_client_above_the_minimum_data_rate_is_served(tandem):
+    """A message that takes longer than smtp_receive_timeout but averages more than
+    smtp_data_min_rate (about 2,000 bytes/s against 1,024) is received whole."""
+    t = tandem(RELAY, options={"smtp_receive_timeout": "1s", "smtp_data_min_rate": "1k"})
+    g = Guard(t)
+    lines = [b"line %03d " % i + b"y" * 389 + b"\r\n" for i in range(12)]   # 400 bytes each
+    with t.connect() as c:
+        c.ehlo()
+        c.expect(250, "MAIL FROM:<a@b.test>")
+        c.expect(250, "RCPT TO:<x@example.test>")
+        c.expect(354, "DATA")
+        start = time.monotonic()
+        c.send(b"Subject: steady\r\n\r\n")
+        for line in lines:
+            time.sleep(0.2)
+            c.send(line)
+        c.send(b".\r\n")
+        code, reply = c.reply()
+        assert code == 250, reply
+        assert time.monotonic() - start > 2            # longer than smtp_receive_timeout
+        g.ack(reply)
+        c.quit()
+    [msg] = g.check()
+    assert msg.body() == b"".join(lines)
+    assert "too slow" not in t.mainlog()
+
+
 @pytest.mark.parametrize("verb", ["DATA", "BDAT"])
 def test_client_below_the_minimum_data_rate_is_cut_off(tandem, verb):
     """A client that trickles its message just inside the per-read timeout: once the message
