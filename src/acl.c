@@ -1,6 +1,6 @@
 /* acl.c - evaluate a compiled ACL with Exim's semantics.  The evaluation is resumable: a
  * verify condition may complete later (from the event loop) and a delay waits on a timer. */
-#include "acl.h"
+#include "acl_eval.h"
 
 #include <event2/event.h>
 #include <stdlib.h>

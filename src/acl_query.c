@@ -1,5 +1,5 @@
 /* acl_query.c - static questions about a compiled ACL. */
-#include "acl.h"
+#include "acl_eval.h"
 
 /* acl_has_cutthrough - does any statement set control = cutthrough_delivery?  (Then a
  * recipient callout in it uses the real sender and keeps its connection.) */

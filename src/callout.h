@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 
-#include "acl.h"
+#include "acl_eval.h"
 #include "route.h"
 #include "upstream.h"
 

@@ -55,7 +55,7 @@ static int resolve_all(const struct conf *c, struct cli_addr *addrs, int n)
     struct event_base *base = event_base_new();
     if (base == NULL)
         fatalx("cannot create an event base");
-    struct dns_ctx *d = dns_new(base, c);
+    struct dns_ctx *d = dns_new(base, c->dns_servers, c->dnssec_trust_anchor);
     for (int i = 0; i < n; i++) {
         const char *at = strrchr(addrs[i].addr, '@');
         if (at == NULL || at[1] == '\0' || at == addrs[i].addr) {

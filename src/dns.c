@@ -3,10 +3,10 @@
  * to the caller from a separate event, so callbacks never run inside dns_lookup_*(), and a
  * query can be cancelled at any time before its callback. */
 #include "dns.h"
-#include "route_hops.h"
 
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
+#include <ifaddrs.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -15,7 +15,6 @@
 #include <unbound-event.h>
 #include <unbound.h>
 
-#include "conf.h"
 #include "dns_parse.h"
 #include "log.h"
 #include "util.h"
@@ -91,21 +90,21 @@ static bool fwd_addr(const char *server, char *out, size_t sz)
 }
 
 /* setup - options and forwarders; false (with a panic-log line) if unbound refuses them */
-static bool setup(struct ub_ctx *ub, const struct conf *c)
+static bool setup(struct ub_ctx *ub, char *const *servers, const char *trust_anchor)
 {
     int rc = ub_ctx_set_option(ub, "do-not-query-localhost:", "no");
     /* unbound answers RFC 6761 "test." itself (NXDOMAIN); ask the servers like any zone */
     if (rc == 0)
         rc = ub_ctx_set_option(ub, "local-zone:", "test. transparent");
     /* likewise the loopback reverse zone, so configured servers can name loopback clients */
-    if (rc == 0 && c && c->dns_servers)
+    if (rc == 0 && servers)
         rc = ub_ctx_set_option(ub, "local-zone:", "127.in-addr.arpa. transparent");
-    if (rc == 0 && (c == NULL || c->dnssec_trust_anchor == NULL))
+    if (rc == 0 && trust_anchor == NULL)
         rc = ub_ctx_set_option(ub, "module-config:", "iterator");
-    if (rc == 0 && c && c->dnssec_trust_anchor)
-        rc = ub_ctx_add_ta_file(ub, c->dnssec_trust_anchor);
-    if (rc == 0 && c && c->dns_servers) {
-        for (char **s = c->dns_servers; rc == 0 && *s; s++) {
+    if (rc == 0 && trust_anchor)
+        rc = ub_ctx_add_ta_file(ub, trust_anchor);
+    if (rc == 0 && servers) {
+        for (char *const *s = servers; rc == 0 && *s; s++) {
             char fwd[128];
             rc = fwd_addr(*s, fwd, sizeof(fwd)) ? ub_ctx_set_fwd(ub, fwd) : UB_SYNTAX;
         }
@@ -119,14 +118,14 @@ static bool setup(struct ub_ctx *ub, const struct conf *c)
     return rc == 0;
 }
 
-struct dns_ctx *dns_new(struct event_base *base, const struct conf *c)
+struct dns_ctx *dns_new(struct event_base *base, char *const *servers, const char *trust_anchor)
 {
     struct dns_ctx *d = xcalloc(1, sizeof(*d));
     d->base = base;
     d->ub = ub_ctx_create_event(base);
     if (d->ub == NULL) {
         log_panic("dns: cannot create the resolver context");
-    } else if (!setup(d->ub, c)) {
+    } else if (!setup(d->ub, servers, trust_anchor)) {
         ub_ctx_delete(d->ub);
         d->ub = NULL;
     }
@@ -385,13 +384,35 @@ void dns_cancel(struct dns_query *q)
     query_free(q);
 }
 
+/* read_local_addrs - the addresses of this machine's interfaces (getifaddrs), at most max */
+static size_t read_local_addrs(struct sockaddr_storage *out, size_t max)
+{
+    struct ifaddrs *ifa, *i;
+    size_t n = 0;
+    if (getifaddrs(&ifa) < 0)
+        return 0;
+    for (i = ifa; i && n < max; i = i->ifa_next) {
+        if (i->ifa_addr == NULL)
+            continue;
+        if (i->ifa_addr->sa_family == AF_INET) {
+            memset(&out[n], 0, sizeof(out[n]));
+            memcpy(&out[n++], i->ifa_addr, sizeof(struct sockaddr_in));
+        } else if (i->ifa_addr->sa_family == AF_INET6) {
+            memset(&out[n], 0, sizeof(out[n]));
+            memcpy(&out[n++], i->ifa_addr, sizeof(struct sockaddr_in6));
+        }
+    }
+    freeifaddrs(ifa);
+    return n;
+}
+
 /* dns_local_addrs - this machine's interface addresses (re-read at most once a minute: routing
  * asks for every message, and getifaddrs is a netlink dump) */
 size_t dns_local_addrs(struct dns_ctx *d, const struct sockaddr_storage **out)
 {
     time_t now = time(NULL);
     if (d->locals_at == 0 || now - d->locals_at >= LOCAL_ADDRS_TTL || now < d->locals_at) {
-        d->nlocals = route_local_addrs(d->locals, sizeof(d->locals) / sizeof(d->locals[0]));
+        d->nlocals = read_local_addrs(d->locals, sizeof(d->locals) / sizeof(d->locals[0]));
         d->locals_at = now;
     }
     *out = d->locals;

@@ -7,7 +7,6 @@
 #include <sys/socket.h>
 
 struct event_base;
-struct conf;
 struct dns_ctx;
 struct dns_query;
 
@@ -26,7 +25,9 @@ struct dns_mx {
 typedef void (*dns_mx_cb)(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n);
 typedef void (*dns_addr_cb)(void *arg, enum dns_status st, const struct sockaddr_storage *addrs, size_t n);
 
-struct dns_ctx *dns_new(struct event_base *base, const struct conf *c);
+/* A resolver on base: forwarders servers ("ip[:port]", NULL-terminated; NULL = the system's
+ * resolv.conf), DNSSEC validation with trust_anchor (a file; NULL = none). */
+struct dns_ctx *dns_new(struct event_base *base, char *const *servers, const char *trust_anchor);
 void dns_free(struct dns_ctx *d);
 /* The event loop the context runs on. */
 struct event_base *dns_base(const struct dns_ctx *d);

@@ -276,7 +276,7 @@ static bool load_tls(const struct conf *c, SSL_CTX **out, char *err, size_t errs
     *out = NULL;
     if (c->tls_certificate == NULL)
         return true;
-    *out = tls_server_ctx(c, err, errsz);
+    *out = tls_server_ctx(c->tls_certificate, c->tls_privatekey, err, errsz);
     return *out != NULL;
 }
 

@@ -24,11 +24,11 @@ bool queue_env_open(struct delivery_env *de, struct event_base *base, const stru
     memset(de, 0, sizeof(*de));
     de->base = base;
     de->conf = c;
-    if ((de->dns = dns_new(base, c)) == NULL) {
+    if ((de->dns = dns_new(base, c->dns_servers, c->dnssec_trust_anchor)) == NULL) {
         str_fmt(err, errsz, "cannot start the DNS resolver");
         return false;
     }
-    if ((de->client_tls = tls_client_ctx(c, err, errsz)) == NULL) {
+    if ((de->client_tls = tls_client_ctx(c->tls_outbound_ca, err, errsz)) == NULL) {
         dns_free(de->dns);
         de->dns = NULL;
         return false;

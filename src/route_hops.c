@@ -99,27 +99,6 @@ bool route_parse_ip(const char *text, struct sockaddr_storage *addr)
     return false;
 }
 
-size_t route_local_addrs(struct sockaddr_storage *out, size_t max)
-{
-    struct ifaddrs *ifa, *i;
-    size_t n = 0;
-    if (getifaddrs(&ifa) < 0)
-        return 0;
-    for (i = ifa; i && n < max; i = i->ifa_next) {
-        if (i->ifa_addr == NULL)
-            continue;
-        if (i->ifa_addr->sa_family == AF_INET) {
-            memset(&out[n], 0, sizeof(out[n]));
-            memcpy(&out[n++], i->ifa_addr, sizeof(struct sockaddr_in));
-        } else if (i->ifa_addr->sa_family == AF_INET6) {
-            memset(&out[n], 0, sizeof(out[n]));
-            memcpy(&out[n++], i->ifa_addr, sizeof(struct sockaddr_in6));
-        }
-    }
-    freeifaddrs(ifa);
-    return n;
-}
-
 /* addr_bytes - the address as 16 bytes, IPv4 (and v4-mapped IPv6) as ::ffff:a.b.c.d */
 static void addr_bytes(const struct sockaddr_storage *ss, unsigned char out[16])
 {

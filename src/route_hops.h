@@ -18,9 +18,6 @@ void hop_fill(struct next_hop *h, const char *name, const struct sockaddr_storag
 /* Parse an IP literal ("192.0.2.7", "::1", optionally in brackets) into addr (port 0). */
 bool route_parse_ip(const char *text, struct sockaddr_storage *addr);
 
-/* The addresses of this machine's interfaces (getifaddrs), at most max. */
-size_t route_local_addrs(struct sockaddr_storage *out, size_t max);
-
 /* Whether addr:port is one of tandem's own listeners: the same address and port, or a wildcard
  * listener (0.0.0.0, ::) on that port when addr is 127.0.0.1, ::1 or one of locals. */
 bool route_is_self(const struct conf *c, const struct sockaddr_storage *addr, uint16_t port,

@@ -10,6 +10,7 @@
 #include "dns.h"
 #include "hints.h"
 #include "log.h"
+#include "smtp_in.h"
 #include "spool.h"
 #include "tls.h"
 
@@ -20,10 +21,10 @@
 void server_init_outbound(struct server *srv)
 {
     char err[512];
-    srv->dns = dns_new(srv->base, srv->conf);
+    srv->dns = dns_new(srv->base, srv->conf->dns_servers, srv->conf->dnssec_trust_anchor);
     if (srv->dns == NULL)
         log_panic("DNS resolver could not be set up: routing will defer");
-    srv->client_tls = tls_client_ctx(srv->conf, err, sizeof(err));
+    srv->client_tls = tls_client_ctx(srv->conf->tls_outbound_ca, err, sizeof(err));
     if (srv->client_tls == NULL)
         log_main("outbound TLS unavailable: %s", err);
     srv->hints = hints_open(srv->conf->spool_directory, err, sizeof(err));
@@ -94,5 +95,14 @@ void server_notify_scheduler(struct server *srv, const char *id)
     if (!evtimer_pending(srv->notify_ev, NULL)) {
         struct timeval tv = { 0, 20000 };
         evtimer_add(srv->notify_ev, &tv);
+    }
+}
+
+void server_shutdown_sessions(struct server *srv)
+{
+    struct smtp_session *s, *next;
+    for (s = LIST_FIRST(&srv->sessions); s; s = next) {
+        next = LIST_NEXT(s, entry);
+        smtp_session_shutdown(s);
     }
 }

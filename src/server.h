@@ -21,6 +21,7 @@ struct spool_pool;
 #define NOTIFY_BACKLOG_MAX 65536
 
 struct event;
+struct sockaddr;
 
 struct server {
     struct event_base *base;
@@ -50,6 +51,13 @@ struct server {
 /* Set up what sessions need for routing, callouts and cutthrough (after fork). */
 void server_init_outbound(struct server *srv);
 void server_free_outbound(struct server *srv);
+
+/* Start an SMTP session on a connected socket (fd is owned by the session from now on). */
+void smtp_session_start(struct server *srv, int fd, const struct sockaddr *peer, bool implicit_tls);
+/* Ask a session to finish: idle sessions get 421 now, busy ones after their message. */
+void smtp_session_shutdown(struct smtp_session *s);
+/* The same for every session of srv (SIGTERM). */
+void server_shutdown_sessions(struct server *srv);
 
 /* Tell the scheduler that message id was committed (best effort; it also scans the spool). */
 void server_notify_scheduler(struct server *srv, const char *id);

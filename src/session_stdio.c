@@ -18,7 +18,6 @@
 #include "conf.h"
 #include "log.h"
 #include "server.h"
-#include "smtp_in.h"
 #include "spool.h"
 
 /* write_all - blocking write of a whole buffer */

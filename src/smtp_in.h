@@ -8,7 +8,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
-#include "acl.h"
+#include "acl_eval.h"
 #include "data_codec.h"
 #include "envelope.h"
 #include "msg_header.h"
@@ -119,12 +119,8 @@ struct smtp_session {
     struct txn_error skip_err;     /* the reply for that chunk once it is discarded */
 };
 
-/* Start a session on a connected socket (fd is owned by the session from now on). */
-void smtp_session_start(struct server *srv, int fd, const struct sockaddr *peer, bool implicit_tls);
 /* An implicit-TLS session's handshake is done: connect ACL, then banner. */
 void smtp_session_connected(struct smtp_session *s);
-/* Ask a session to finish: idle sessions get 421 now, busy ones after their message. */
-void smtp_session_shutdown(struct smtp_session *s);
 
 /* ---- shared between smtp_in*.c ---- */
 

@@ -7,7 +7,6 @@
 #include <openssl/ssl.h>
 #include <string.h>
 
-#include "conf.h"
 #include "util.h"
 
 /* ssl_error - the latest OpenSSL error as text (or fallback), clearing the queue */
@@ -38,9 +37,9 @@ static SSL_CTX *ctx_common(const SSL_METHOD *m)
     return ctx;
 }
 
-struct ssl_ctx_st *tls_server_ctx(const struct conf *c, char *err, size_t errsz)
+struct ssl_ctx_st *tls_server_ctx(const char *cert, const char *key, char *err, size_t errsz)
 {
-    if (c->tls_certificate == NULL || c->tls_privatekey == NULL) {
+    if (cert == NULL || key == NULL) {
         str_copy(err, "tls_certificate and tls_privatekey are not both set", errsz);
         return NULL;
     }
@@ -49,12 +48,12 @@ struct ssl_ctx_st *tls_server_ctx(const struct conf *c, char *err, size_t errsz)
         ssl_error(err, errsz, "cannot create a TLS context", NULL);
         return NULL;
     }
-    if (SSL_CTX_use_certificate_chain_file(ctx, c->tls_certificate) != 1) {
-        ssl_error(err, errsz, "cannot load certificate", c->tls_certificate);
-    } else if (SSL_CTX_use_PrivateKey_file(ctx, c->tls_privatekey, SSL_FILETYPE_PEM) != 1) {
-        ssl_error(err, errsz, "cannot load private key", c->tls_privatekey);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        ssl_error(err, errsz, "cannot load certificate", cert);
+    } else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+        ssl_error(err, errsz, "cannot load private key", key);
     } else if (SSL_CTX_check_private_key(ctx) != 1) {
-        ssl_error(err, errsz, "private key does not match certificate", c->tls_privatekey);
+        ssl_error(err, errsz, "private key does not match certificate", key);
     } else {
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
         SSL_CTX_set_num_tickets(ctx, 0);
@@ -64,18 +63,18 @@ struct ssl_ctx_st *tls_server_ctx(const struct conf *c, char *err, size_t errsz)
     return NULL;
 }
 
-struct ssl_ctx_st *tls_client_ctx(const struct conf *c, char *err, size_t errsz)
+struct ssl_ctx_st *tls_client_ctx(const char *ca_file, char *err, size_t errsz)
 {
     SSL_CTX *ctx = ctx_common(TLS_client_method());
     if (ctx == NULL) {
         ssl_error(err, errsz, "cannot create a TLS context", NULL);
         return NULL;
     }
-    int ok = c && c->tls_outbound_ca ? SSL_CTX_load_verify_locations(ctx, c->tls_outbound_ca, NULL)
-                                     : SSL_CTX_set_default_verify_paths(ctx);
+    int ok = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
+                     : SSL_CTX_set_default_verify_paths(ctx);
     if (ok != 1) {
         ssl_error(err, errsz, "cannot load CA certificates",
-                  c && c->tls_outbound_ca ? c->tls_outbound_ca : "(system store)");
+                  ca_file ? ca_file : "(system store)");
         SSL_CTX_free(ctx);
         return NULL;
     }

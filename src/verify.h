@@ -2,7 +2,7 @@
 #ifndef TANDEM_VERIFY_H
 #define TANDEM_VERIFY_H
 
-#include "acl.h"
+#include "acl_eval.h"
 
 /* The acl_hooks verify function of SMTP sessions (arg is the struct smtp_session). */
 void smtp_verify_start(void *arg, struct acl_run *run, enum verify_what what,

@@ -17,7 +17,6 @@
 #include "conn_limits.h"
 #include "log.h"
 #include "server.h"
-#include "smtp_in.h"
 #include "spool.h"
 
 struct worker;
@@ -94,11 +93,7 @@ static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
     w->srv.shutting_down = true;
     for (size_t i = 0; i < w->nlisteners; i++)
         evconnlistener_disable(w->listeners[i]);
-    struct smtp_session *s, *next;
-    for (s = LIST_FIRST(&w->srv.sessions); s; s = next) {
-        next = LIST_NEXT(s, entry);
-        smtp_session_shutdown(s);
-    }
+    server_shutdown_sessions(&w->srv);
     struct timeval tv = { (time_t)w->srv.conf->shutdown_timeout, 0 };
     evtimer_add(w->stop_timer, &tv);
     if (w->srv.nsessions == 0)

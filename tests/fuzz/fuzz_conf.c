@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "acl.h"
+#include "acl_eval.h"
 #include "conf.h"
 #include "log.h"
 

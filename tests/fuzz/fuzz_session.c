@@ -244,7 +244,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     confs[0] = load(conf_a, "a.conf");
     confs[1] = load(conf_b, "b.conf");
-    tls_ctx = tls_server_ctx(confs[0], err, sizeof(err));
+    tls_ctx = tls_server_ctx(confs[0]->tls_certificate, confs[0]->tls_privatekey, err, sizeof(err));
     base = event_base_new();
     if (tls_ctx == NULL || base == NULL)
         abort();

@@ -259,7 +259,7 @@ int main(int argc, char **argv)
     memset(&c, 0, sizeof(c));
     c.tls_outbound_ca = (char *)ca;
     char err[256];
-    SSL_CTX *ctx = pol > TLS_NONE ? tls_client_ctx(&c, err, sizeof(err)) : NULL;
+    SSL_CTX *ctx = pol > TLS_NONE ? tls_client_ctx(c.tls_outbound_ca, err, sizeof(err)) : NULL;
     if (pol > TLS_NONE && ctx == NULL)
         fatalx("%s", err);
     dr.base = event_base_new();

@@ -8,7 +8,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 
-#include "acl.h"
+#include "acl_eval.h"
 #include "conf_testutil.h"
 #include "log.h"
 
