@@ -14,16 +14,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "conf.h"
-#include "conn_cache.h"
-#include "delivery.h"
-#include "dns.h"
-#include "envelope.h"
-#include "hints.h"
-#include "log.h"
-#include "spool.h"
-#include "tls.h"
-#include "util.h"
+#include "conf/conf.h"
+#include "outbound/outbound.h"
+#include "dns/dns.h"
+#include "smtp/smtp.h"
+#include "store/store.h"
+#include "core/core.h"
 
 /* ---- in-memory retry hints (weak: the real LMDB ones win when linked) -------------------- */
 struct mem_hint {

@@ -9,12 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conf.h"
-#include "dns.h"
-#include "route.h"
-#include "route_hops.h"
-#include "route_print.h"
-#include "util.h"
+#include "conf/conf.h"
+#include "dns/dns.h"
+#include "route/route.h"
+#include "core/core.h"
 
 static int outstanding;
 

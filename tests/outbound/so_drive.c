@@ -15,10 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "route.h"
-#include "smtp_out.h"
-#include "tls.h"
-#include "util.h"
+#include "route/route.h"
+#include "outbound/outbound.h"
+#include "core/core.h"
 
 struct drive {
     struct event_base *base;
