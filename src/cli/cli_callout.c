@@ -1,15 +1,15 @@
 /* cli_callout.c - `tandem callout-cache list | purge [DOMAIN]`: the callout cache, one entry a
  * line (key, next-hop host, result, reason, expiry), and its removal. */
-#include "cli_callout.h"
+#include "cli.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "policy/policy.h"
 #include "conf/conf.h"
-#include "store/store.h"
 #include "core/core.h"
+#include "policy/policy.h"
+#include "store/store.h"
 
 /* print_entry - "key host result expiry reason" (expired entries are skipped) */
 static void print_entry(void *arg, const struct cc_entry *e)

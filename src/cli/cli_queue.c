@@ -2,7 +2,7 @@
  * Started as root with `user` set, it does its work as that user (like the daemon's
  * children), so that whatever it writes in the spool stays theirs; the logs and the control
  * socket are opened before privileges are dropped. */
-#include "cli_queue.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -13,8 +13,8 @@
 
 #include "cli_queue_int.h"
 #include "conf/conf.h"
-#include "queue/queue.h"
 #include "core/core.h"
+#include "queue/queue.h"
 
 struct cli_opts {
     const char *conf;

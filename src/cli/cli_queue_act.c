@@ -10,9 +10,9 @@
 #include <event2/event.h>
 
 #include "conf/conf.h"
+#include "core/core.h"
 #include "queue/queue.h"
 #include "store/store.h"
-#include "core/core.h"
 
 struct direct {
     struct event_base *base;

@@ -8,9 +8,9 @@
 #include <time.h>
 
 #include "conf/conf.h"
+#include "core/core.h"
 #include "smtp/smtp.h"
 #include "store/store.h"
-#include "core/core.h"
 
 /* print_block - one message */
 static void print_block(const struct envelope *env, time_t now)

@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include "conf/conf.h"
+#include "core/core.h"
+#include "queue/queue.h"
 #include "smtp/smtp.h"
 #include "store/store.h"
-#include "queue/queue.h"
-#include "core/core.h"
 
 #define SHOW_HEADERS_MAX (64 * 1024)
 

@@ -1,7 +1,7 @@
 /* cli_route.c - `tandem route [-c FILE] ADDRESS...`: how each address would be routed (like
  * `exim -bt`): the matching route and its line, the status, and the next hops in the order
  * they would be tried.  Exit 0 when every address is routable, 2 otherwise. */
-#include "cli_route.h"
+#include "cli.h"
 
 #include <event2/event.h>
 #include <getopt.h>
@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include "conf/conf.h"
+#include "core/core.h"
 #include "dns/dns.h"
 #include "route/route.h"
-#include "core/core.h"
 
 struct cli_addr {
     const char *addr;

@@ -5,13 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli_queue.h"
-#include "cli_callout.h"
-#include "cli_route.h"
+#include "cli.h"
 #include "conf/conf.h"
-#include "proc/proc.h"
-#include "session_stdio.h"
 #include "core/core.h"
+#include "proc/proc.h"
 
 #define DEFAULT_CONF "etc/tandem.conf"
 

@@ -1,7 +1,7 @@
 /* session_stdio.c - `tandem session`: the session runs on one end of a socketpair exactly as
  * on a TCP connection; a small pump process copies stdin to the other end and replies to
  * stdout. */
-#include "session_stdio.h"
+#include "cli.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -16,11 +16,6 @@ static const char *const var_names[VAR_NVARS] = {
     [VAR_ACL_VERIFY_MESSAGE] = "acl_verify_message",
 };
 
-const char *acl_var_name(enum acl_var v)
-{
-    return (unsigned)v < VAR_NVARS ? var_names[v] : "?";
-}
-
 /* var_lookup - the variable called name[0..len), or VAR_NVARS */
 static enum acl_var var_lookup(const char *name, size_t len)
 {

@@ -159,7 +159,6 @@ void acl_text_free(struct acl_text *t);
 /* Append t to out with variable values from vals (NULL = empty); control characters in
  * values become '?', so a value can never split a reply or header line. */
 void acl_text_expand(const struct acl_text *t, const char *const vals[VAR_NVARS], struct sbuf *out);
-const char *acl_var_name(enum acl_var v);
 
 /* ---- conf: the parsed, validated configuration.  Immutable once loaded. */
 

@@ -72,8 +72,7 @@ bool parse_time(const char *s, unsigned *out_seconds);
 void fmt_age(char *buf, size_t sz, long seconds);
 void fmt_size(char *buf, size_t sz, uint64_t bytes);
 
-/* Seconds and microseconds since the epoch, and a monotonic clock in milliseconds. */
-double now_real(void);
+/* A monotonic clock in milliseconds. */
 uint64_t now_mono_ms(void);
 
 /* Set O_NONBLOCK / FD_CLOEXEC; return -1 on error. */

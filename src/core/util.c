@@ -343,13 +343,6 @@ void fmt_size(char *buf, size_t sz, uint64_t n)
         str_fmt(buf, sz, "%.1fM", (double)n / (1024 * 1024));
 }
 
-double now_real(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
-}
-
 uint64_t now_mono_ms(void)
 {
     struct timespec ts;

@@ -5,12 +5,12 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "policy/policy.h"
-#include "conf/conf.h"
-#include "dns/dns.h"
-#include "store/store.h"
-#include "core/core.h"
 #include "smtp_in.h"
+#include "conf/conf.h"
+#include "core/core.h"
+#include "dns/dns.h"
+#include "policy/policy.h"
+#include "store/store.h"
 
 #include <event2/event.h>
 #include <openssl/ssl.h>

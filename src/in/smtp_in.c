@@ -17,9 +17,9 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "core/core.h"
-#include "conf/conf.h"
 #include "in.h"
+#include "conf/conf.h"
+#include "core/core.h"
 #include "store/store.h"
 
 #define INPUT_HIGH_WATER (256 * 1024)

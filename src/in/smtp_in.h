@@ -8,9 +8,9 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+#include "core/core.h"
 #include "policy/policy.h"
 #include "smtp/smtp.h"
-#include "core/core.h"
 
 struct bufferevent;
 struct event;

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conf/conf.h"
-#include "core/core.h"
 #include "in.h"
 #include "verify.h"
+#include "conf/conf.h"
+#include "core/core.h"
 
 /* Per-run context kept alive while an ACL is pending. */
 struct acl_call {

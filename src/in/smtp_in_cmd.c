@@ -7,10 +7,10 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
-#include "conf/conf.h"
-#include "outbound/outbound.h"
-#include "core/core.h"
 #include "in.h"
+#include "conf/conf.h"
+#include "core/core.h"
+#include "outbound/outbound.h"
 
 /* Phase bits for the table's "allowed" column. */
 #define P(x) (1u << (x))

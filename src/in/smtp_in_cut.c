@@ -9,12 +9,12 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
-#include "conf/conf.h"
-#include "outbound/outbound.h"
-#include "dns/dns.h"
-#include "core/core.h"
-#include "route/route.h"
 #include "in.h"
+#include "conf/conf.h"
+#include "core/core.h"
+#include "dns/dns.h"
+#include "outbound/outbound.h"
+#include "route/route.h"
 #include "store/store.h"
 
 static void cut_event(void *arg, struct cut_link *l, const struct cut_result *r);
@@ -195,15 +195,15 @@ static void routed(struct smtp_session *s, struct route_result *res)
     if (t->cut && cut_link_alive(t->cut) && strcmp(cut_link_key(t->cut), key) != 0) {
         route_result_free(res);
         if (t->cut_opts.split == CUT_SPLIT_DEFER) {
-            const char *text = "4.5.3 Recipient goes to a different next hop; send it in a new transaction";
+            const char *text = "Recipient goes to a different next hop; send it in a new transaction";
             if (s->cut_verify_run) {
                 struct acl_run *run = s->cut_verify_run;
                 char reply[200];
                 s->cut_verify_run = NULL;
-                str_fmt(reply, sizeof(reply), "452 %s", text);
+                str_fmt(reply, sizeof(reply), "452 4.5.3 %s", text);
                 acl_verify_done(run, VERIFY_DEFER, reply);
             } else {
-                smtp_reply(s, 452, "4.5.3", "%s", text + 6);
+                smtp_reply(s, 452, "4.5.3", "%s", text);
             }
             mirror_over(s, verifying);
             return;

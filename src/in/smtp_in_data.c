@@ -11,9 +11,9 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include "in.h"
 #include "conf/conf.h"
 #include "core/core.h"
-#include "in.h"
 #include "store/store.h"
 
 static void message_end(struct smtp_session *s);

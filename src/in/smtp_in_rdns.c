@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dns/dns.h"
 #include "in.h"
+#include "dns/dns.h"
 
 /* same_ip - does the sockaddr hold the text address ip? */
 static bool same_ip(const struct sockaddr_storage *ss, const char *ip)

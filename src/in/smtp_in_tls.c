@@ -11,9 +11,9 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "core/core.h"
-#include "conf/conf.h"
 #include "in.h"
+#include "conf/conf.h"
+#include "core/core.h"
 
 bool smtp_starttls_offered(struct smtp_session *s)
 {

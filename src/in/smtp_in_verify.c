@@ -9,11 +9,11 @@
 
 #include <arpa/inet.h>
 
-#include "policy/policy.h"
+#include "in.h"
 #include "conf/conf.h"
 #include "dns/dns.h"
+#include "policy/policy.h"
 #include "route/route.h"
-#include "in.h"
 
 struct verify_job {
     struct smtp_session *s;

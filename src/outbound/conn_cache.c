@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "route/route.h"
 #include "core/core.h"
+#include "route/route.h"
 
 struct cc_entry {
     struct conn_cache *cc;

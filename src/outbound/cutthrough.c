@@ -7,9 +7,9 @@
 
 #include <event2/event.h>
 
-#include "smtp/smtp.h"
 #include "conf/conf.h"
 #include "core/core.h"
+#include "smtp/smtp.h"
 
 enum cl_state {
     CL_NEW,       /* nothing sent yet */
@@ -64,6 +64,8 @@ static void cl_reply(void *arg, struct smtp_out *so, enum smtp_out_cmd cmd, void
 static void cl_failed(void *arg, struct smtp_out *so, const struct so_failure *f);
 static void cl_drained(void *arg, struct smtp_out *so);
 static const struct smtp_out_cbs cl_cbs = { cl_ready, cl_reply, cl_failed, cl_drained };
+
+#define CUT_ADDED_HEADERS_MAX 4096 /* SIZE headroom for the headers tandem adds */
 
 /* report_cb - deliver the pending report */
 static void report_cb(evutil_socket_t fd, short what, void *arg)
@@ -237,9 +239,9 @@ static void set_mail(struct cut_link *l, const struct cut_mail *m)
     memset(&l->mail, 0, sizeof(l->mail));
     l->mail.sender = l->sender;
     /* the client's SIZE plus room for the headers tandem adds */
-    l->mail.size = m->size ? m->size + 4096 : 0;
-    if (c->message_size_limit && l->mail.size > c->message_size_limit + 4096)
-        l->mail.size = c->message_size_limit + 4096;
+    l->mail.size = m->size ? m->size + CUT_ADDED_HEADERS_MAX : 0;
+    if (c->message_size_limit && l->mail.size > c->message_size_limit + CUT_ADDED_HEADERS_MAX)
+        l->mail.size = c->message_size_limit + CUT_ADDED_HEADERS_MAX;
     l->mail.body_8bit = m->body_8bit;
     l->mail.smtputf8 = m->smtputf8;
     l->mail.ret = m->ret;
@@ -289,9 +291,7 @@ bool cut_link_restart(struct cut_link *l, const struct cut_mail *mail)
 }
 
 const char *cut_link_key(const struct cut_link *l) { return l->key; }
-const struct cutthrough_opts *cut_link_opts(const struct cut_link *l) { return &l->opts; }
 bool cut_link_alive(const struct cut_link *l) { return l->st != CL_DEAD; }
-bool cut_link_idle(const struct cut_link *l) { return l->st == CL_IDLE; }
 size_t cut_link_naccepted(const struct cut_link *l) { return l->naccepted; }
 
 bool cut_link_has_rcpt(const struct cut_link *l, const char *rcpt)

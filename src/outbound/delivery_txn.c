@@ -8,11 +8,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "conf/conf.h"
 #include "outbound.h"
-#include "store/store.h"
-#include "route/route.h"
+#include "conf/conf.h"
 #include "core/core.h"
+#include "route/route.h"
+#include "store/store.h"
 
 static void try_hop(struct dlv_txn *t);
 static void start_batch(struct dlv_txn *t);

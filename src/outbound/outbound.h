@@ -9,8 +9,8 @@
 #include <stdint.h>
 
 #include "conf/conf.h"
-#include "smtp/smtp.h"
 #include "route/route.h"
+#include "smtp/smtp.h"
 
 /* ---- smtp_out: THE outbound SMTP client engine.  Queued delivery, recipient callouts and
  * cutthrough all drive this one object step by step: connect (greeting, EHLO or HELO,
@@ -47,7 +47,7 @@ enum smtp_ext {
     EXT_DSN = 1 << 4, EXT_CHUNKING = 1 << 5, EXT_STARTTLS = 1 << 6, EXT_ENHANCEDSTATUSCODES = 1 << 7,
 };
 
-enum smtp_out_cmd { SOC_MAIL, SOC_RCPT, SOC_DATA, SOC_BDAT, SOC_DOT, SOC_RSET, SOC_QUIT, SOC_NOOP };
+enum smtp_out_cmd { SOC_MAIL, SOC_RCPT, SOC_DATA, SOC_BDAT, SOC_DOT, SOC_RSET, SOC_QUIT };
 
 /* Why a connection failed (the object is unusable afterwards; the caller frees it). */
 enum so_fail {
@@ -129,7 +129,6 @@ void smtp_out_dot(struct smtp_out *so, void *tag);             /* final dot; dat
 /* BDAT with the server's CHUNKING: one chunk (raw bytes, no dot-stuffing). */
 void smtp_out_bdat(struct smtp_out *so, const char *p, size_t n, bool last, void *tag);
 void smtp_out_rset(struct smtp_out *so, void *tag);
-void smtp_out_noop(struct smtp_out *so, void *tag);
 /* QUIT; the object frees itself once the reply (or a short timeout) arrives, and calls no
  * callbacks after this. */
 void smtp_out_quit(struct smtp_out *so);
@@ -291,9 +290,7 @@ void cut_link_adopt(struct cut_link *l, struct smtp_out *kept, const char *kept_
 bool cut_link_restart(struct cut_link *l, const struct cut_mail *mail);
 
 const char *cut_link_key(const struct cut_link *l);    /* route_hops_key of its route */
-const struct cutthrough_opts *cut_link_opts(const struct cut_link *l);
 bool cut_link_alive(const struct cut_link *l);
-bool cut_link_idle(const struct cut_link *l);          /* transaction over, connection ready */
 /* Whether rcpt was already accepted on this link (a callout kept its connection). */
 bool cut_link_has_rcpt(const struct cut_link *l, const char *rcpt);
 size_t cut_link_naccepted(const struct cut_link *l);

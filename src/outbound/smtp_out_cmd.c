@@ -23,7 +23,6 @@ static const struct {
     [SOC_DOT] = { "end of data", "reply to end of data", TMO_DATA },
     [SOC_RSET] = { "RSET", "reply to RSET", TMO_COMMAND },
     [SOC_QUIT] = { "QUIT", "reply to QUIT", TMO_QUIT },
-    [SOC_NOOP] = { "NOOP", "reply to NOOP", TMO_COMMAND },
 };
 
 const char *so_cmd_name(enum smtp_out_cmd cmd)
@@ -34,12 +33,6 @@ const char *so_cmd_name(enum smtp_out_cmd cmd)
 static struct so_cmd *head(const struct smtp_out *so)
 {
     return so->qhead < so->qlen ? &so->q[so->qhead] : NULL;
-}
-
-bool so_cmd_in_flight(const struct smtp_out *so)
-{
-    const struct so_cmd *c = head(so);
-    return c && c->sent;
 }
 
 const char *so_head_name(const struct smtp_out *so)
@@ -384,12 +377,6 @@ void smtp_out_rset(struct smtp_out *so, void *tag)
 {
     if (queue_check(so, "RSET"))
         enqueue(so, SOC_RSET, tag, "RSET\r\n");
-}
-
-void smtp_out_noop(struct smtp_out *so, void *tag)
-{
-    if (queue_check(so, "NOOP"))
-        enqueue(so, SOC_NOOP, tag, "NOOP\r\n");
 }
 
 void smtp_out_quit(struct smtp_out *so)

@@ -9,9 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "smtp/smtp.h"
 #include "outbound.h"
 #include "core/core.h"
+#include "smtp/smtp.h"
 
 struct bufferevent;
 struct event;
@@ -125,7 +125,6 @@ void so_tls_error_text(struct smtp_out *so, char *buf, size_t sz);
 void so_cmd_reply(struct smtp_out *so, const struct smtp_reply *r);
 void so_flush(struct smtp_out *so);
 void so_queue_free(struct smtp_out *so);
-bool so_cmd_in_flight(const struct smtp_out *so);
 const char *so_cmd_name(enum smtp_out_cmd cmd);
 const char *so_head_name(const struct smtp_out *so);
 void so_write_progress(struct smtp_out *so);

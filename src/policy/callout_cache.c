@@ -8,8 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "store/store.h"
 #include "core/core.h"
+#include "store/store.h"
 
 /* make_key - the database key; false if it would be too long or ambiguous */
 static bool make_key(char *out, size_t sz, enum cc_kind kind, const char *key, const char *host)

@@ -9,8 +9,8 @@
 
 #include "conf/conf.h"
 #include "core/core.h"
-#include "route/route.h"
 #include "outbound/outbound.h"
+#include "route/route.h"
 
 /* ---- acl_eval: the resumable evaluator of compiled ACLs (conf/conf.h), used at each SMTP stage. */
 

@@ -2,7 +2,6 @@
  * the scheduler), restarts crashed children, reloads on SIGHUP, stops everything on SIGTERM. */
 #include "proc.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -18,13 +17,13 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
-#include "conf/conf.h"
-#include "in/in.h"
 #include "listeners.h"
+#include "worker.h"
+#include "conf/conf.h"
 #include "core/core.h"
+#include "in/in.h"
 #include "queue/queue.h"
 #include "store/store.h"
-#include "worker.h"
 
 #define MAX_CHILDREN 256
 #define RESTART_BURST 10     /* more crashes than this within RESTART_WINDOW slows restarts */
@@ -318,24 +317,6 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
     start_children(p);
 }
 
-/* clean_tmp - remove messages whose reception never finished (a crash mid-DATA) */
-static void clean_tmp(const char *spooldir)
-{
-    char path[4096];
-    str_fmt(path, sizeof(path), "%s/tmp", spooldir);
-    DIR *d = opendir(path);
-    if (d == NULL)
-        return;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        if (unlinkat(dirfd(d), de->d_name, 0) == 0)
-            log_main("removed incomplete message %s/%s", path, de->d_name);
-    }
-    closedir(d);
-}
-
 /* mkdir_p - create a directory and its parents (mode 0750) */
 static bool mkdir_p(const char *dir)
 {
@@ -353,7 +334,12 @@ static bool mkdir_p(const char *dir)
     return mkdir(path, 0750) == 0 || errno == EEXIST;
 }
 
-static const char *const spool_subdirs[] = { "", "/input", "/tmp", "/corrupt", "/db" };
+/* What safe_spool_path needs: the parent and where to put the reason. */
+struct path_check {
+    const struct parent *p;
+    char *err;
+    size_t errsz;
+};
 
 /* safe_path - refuse a spool or log path that someone else could have planted for the root
  * parent to write through or chown: a symbolic link, the wrong kind of file, a file with other
@@ -383,22 +369,27 @@ static bool safe_path(const struct parent *p, const char *path, bool dir, char *
     return false;
 }
 
+/* safe_spool_path - spool_each_path callback: stop at the first unsafe path */
+static bool safe_spool_path(void *arg, const char *path, bool is_dir)
+{
+    struct path_check *pc = arg;
+    if (path == NULL) {
+        str_copy(pc->err, "spool directory name too long", pc->errsz);
+        return false;
+    }
+    return safe_path(pc->p, path, is_dir, pc->err, pc->errsz);
+}
+
 /* safe_paths - the spool's directories and the files the parent opens there and in the log
  * directory (log.c's three logs) pass safe_path */
 static bool safe_paths(const struct parent *p, char *err, size_t errsz)
 {
-    static const char *const spool_files[] = { "/tandem.pid", "/db/data.mdb", "/db/lock.mdb" };
     static const char *const logs[] = { "/mainlog", "/rejectlog", "/paniclog" };
     const struct conf *c = p->conf;
+    struct path_check pc = { p, err, errsz };
     char path[4096];
-    for (size_t i = 0; i < ARRAY_LEN(spool_subdirs); i++)
-        if (!str_fmt(path, sizeof(path), "%s%s", c->spool_directory, spool_subdirs[i]) ||
-            !safe_path(p, path, true, err, errsz))
-            return false;
-    for (size_t i = 0; i < ARRAY_LEN(spool_files); i++)
-        if (!str_fmt(path, sizeof(path), "%s%s", c->spool_directory, spool_files[i]) ||
-            !safe_path(p, path, false, err, errsz))
-            return false;
+    if (!spool_each_path(c->spool_directory, safe_spool_path, &pc))
+        return false;
     if (strcmp(c->log_directory, "syslog") == 0)
         return true;
     if (!safe_path(p, c->log_directory, true, err, errsz))
@@ -410,17 +401,14 @@ static bool safe_paths(const struct parent *p, char *err, size_t errsz)
     return true;
 }
 
-/* chown_spool - the unprivileged children own the spool */
-static void chown_spool(const struct parent *p)
+/* chown_spool_dir - spool_each_path callback: the unprivileged children own the spool's
+ * directories */
+static bool chown_spool_dir(void *arg, const char *path, bool is_dir)
 {
-    char path[4096];
-    if (!p->privs.drop)
-        return;
-    for (size_t i = 0; i < ARRAY_LEN(spool_subdirs); i++) {
-        str_fmt(path, sizeof(path), "%s%s", p->conf->spool_directory, spool_subdirs[i]);
-        if (lchown(path, p->privs.uid, p->privs.gid) != 0)
-            fprintf(stderr, "tandem: chown %s: %s\n", path, strerror(errno));
-    }
+    const struct parent *p = arg;
+    if (path && is_dir && lchown(path, p->privs.uid, p->privs.gid) != 0)
+        fprintf(stderr, "tandem: chown %s: %s\n", path, strerror(errno));
+    return path != NULL;
 }
 
 /* prepare - directories, listeners and identity; errors go to stderr before daemonizing */
@@ -449,7 +437,8 @@ static bool prepare(struct parent *p)
         fprintf(stderr, "tandem: %s\n", err);
         return false;
     }
-    chown_spool(p);
+    if (p->privs.drop)
+        spool_each_path(c->spool_directory, chown_spool_dir, p);
     if (!load_tls(c, &p->tls_ctx, err, sizeof(err))) {
         fprintf(stderr, "tandem: TLS: %s\n", err);
         return false;
@@ -500,7 +489,7 @@ static int daemonize(int *ready_fd)
 static void write_pidfile(struct parent *p)
 {
     char buf[32];
-    str_fmt(p->pidfile, sizeof(p->pidfile), "%s/tandem.pid", p->conf->spool_directory);
+    spool_pid_path(p->pidfile, sizeof(p->pidfile), p->conf->spool_directory);
     str_fmt(buf, sizeof(buf), "%d\n", (int)getpid());
     int fd = open(p->pidfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0 || write(fd, buf, strlen(buf)) < 0)
@@ -565,7 +554,7 @@ int parent_serve(const char *conf_path, bool foreground)
         return 1;
     }
     write_pidfile(&p);
-    clean_tmp(p.conf->spool_directory);
+    spool_clean_tmp(p.conf->spool_directory);
     p.nslots = worker_count(p.conf) * 4 + 4;
     if (p.nslots > MAX_CHILDREN)
         p.nslots = MAX_CHILDREN;
@@ -602,7 +591,7 @@ int parent_stop(const char *conf_path)
     struct conf *c = conf_load_or_report(conf_path);
     if (c == NULL)
         return 1;
-    str_fmt(path, sizeof(path), "%s/tandem.pid", c->spool_directory);
+    spool_pid_path(path, sizeof(path), c->spool_directory);
     conf_free(c);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;

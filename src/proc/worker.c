@@ -14,8 +14,8 @@
 #include <event2/listener.h>
 
 #include "conf/conf.h"
-#include "in/in.h"
 #include "core/core.h"
+#include "in/in.h"
 #include "store/store.h"
 
 struct worker;

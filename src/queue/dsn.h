@@ -9,9 +9,9 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "core/core.h"
 #include "outbound/outbound.h"
 #include "smtp/smtp.h"
-#include "core/core.h"
 
 #define DSN_LINE_MAX 998               /* RFC 5322 line limit, CRLF excluded */
 #define DSN_RETURN_FULL_MAX (100 * 1024) /* RET=FULL: larger messages return headers only */

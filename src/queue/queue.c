@@ -9,9 +9,9 @@
 
 #include <event2/event.h>
 
+#include "queue.h"
 #include "conf/conf.h"
 #include "core/core.h"
-#include "queue.h"
 #include "store/store.h"
 
 static void dispatch(struct queue *q);

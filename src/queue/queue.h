@@ -9,9 +9,9 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "core/core.h"
 #include "outbound/outbound.h"
 #include "smtp/smtp.h"
-#include "core/core.h"
 
 /* ---- queue: the queue engine: which messages are due, at most remote_max_parallel attempts at
  * once, one attempt per message at a time (under its spool lock), retries, give-up, bounces and

@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conf/conf.h"
-#include "store/store.h"
-#include "core/core.h"
 #include "queue.h"
 #include "retry.h"
+#include "conf/conf.h"
+#include "core/core.h"
+#include "store/store.h"
 
 struct attempt {
     struct queue *q;

@@ -8,10 +8,10 @@
 #include <openssl/ssl.h>
 
 #include "conf/conf.h"
-#include "outbound/outbound.h"
-#include "dns/dns.h"
-#include "store/store.h"
 #include "core/core.h"
+#include "dns/dns.h"
+#include "outbound/outbound.h"
+#include "store/store.h"
 
 #define QUEUE_DRAIN_MAX 10   /* seconds to let closing connections finish */
 

@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "bounce.h"
+#include "queue.h"
 #include "conf/conf.h"
 #include "core/core.h"
-#include "queue.h"
 #include "store/store.h"
 
 /* outcome_of - this attempt's result for recipient i, else the one remembered in the hints */

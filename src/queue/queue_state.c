@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/store.h"
 #include "core/core.h"
+#include "store/store.h"
 
 #define MSG_STATE_VERSION 1
 #define RCPT_NOTE_VERSION 1

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dns/dns.h"
 #include "core/core.h"
+#include "dns/dns.h"
 
 /* One host whose addresses are looked up: a static host, or one MX host. */
 struct route_slot {

@@ -1,8 +1,8 @@
 /* spool.c - the spool directory as a whole: its layout, and the operations on committed
  * messages that are about names rather than contents (remove, quarantine, lock, list). */
 #include "msgid.h"
-#include "store.h"
 #include "spool_private.h"
+#include "store.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #define QUARANTINE_TRIES 100 /* corrupt/ID, corrupt/ID.1, ... */
+#define SPOOL_PID_FILE "tandem.pid"
 
 static const char *const spool_subdirs[] = { "input", "tmp", "corrupt", "db" };
 
@@ -48,6 +49,50 @@ bool spool_init_dirs(const char *spooldir, char *err, size_t errsz)
             return false;
     }
     return true;
+}
+
+/* spool_clean_tmp - remove messages whose reception never finished */
+void spool_clean_tmp(const char *spooldir)
+{
+    char path[SPOOL_PATH_MAX];
+    if (!spool_path(path, sizeof(path), spooldir, "tmp", "", ""))
+        return;
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+            log_main("removed incomplete message %s%s", path, de->d_name);
+    }
+    closedir(d);
+}
+
+/* spool_each_path - the spool's directories, then the files a privileged process opens */
+bool spool_each_path(const char *spooldir, spool_path_fn fn, void *arg)
+{
+    static const char *const files[] = { SPOOL_PID_FILE, "db/data.mdb", "db/lock.mdb" };
+    char path[SPOOL_PATH_MAX];
+    if (!fn(arg, spooldir, true))
+        return false;
+    for (size_t i = 0; i < ARRAY_LEN(spool_subdirs); i++) {
+        bool ok = str_fmt(path, sizeof(path), "%s/%s", spooldir, spool_subdirs[i]);
+        if (!fn(arg, ok ? path : NULL, true) || !ok)
+            return false;
+    }
+    for (size_t i = 0; i < ARRAY_LEN(files); i++) {
+        bool ok = str_fmt(path, sizeof(path), "%s/%s", spooldir, files[i]);
+        if (!fn(arg, ok ? path : NULL, false) || !ok)
+            return false;
+    }
+    return true;
+}
+
+bool spool_pid_path(char *buf, size_t sz, const char *spooldir)
+{
+    return str_fmt(buf, sz, "%s/%s", spooldir, SPOOL_PID_FILE);
 }
 
 /* id_path - input/ID or input/ID-J, after checking the id (EINVAL) */

@@ -1,9 +1,8 @@
 /* spool_envelope.c - the envelope part of a message file: struct envelope to records and
  * back.  The decoder is table-driven and strict: unknown, repeated or misplaced records, bad
  * numbers and NUL bytes inside strings all make the file unreadable. */
-#include "msgid.h"
-#include "store.h"
 #include "spool_private.h"
+#include "store.h"
 
 #include <errno.h>
 #include <stddef.h>

@@ -1,9 +1,8 @@
 /* spool_journal.c - the per-message delivery journal input/ID-J: append-only lines
  * "d<index>\n" (delivered) or "f<index>\n" (failed), each fsync'd before it is believed.
  * A crash can leave a torn last line; readers ignore it and the next append cuts it off. */
-#include "msgid.h"
-#include "store.h"
 #include "spool_private.h"
+#include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -7,9 +7,9 @@
 #include <stddef.h>
 #include <sys/uio.h>
 
-#include "smtp/smtp.h"
 #include "spool_record.h"
 #include "core/core.h"
+#include "smtp/smtp.h"
 
 #define SPOOL_PATH_MAX 4096
 #define SPOOL_FILE_MODE 0640

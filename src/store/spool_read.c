@@ -1,9 +1,8 @@
 /* spool_read.c - reading committed message files back: the whole file is validated
  * (magic, envelope, data records, size, END, nothing after) before anything is believed,
  * skipping over content with seeks; content is then streamed a record at a time. */
-#include "msgid.h"
-#include "store.h"
 #include "spool_private.h"
+#include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,9 +1,8 @@
 /* spool_write.c - writing one message file: created under tmp/ with a fresh id, filled with
  * buffered records (content in data records of up to 64 KiB, so few large writes), and
  * committed by trailer + END, fsync, rename into input/ (never replacing), fsync input/. */
-#include "msgid.h"
-#include "store.h"
 #include "spool_private.h"
+#include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>

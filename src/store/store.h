@@ -17,6 +17,17 @@
 /* Layout under spool_directory: input/ (committed messages ID and journals ID-J),
  * tmp/ (messages being received), corrupt/ (unreadable files moved aside), db/ (hints). */
 bool spool_init_dirs(const char *spooldir, char *err, size_t errsz);
+/* Remove what tmp/ holds: messages whose reception never finished (a crash mid-DATA); each
+ * removal is logged.  For the parent at start, before any worker runs. */
+void spool_clean_tmp(const char *spooldir);
+/* Visit every path of the spool that a privileged process creates, opens or changes: the spool
+ * directory, its subdirectories (is_dir) and the files in them the parent opens (the pid file,
+ * the hints database's files).  Stops when fn returns false; returns false then, or when a path
+ * is too long (path NULL). */
+typedef bool (*spool_path_fn)(void *arg, const char *path, bool is_dir);
+bool spool_each_path(const char *spooldir, spool_path_fn fn, void *arg);
+/* spooldir/tandem.pid, the daemon's pid file.  False if the name is too long. */
+bool spool_pid_path(char *buf, size_t sz, const char *spooldir);
 
 /* A fresh message id, unique across processes and restarts (Exim's 16-character form). */
 void msgid_new(char out[MSGID_LEN + 1]);

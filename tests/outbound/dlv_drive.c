@@ -15,11 +15,11 @@
 #include <unistd.h>
 
 #include "conf/conf.h"
-#include "outbound/outbound.h"
+#include "core/core.h"
 #include "dns/dns.h"
+#include "outbound/outbound.h"
 #include "smtp/smtp.h"
 #include "store/store.h"
-#include "core/core.h"
 
 /* ---- in-memory retry hints (weak: the real LMDB ones win when linked) -------------------- */
 struct mem_hint {

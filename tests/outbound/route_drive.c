@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include "conf/conf.h"
+#include "core/core.h"
 #include "dns/dns.h"
 #include "route/route.h"
-#include "core/core.h"
 
 static int outstanding;
 

@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "route/route.h"
-#include "outbound/outbound.h"
 #include "core/core.h"
+#include "outbound/outbound.h"
+#include "route/route.h"
 
 struct drive {
     struct event_base *base;

@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include "conf/conf.h"
-#include "policy/policy.h"
 #include "core/core.h"
+#include "policy/policy.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

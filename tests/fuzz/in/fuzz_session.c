@@ -34,11 +34,11 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include "smtp/smtp.h"
 #include "conf/conf.h"
 #include "core/core.h"
 #include "in/in.h"
 #include "in/smtp_in.h"
+#include "smtp/smtp.h"
 #include "store/store.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

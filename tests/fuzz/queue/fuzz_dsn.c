@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "queue/dsn.h"
 #include "core/core.h"
+#include "queue/dsn.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "smtp/smtp.h"
 #include "core/core.h"
+#include "smtp/smtp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

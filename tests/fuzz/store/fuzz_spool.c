@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "store/store.h"
 #include "core/core.h"
+#include "store/store.h"
 
 #define JOURNAL_MARK "~~journal~~\n"
 #define ID_AT 19 /* after "tandem-spool 1\nI16:" */

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "store/store.h"
 #include "core/core.h"
+#include "store/store.h"
 
 #define CORPUS "tests/fuzz/corpus/spool"
 

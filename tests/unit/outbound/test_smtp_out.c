@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "route/route.h"
 #include "outbound/smtp_out_int.h"
+#include "route/route.h"
 
 static void ehlo(const char *text, unsigned *exts, uint64_t *size)
 {

@@ -8,9 +8,9 @@
 #include <event2/event.h>
 #include <fcntl.h>
 
-#include "policy/policy.h"
 #include "conf_testutil.h"
 #include "core/core.h"
+#include "policy/policy.h"
 
 static char logdir[64];
 

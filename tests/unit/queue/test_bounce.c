@@ -3,8 +3,8 @@
  * (NOTIFY, never the null sender), including the DSN written into a spool. */
 #include "spool_fixture.h"
 
-#include "queue/bounce.h"
 #include "conf/conf.h"
+#include "queue/bounce.h"
 #include "queue/dsn.h"
 
 #define HDRS "From: Alice <alice@example.org>\r\nTo: bob@example.net\r\nSubject: hello\r\n" \

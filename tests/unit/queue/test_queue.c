@@ -7,9 +7,9 @@
 #include <fcntl.h>
 
 #include "conf/conf.h"
-#include "store/store.h"
 #include "core/core.h"
 #include "queue/queue.h"
+#include "store/store.h"
 
 /* The scripted next hop: a recipient's local part says what happens to it. */
 struct script {

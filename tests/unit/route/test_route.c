@@ -12,9 +12,9 @@
 #include <string.h>
 
 #include "conf/conf.h"
+#include "core/core.h"
 #include "dns/dns.h"
 #include "route/route.h"
-#include "core/core.h"
 
 /* ---- a tiny DNS packet builder --------------------------------------------------------- */
 struct pkt {

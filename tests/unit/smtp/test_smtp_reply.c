@@ -6,8 +6,8 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "smtp/smtp.h"
 #include "core/core.h"
+#include "smtp/smtp.h"
 
 #define TEST(name) static void name(void **state)
 #define UNUSED (void)state

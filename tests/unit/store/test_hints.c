@@ -17,9 +17,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "store/store.h"
 #include "core/core.h"
 #include "queue/queue.h"
+#include "store/store.h"
 
 struct fx {
     char dir[64];
