@@ -38,6 +38,9 @@ struct dns_sub {
     enum dns_status st;
     struct sockaddr_storage addrs[DNS_ADDR_MAX];
     size_t naddrs;
+    enum dns_security sec;
+    unsigned char *raw;     /* dns_lookup_raw: a copy of the answer packet */
+    size_t rawlen;
 };
 
 struct dns_query {
@@ -45,6 +48,7 @@ struct dns_query {
     dns_mx_cb mx_cb;
     dns_addr_cb addr_cb;
     dns_ptr_cb ptr_cb;
+    dns_raw_cb raw_cb;
     char ptr[256];
     void *arg;
     struct event *done_ev;  /* runs the caller's callback from the loop */
@@ -160,10 +164,17 @@ static void sub_answer(void *data, int rcode, void *packet, int len, int sec, ch
     (void)ratelimited;
     s->pending = false;
     s->async_id = 0;
+    s->sec = sec == 2 ? DNS_SECURE : sec == 1 ? DNS_BOGUS : DNS_INSECURE;
+    if (s->q->raw_cb && rcode == 0 && sec != 1 && packet && len > 0) {
+        s->raw = xmemdup(packet, (size_t)len);
+        s->rawlen = (size_t)len;
+    }
     if (rcode == ns_r_nxdomain)
         s->st = DNS_NXDOMAIN;
     else if (rcode != 0 || sec == 1 || packet == NULL || len <= 0)
         s->st = DNS_TEMPFAIL;
+    else if (s->q->raw_cb)
+        s->st = dns_parse_status(packet, (size_t)len, s->rrtype);
     else if (s->rrtype == ns_t_mx)
         s->st = dns_parse_mx(packet, (size_t)len, s->q->mx, DNS_MX_MAX, &s->q->nmx);
     else if (s->rrtype == ns_t_ptr)
@@ -207,6 +218,8 @@ static void cancel_subs(struct dns_query *q)
 
 static void query_free(struct dns_query *q)
 {
+    for (size_t i = 0; i < q->nsub; i++)
+        free(q->sub[i].raw);
     event_free(q->done_ev);
     event_free(q->timer);
     free(q);
@@ -230,7 +243,10 @@ static void deliver(evutil_socket_t fd, short what, void *arg)
     struct dns_query *q = arg;
     (void)fd;
     (void)what;
-    if (q->ptr_cb) {
+    if (q->raw_cb) {
+        const struct dns_sub *s = &q->sub[0];
+        q->raw_cb(q->arg, s->st, s->sec, s->raw, s->rawlen);
+    } else if (q->ptr_cb) {
         q->ptr_cb(q->arg, q->sub[0].st, q->sub[0].st == DNS_OK ? q->ptr : "");
     } else if (q->mx_cb) {
         enum dns_status st = q->sub[0].st;
@@ -292,6 +308,22 @@ struct dns_query *dns_lookup_mx(struct dns_ctx *d, const char *domain, dns_mx_cb
     if (valid_name(domain)) {
         q->npending = 1;
         sub_start(q, &q->sub[0], domain, ns_t_mx);
+    } else {
+        q->sub[0].st = DNS_NXDOMAIN;
+        query_done(q);
+    }
+    return q;
+}
+
+struct dns_query *dns_lookup_raw(struct dns_ctx *d, const char *name, int rrtype, dns_raw_cb cb,
+                                 void *arg)
+{
+    struct dns_query *q = query_new(d, arg);
+    q->raw_cb = cb;
+    q->nsub = 1;
+    if (valid_name(name)) {
+        q->npending = 1;
+        sub_start(q, &q->sub[0], name, rrtype);
     } else {
         q->sub[0].st = DNS_NXDOMAIN;
         query_done(q);

@@ -45,6 +45,16 @@ struct dns_query *dns_lookup_addr(struct dns_ctx *d, const char *host, dns_addr_
 /* The reverse-DNS (PTR) name of an IP address (the first one given; "" if none). */
 typedef void (*dns_ptr_cb)(void *arg, enum dns_status st, const char *name);
 struct dns_query *dns_lookup_ptr(struct dns_ctx *d, const char *ip, dns_ptr_cb cb, void *arg);
+/* Any record type (ns_t_txt, ns_t_tlsa, ...): the answer packet as it came, for the caller's
+ * own parser (dns_parse_*), with its DNSSEC status.  pkt is NULL unless st is DNS_OK, and valid
+ * during the callback only.  A bogus answer is never given: it is DNS_TEMPFAIL with sec
+ * DNS_BOGUS.  DNSSEC is validated only with a trust anchor (dns_new); without one every answer
+ * is DNS_INSECURE. */
+enum dns_security { DNS_INSECURE = 0, DNS_SECURE, DNS_BOGUS };
+typedef void (*dns_raw_cb)(void *arg, enum dns_status st, enum dns_security sec,
+                           const unsigned char *pkt, size_t len);
+struct dns_query *dns_lookup_raw(struct dns_ctx *d, const char *name, int rrtype, dns_raw_cb cb,
+                                 void *arg);
 void dns_cancel(struct dns_query *q);
 
 const char *dns_status_name(enum dns_status st);
