@@ -50,7 +50,7 @@ static const struct option options[] = {
     { "tls_outbound_ca", OT_STRING, F(tls_outbound_ca), NULL, 0, 0 },
     { "helo_data", OT_HOSTNAME, F(helo_data), NULL, 0, 0 },
     { "callout_timeout", OT_TIME, F(callout_timeout), "30s", 1, NOMAX },
-    { "cutthrough_data_timeout", OT_TIME, F(cutthrough_data_timeout), "60s", 1, NOMAX },
+    { "cutthrough_data_timeout", OT_TIME, F(cutthrough_data_timeout), "9m", 1, NOMAX },
     { "callout_cache_positive", OT_TIME, F(callout_cache_positive), "24h", 0, NOMAX },
     { "callout_cache_negative", OT_TIME, F(callout_cache_negative), "2h", 0, NOMAX },
     { "retry_intervals", OT_TIMES, F(retry_intervals), "5m 15m 30m 1h 2h 4h", 1, NOMAX },

@@ -1,5 +1,5 @@
 /* smtp_in_cut.c - cutthrough delivery from the session's side: which recipients go through
- * the link, what the client is told at RCPT, DATA and end of data (DESIGN.md's table), the
+ * the link, what the client is told at RCPT, DATA and end of data (doc/outbound.md's table), the
  * log lines, and handing the message to the queue when the next hop cannot take it now. */
 #include "smtp_in.h"
 
@@ -36,6 +36,9 @@ struct smtp_cut {
     bool data_async;                /* DATA sent upstream for BDAT input, answer pending */
     bool dot_pending;               /* end of data reached before that answer */
 };
+
+/* What a deferral line adds when the next hop may already have the message. */
+#define DUPLICATE_NOTE " (the next hop may have taken the message: the queued copy may be a duplicate)"
 
 static void cut_event(void *arg, struct cut_link *l, const struct cut_result *r);
 static void cut_drained(void *arg, struct cut_link *l);
@@ -212,7 +215,7 @@ static void routed(struct smtp_session *s, struct route_result *res)
         int code;
         const char *ecode;
         route_status_reply(res->status, &code, &ecode);
-        struct cut_result r = { CUT_STEP_RCPT, NULL, "", false };
+        struct cut_result r = { .step = CUT_STEP_RCPT };
         str_copy(r.text, res->error, sizeof(r.text));
         route_result_free(res);
         if (ct->verify_run) {
@@ -287,11 +290,26 @@ static void start_mirror(struct smtp_session *s, const struct cutthrough_opts *o
     ct->rq = route_resolve(s->srv->dns, s->srv->conf, domain, cut_routed_cb, s);
 }
 
+/* log_cut_skipped - cutthrough not attempted because nothing may connect (--no-deliver) */
+static void log_cut_skipped(struct smtp_session *s)
+{
+    char host[160], r[560];
+    const char *rcpt = s->txn->pending_rcpt.rcpt;
+    smtp_log_host(s, host, sizeof(host));
+    str_sanitize_utf8(r, sizeof(r), rcpt, strlen(rcpt));
+    log_main("%s RCPT <%s>: cutthrough skipped (--no-deliver)", host, r);
+}
+
 /* smtp_cut_rcpt - an accepted RCPT with cutthrough: the client's reply waits for the next hop */
 void smtp_cut_rcpt(struct smtp_session *s, const struct cutthrough_opts *opts)
 {
     struct smtp_cut *ct = cut_of(s);
     struct txn *t = s->txn;
+    if (s->srv->no_deliver) {     /* `tandem session --no-deliver` connects nowhere */
+        log_cut_skipped(s);
+        add_rcpt(s, false);
+        return;
+    }
     if (ct->abandoned || s->srv->dns == NULL) {
         add_rcpt(s, false);
         return;
@@ -320,7 +338,7 @@ void smtp_cut_accept_rcpt(struct smtp_session *s)
  * is not already headed for the queue)? */
 bool smtp_cut_may_verify(struct smtp_session *s)
 {
-    return s->txn && !(s->cut && s->cut->abandoned);
+    return s->txn && !s->srv->no_deliver && !(s->cut && s->cut->abandoned);
 }
 
 /* smtp_cut_verify - verify = recipient/callout in a cutthrough ACL: the RCPT on the link is
@@ -532,8 +550,10 @@ void smtp_cut_log_deliveries(struct smtp_session *s, const char *reply_text)
     }
 }
 
-/* log_deferrals - "==" lines when the message is queued after the next hop failed at the end */
-static void log_deferrals(struct smtp_session *s, const char *why)
+/* log_deferrals - "==" lines when the message is queued after the next hop failed at the end;
+ * maybe_taken: the final dot went out and no verdict came back, so the next hop may have the
+ * message and the queued copy may duplicate it */
+static void log_deferrals(struct smtp_session *s, const char *why, bool maybe_taken)
 {
     struct smtp_cut *ct = cut_of(s);
     struct txn *t = s->txn;
@@ -544,12 +564,12 @@ static void log_deferrals(struct smtp_session *s, const char *why)
         if (!on_link(ct, i))
             continue;
         str_sanitize_utf8(r, sizeof(r), t->env.rcpts[i].addr, strlen(t->env.rcpts[i].addr));
-        log_main("%s == %s R=%s T=remote_smtp defer (-1): %s: cutthrough: %s", t->env.id, r,
-                 cut_link_route_name(ct->link), host, w);
+        log_main("%s == %s R=%s T=remote_smtp defer (-1): %s: cutthrough: %s%s", t->env.id, r,
+                 cut_link_route_name(ct->link), host, w, maybe_taken ? DUPLICATE_NOTE : "");
     }
 }
 
-/* dot_result - the verdict (DESIGN.md's end-of-data table) */
+/* dot_result - the verdict (doc/outbound.md, "What the client is told") */
 static void dot_result(struct smtp_session *s, const struct cut_result *r)
 {
     struct smtp_cut *ct = cut_of(s);
@@ -571,7 +591,8 @@ static void dot_result(struct smtp_session *s, const struct cut_result *r)
         smtp_data_refused(s);
     } else if (ct->opts.defer == CUT_DEFER_SPOOL) {
         log_deferrals(s, r->reply ? r->text : r->timed_out ? "timed out waiting for reply to end of data"
-                                                          : "connection lost after end of data");
+                                                          : "connection lost after end of data",
+                      r->reply == NULL && r->after_dot);
         smtp_data_accept(s, NULL, NULL);
     } else {
         smtp_log_host(s, host, sizeof(host));

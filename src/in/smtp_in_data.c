@@ -243,15 +243,20 @@ void smtp_bdat_begin(struct smtp_session *s, uint64_t size, bool last)
 {
     struct txn *t = s->txn;
     if (!t->bdat_started) {
+        /* DATA goes upstream first: the link holds what receive_begin writes (the Received
+         * header) until the 354, as it holds the chunks that follow */
+        bool cut = smtp_cut_active(s);
+        if (cut)
+            smtp_cut_data_async(s);
         if (!receive_begin(s, true)) {
+            if (cut)
+                smtp_cut_abort(s);
             s->skip_remaining = size;
             s->phase = PH_SKIP;
             return;
         }
         t->bdat_started = true;
         s->data_cmd = "BDAT";
-        if (smtp_cut_active(s))
-            smtp_cut_data_async(s);   /* body is held by the link until the 354 */
     }
     t->bdat_remaining = t->bdat_chunk = size;
     t->bdat_last = last;

@@ -56,6 +56,7 @@ struct cut_link {
     struct sbuf corked;          /* held body: out ahead of the next body bytes or the dot */
     char dead_text[300];
     bool dead_timeout;
+    bool died_after_dot;         /* the connection died with the final dot unanswered */
 };
 
 static void cl_ready(void *arg, struct smtp_out *so);
@@ -92,6 +93,7 @@ static void report(struct cut_link *l, const struct smtp_reply *reply, const cha
     memset(&l->report, 0, sizeof(l->report));
     l->report.step = (enum cut_step)l->waiting;
     l->report.timed_out = timed_out;
+    l->report.after_dot = reply == NULL && l->died_after_dot;
     if (reply) {
         struct sbuf one;
         sbuf_init(&one);
@@ -110,6 +112,7 @@ static void report(struct cut_link *l, const struct smtp_reply *reply, const cha
 /* die - the connection is gone; an awaited step fails */
 static void die(struct cut_link *l, const char *text, bool timed_out)
 {
+    bool after_dot = l->st == CL_DOT;
     if (l->so) {
         smtp_out_free(l->so);
         l->so = NULL;
@@ -117,6 +120,7 @@ static void die(struct cut_link *l, const char *text, bool timed_out)
     l->st = CL_DEAD;
     str_copy(l->dead_text, text, sizeof(l->dead_text));
     l->dead_timeout = timed_out;
+    l->died_after_dot = after_dot;
     report(l, NULL, text, timed_out);
 }
 
@@ -268,16 +272,6 @@ struct cut_link *cut_link_new(const struct upstream_env *ue, struct route_result
     l->report_ev = event_new(ue->base, -1, 0, report_cb, l);
     set_mail(l, mail);
     return l;
-}
-
-void cut_link_adopt(struct cut_link *l, struct smtp_out *kept, const char *kept_rcpt)
-{
-    l->so = kept;
-    smtp_out_set_cbs(kept, &cl_cbs, l);
-    note_connection(l);
-    l->st = CL_OPEN;
-    l->accepted = xreallocarray(l->accepted, l->naccepted + 1, sizeof(*l->accepted));
-    l->accepted[l->naccepted++] = xstrdup(kept_rcpt);
 }
 
 bool cut_link_restart(struct cut_link *l, const struct mail_out *mail)

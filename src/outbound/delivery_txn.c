@@ -404,7 +404,10 @@ static void on_failed(void *arg, struct smtp_out *so, const struct so_failure *f
     str_copy(t->last_err, f->text, sizeof(t->last_err));
     t->last_errno = errnum_for(f);
     if (t->dot_sent) { /* the message may have arrived: never send it to another host */
-        struct dlv_verdict v = { .outcome = DLV_DEFERRED, .ecode = "4.4.2", .text = f->text,
+        char text[400];
+        str_fmt(text, sizeof(text), "%s (the next hop may have taken the message: the next "
+                "attempt may deliver a duplicate)", f->text);
+        struct dlv_verdict v = { .outcome = DLV_DEFERRED, .ecode = "4.4.2", .text = text,
                                  .errnum = t->last_errno, .host = t->last_host };
         defer_rest(t, &v);
         txn_end(t, false);

@@ -269,24 +269,24 @@ struct cut_result {
     const struct smtp_reply *reply;  /* NULL: connection trouble (text says what) */
     char text[300];                  /* one line for logs: the reply, or the failure */
     bool timed_out;                  /* the failure was a timeout */
+    bool after_dot;                  /* the link died after the final dot was written: the next
+                                        hop may have taken the message */
 };
 
 typedef void (*cut_cb)(void *arg, struct cut_link *l, const struct cut_result *r);
 typedef void (*cut_drained_cb)(void *arg, struct cut_link *l);
 
 /* A new link for the next hops in route (taken over: freed with the link).  The connection is
- * opened on the first cut_link_rcpt.  kept, if not NULL, is a connection a callout left open
- * with MAIL done and kept_rcpt already accepted. */
+ * opened on the first cut_link_rcpt. */
 struct cut_link *cut_link_new(const struct upstream_env *ue, struct route_result *route,
                               const struct mail_out *mail, const struct cutthrough_opts *opts,
                               cut_cb cb, cut_drained_cb drained, void *arg);
-void cut_link_adopt(struct cut_link *l, struct smtp_out *kept, const char *kept_rcpt);
 /* Reuse a finished link's idle connection for a new transaction (MAIL is sent anew). */
 bool cut_link_restart(struct cut_link *l, const struct mail_out *mail);
 
 const char *cut_link_key(const struct cut_link *l);    /* route_hops_key of its route */
 bool cut_link_alive(const struct cut_link *l);
-/* Whether rcpt was already accepted on this link (a callout kept its connection). */
+/* Whether rcpt was already accepted on this link (its recipient callout was the RCPT). */
 bool cut_link_has_rcpt(const struct cut_link *l, const char *rcpt);
 size_t cut_link_naccepted(const struct cut_link *l);
 

@@ -298,8 +298,6 @@ static char *flatten_reply(const char *reply)
 static enum cond verify_apply(struct acl_run *r, const struct acl_item *it)
 {
     enum verify_result res = r->vres;
-    if (it->verify == VERIFY_RECIPIENT && it->callout.enabled)
-        r->out.verified_recipient_callout = true;
     if (res == VERIFY_DEFER && it->callout.enabled && it->callout.defer_ok)
         res = VERIFY_OK;
     if (res != VERIFY_OK) {

@@ -2,7 +2,7 @@
 #include "policy.h"
 
 /* acl_has_cutthrough - does any statement set control = cutthrough_delivery?  (Then a
- * recipient callout in it uses the real sender and keeps its connection.) */
+ * recipient callout in it is the RCPT mirrored on the cutthrough link, with the real sender.) */
 bool acl_has_cutthrough(const struct acl *acl, struct cutthrough_opts *opts)
 {
     if (acl == NULL)

@@ -37,11 +37,7 @@ static void finish(struct callout *c, enum verify_result res)
     c->out.result = res;
     c->done = true;
     if (c->so) {
-        if (c->req.keep && res == VERIFY_OK) {
-            c->out.kept = c->so;   /* callbacks stay ours until the caller takes it */
-        } else {
-            smtp_out_quit(c->so);
-        }
+        smtp_out_quit(c->so);
         c->so = NULL;
     }
     if (c->holding_slot && c->env.limiter)
@@ -106,10 +102,8 @@ static void random_reply(struct callout *c, const struct smtp_reply *r)
         c->out.accept_all = true;
         set_reply(c, r);
         cache_store(c, CC_DOMAIN_ACCEPT_ALL, c->domain, true, r);
-        if (!c->req.keep) {
-            finish(c, VERIFY_OK);
-            return;
-        }
+        finish(c, VERIFY_OK);
+        return;
     }
     smtp_out_rcpt(c->so, c->address, 0, NULL, (void *)(intptr_t)TAG_REAL);
 }
@@ -134,8 +128,6 @@ static void co_failed(void *arg, struct smtp_out *so, const struct so_failure *f
     smtp_out_log_host(so, host, sizeof(host));
     smtp_out_free(so);
     c->so = NULL;
-    if (c->out.kept == so)
-        c->out.kept = NULL;        /* died before the caller took it */
     if (c->done)
         return;
     str_fmt(c->out.log, sizeof(c->out.log), "%s: %s", host, f->text);
@@ -260,8 +252,6 @@ void callout_cancel(struct callout *c)
         upstream_cancel(c->up);
     if (c->so)
         smtp_out_free(c->so);
-    if (c->out.kept)
-        smtp_out_quit(c->out.kept);
     if (c->holding_slot && c->env.limiter)
         callout_limit_release(c->env.limiter, c->host);
     event_free(c->ev);

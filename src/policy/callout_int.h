@@ -24,7 +24,7 @@ struct callout {
     struct mail_out mail;
     struct upstream *up;
     struct smtp_out *so;
-    bool holding_slot, waiting, random_sent;
+    bool holding_slot, waiting;
     struct event *ev;                /* start and completion run from the loop */
     struct callout_outcome out;
     bool done;

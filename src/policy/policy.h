@@ -49,7 +49,6 @@ struct acl_outcome {
     struct sbuf headers; /* add_header lines, each ending in CRLF */
     bool cutthrough;     /* control = cutthrough_delivery was reached */
     struct cutthrough_opts cut;
-    bool verified_recipient_callout; /* a recipient callout ran (connection may be kept) */
 };
 
 typedef void (*acl_done_fn)(void *arg, struct acl_run *run);
@@ -70,7 +69,7 @@ bool acl_has_cutthrough(const struct acl *acl, struct cutthrough_opts *opts);
 const char *acl_stage_name(enum acl_stage s);
 
 /* ---- callout: recipient (and sender) verification by asking the next hop: connect, EHLO,
- * MAIL, RCPT, then QUIT — or keep the connection for cutthrough.  Results are cached in the
+ * MAIL, RCPT, then QUIT.  Results are cached in the
  * hints database (policy/policy.h) with the reason, and the number of callouts in flight to
  * one next hop is bounded. */
 
@@ -88,7 +87,6 @@ struct callout_req {
     const char *address;       /* the address to verify */
     const char *sender;        /* MAIL FROM of the callout ("" = <>) */
     struct callout_opts opts;  /* timeout, random, no_cache, ... */
-    bool keep;                 /* keep the connection after an accepted RCPT (cutthrough) */
 };
 
 struct callout_outcome {
@@ -98,7 +96,6 @@ struct callout_outcome {
     char log[700];             /* one line for logs */
     bool from_cache;
     bool accept_all;           /* the domain accepts any local part (random callout) */
-    struct smtp_out *kept;     /* keep && OK: open connection, MAIL+RCPT done; caller owns */
     int rcpt_code;             /* the next hop's RCPT reply code, 0 if none */
 };
 

@@ -61,8 +61,9 @@ void route_result_free(struct route_result *res);
 void route_status_reply(enum route_status st, int *code, const char **ecode);
 const char *route_status_name(enum route_status st);
 
-/* A key that is equal for two results iff they have the same hops in the same order (used to
- * put recipients with the same next hops into one transaction). */
+/* A key that is equal for two results iff they have the same SET of hops (address, port, TLS
+ * policy, name) at the same preference levels, whatever the order of equal-preference hosts:
+ * recipients with equal keys share one transaction (a cutthrough link, a queued delivery). */
 void route_hops_key(const struct route_result *res, char *buf, size_t sz);
 
 /* ---- route_hops: the pure parts of routing: building next hops from addresses, loops to self,

@@ -227,16 +227,36 @@ static uint64_t fnv64(const char *s, size_t n)
     return h;
 }
 
+/* cmp_str - qsort order of strings */
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* route_hops_key - the set of next hops, not their order: hops are ranked by preference level
+ * (equal preferences share a rank) and sorted within it, so that a shuffle of equal-preference
+ * MX hosts gives the same key, and so do two domains with the same MX hosts */
 void route_hops_key(const struct route_result *res, char *buf, size_t sz)
 {
     struct sbuf k;
+    char **items = xcalloc(res->nhops ? res->nhops : 1, sizeof(*items));
+    unsigned rank = 0;
+    for (size_t i = 0; i < res->nhops; i++) {
+        char a[80], item[400];
+        if (i > 0 && res->hops[i].pref != res->hops[i - 1].pref)
+            rank++;
+        hop_addr_key(&res->hops[i], a, sizeof(a));
+        str_fmt(item, sizeof(item), "%u:%s/%d/%s", rank, a, (int)res->hops[i].tls, res->hops[i].name);
+        items[i] = xstrdup(item);
+    }
+    qsort(items, res->nhops, sizeof(*items), cmp_str);
     sbuf_init(&k);
     sbuf_printf(&k, "%s", route_status_name(res->status));
     for (size_t i = 0; i < res->nhops; i++) {
-        char a[80];
-        hop_addr_key(&res->hops[i], a, sizeof(a));
-        sbuf_printf(&k, " %s/%d/%s", a, (int)res->hops[i].tls, res->hops[i].name);
+        sbuf_printf(&k, " %s", items[i]);
+        free(items[i]);
     }
+    free(items);
     if (k.len < sz) {
         str_copy(buf, k.s, sz);
     } else if (sz > 18) {

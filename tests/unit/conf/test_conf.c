@@ -78,7 +78,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->tls_outbound, TLS_MAY);
     assert_null(c->tls_outbound_ca);
     assert_int_equal(c->callout_timeout, 30);
-    assert_int_equal(c->cutthrough_data_timeout, 60);
+    assert_int_equal(c->cutthrough_data_timeout, 540);
     assert_int_equal(c->callout_cache_positive, 86400);
     assert_int_equal(c->callout_cache_negative, 7200);
     static const unsigned retry[] = { 300, 900, 1800, 3600, 7200, 14400 };

@@ -393,9 +393,24 @@ static void test_hops_key(void **state)
     route_hops_key(r2, k2, sizeof(k2));
     assert_string_equal(k1, k2);
     route_result_free(r2);
-    r2 = result_of(ba, p25, 2, TLS_MAY); /* order matters */
+    r2 = result_of(ba, p25, 2, TLS_MAY); /* the order of equal preferences does not matter */
+    route_hops_key(r2, k2, sizeof(k2));
+    assert_string_equal(k1, k2);
+    r2->hops[0].pref = 10;               /* preference levels do: 192.0.2.2 first, then .1 */
+    r2->hops[1].pref = 20;
     route_hops_key(r2, k2, sizeof(k2));
     assert_string_not_equal(k1, k2);
+    route_result_free(r2);
+    r2 = result_of(ab, p25, 2, TLS_MAY); /* ... as levels, not numbers */
+    r2->hops[0].pref = 5;
+    r2->hops[1].pref = 50;
+    r1->hops[0].pref = 10;
+    r1->hops[1].pref = 20;
+    route_hops_key(r1, k1, sizeof(k1));
+    route_hops_key(r2, k2, sizeof(k2));
+    assert_string_equal(k1, k2);
+    r1->hops[0].pref = r1->hops[1].pref = 0;
+    route_hops_key(r1, k1, sizeof(k1));
     route_result_free(r2);
     r2 = result_of(ab, p26, 2, TLS_MAY); /* ports matter */
     route_hops_key(r2, k2, sizeof(k2));
