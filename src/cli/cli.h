@@ -14,6 +14,9 @@ int cli_queue(const char *conf_path, int argc, char **argv);
 /* `tandem callout-cache list | purge [DOMAIN]`. */
 int cli_callout_cache(const char *conf_path, int argc, char **argv);
 
+/* `tandem hosts list`: the health of the next hops ("host:port state next_try last_error"). */
+int cli_hosts(const char *conf_path, int argc, char **argv);
+
 /* `tandem route [-c FILE] ADDRESS...` (like exim -bt): route every address and print the
  * result; 0 if all are routable, 2 if not, 1 on a configuration error, 64 on a usage error. */
 int cli_route(const char *conf_path, int argc, char **argv);

@@ -30,6 +30,7 @@ static int usage(void)
           "                    deliver-all | remove ID\n"
           "       tandem route [-c FILE] ADDRESS...\n"
           "       tandem callout-cache [-c FILE] list | purge [DOMAIN]\n"
+          "       tandem hosts [-c FILE] list\n"
           "       tandem version\n", stderr);
     return 64;
 }
@@ -102,6 +103,8 @@ int main(int argc, char **argv)
         return cmd_check_config(&cli);
     if (strcmp(cmd, "callout-cache") == 0)
         return cli_callout_cache(cli.conf, cli.argc, cli.argv);
+    if (strcmp(cmd, "hosts") == 0)
+        return cli_hosts(cli.conf, cli.argc, cli.argv);
     if (strcmp(cmd, "route") == 0)
         return cli_route(cli.conf, cli.argc, cli.argv);
     if (strcmp(cmd, "session") == 0)

@@ -111,9 +111,13 @@ struct callout_opts {
 
 enum cut_defer { CUT_DEFER_SPOOL = 0, CUT_DEFER_PASS };
 enum cut_split { CUT_SPLIT_DEFER = 0, CUT_SPLIT_SPOOL };
+/* A recipient the next hop cannot answer for and nothing local knows: accept and spool it
+ * (Exim's behaviour), or 451 4.4.1. */
+enum cut_unknown { CUT_UNKNOWN_ACCEPT = 0, CUT_UNKNOWN_DEFER };
 struct cutthrough_opts {
     enum cut_defer defer;
     enum cut_split split;
+    enum cut_unknown unknown;
 };
 
 enum acl_item_kind {
@@ -228,7 +232,10 @@ struct conf {
                                          taken smtp_receive_timeout; 0 = no minimum */
     enum bare_newline bare_newline;   /* [reject] bare CR or LF in DATA */
     unsigned remote_max_parallel;     /* [20] concurrent outbound deliveries (scheduler) */
-    unsigned callout_max_per_host;    /* [5] concurrent callouts to one next hop */
+    unsigned callout_max_per_host;    /* [20] connections to one next hop at once, for the whole
+                                         daemon: callouts, cutthrough, deliveries, pooled */
+    unsigned onward_pool_size;        /* [10] idle onward connections kept per next hop; 0 none */
+    unsigned onward_pool_idle;        /* [30s] how long an idle onward connection is kept */
     unsigned connect_timeout;         /* [30s] outbound TCP connect */
     unsigned data_timeout;            /* [5m] outbound per data block and final dot */
     unsigned shutdown_timeout;        /* [30s] graceful stop before sessions are cut */

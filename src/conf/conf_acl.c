@@ -105,19 +105,22 @@ static bool parse_verify(struct acl_item *it, const char *v, char *err, size_t e
     return parse_callout(&it->callout, v + n + 1, err, errsz);
 }
 
-/* control_option - "defer=spool|pass" or "split=defer|spool" */
+/* control_option - "defer=spool|pass", "split=defer|spool" or "unknown=accept|defer" */
 static bool control_option(struct cutthrough_opts *cut, const char *o)
 {
     if (strcmp(o, "defer=spool") == 0 || strcmp(o, "defer=pass") == 0)
         cut->defer = o[6] == 's' ? CUT_DEFER_SPOOL : CUT_DEFER_PASS;
     else if (strcmp(o, "split=defer") == 0 || strcmp(o, "split=spool") == 0)
         cut->split = o[6] == 'd' ? CUT_SPLIT_DEFER : CUT_SPLIT_SPOOL;
+    else if (strcmp(o, "unknown=accept") == 0 || strcmp(o, "unknown=defer") == 0)
+        cut->unknown = o[8] == 'a' ? CUT_UNKNOWN_ACCEPT : CUT_UNKNOWN_DEFER;
     else
         return false;
     return true;
 }
 
-/* parse_control - "cutthrough_delivery[/defer=spool|pass][/split=defer|spool]" */
+/* parse_control - "cutthrough_delivery[/defer=spool|pass][/split=defer|spool]
+ * [/unknown=accept|defer]" */
 static bool parse_control(struct acl_item *it, const char *v, char *err, size_t errsz)
 {
     size_t n = strcspn(v, "/");
@@ -132,7 +135,7 @@ static bool parse_control(struct acl_item *it, const char *v, char *err, size_t 
         str_copy(opt, o + 1, len + 1 < sizeof(opt) ? len + 1 : sizeof(opt));
         if (len >= sizeof(opt) || !control_option(&it->cut, opt)) {
             str_fmt(err, errsz, "unknown cutthrough_delivery option \"%.*s\" (defer=spool|pass, "
-                    "split=defer|spool)", (int)(len > 40 ? 40 : len), o + 1);
+                    "split=defer|spool, unknown=accept|defer)", (int)(len > 40 ? 40 : len), o + 1);
             return false;
         }
     }

@@ -8,7 +8,7 @@
 #include "conf.h"
 #include "core/core.h"
 
-#define CONF_MAX_OPTIONS 64  /* capacity of the per-option bookkeeping below */
+#define CONF_MAX_OPTIONS 96  /* capacity of the per-option bookkeeping below */
 #define CONF_MAX_PENDING 8   /* host-list options awaiting the named lists */
 #define CONF_ERR_MAX 512     /* longest error message */
 

@@ -18,7 +18,7 @@ struct smtp_session;
 struct ssl_ctx_st;
 struct dns_ctx;
 struct hints;
-struct callout_limiter;
+struct dialer;
 struct spool_pool;
 
 #define NOTIFY_BACKLOG_MAX 65536
@@ -35,8 +35,8 @@ struct server {
     struct ssl_ctx_st *tls_ctx;  /* inbound TLS context, NULL if not configured */
     struct ssl_ctx_st *client_tls; /* outbound TLS (callouts, cutthrough) */
     struct dns_ctx *dns;         /* asynchronous DNS for routing */
-    struct hints *hints;         /* callout cache (NULL if unavailable) */
-    struct callout_limiter *callout_limiter;
+    struct hints *hints;         /* callout cache, host health (NULL if unavailable) */
+    struct dialer *dialer;       /* onward connections: health, per-host limit, pool */
     struct spool_pool *spool_pool; /* reusable temporary files for messages being received */
     char (*notify_backlog)[24];  /* ids the scheduler's full queue could not take yet */
     size_t nnotify;

@@ -9,13 +9,14 @@
 #include "conf/conf.h"
 #include "core/core.h"
 #include "dns/dns.h"
+#include "outbound/outbound.h"
 #include "policy/policy.h"
 #include "store/store.h"
 
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
-/* server_init_outbound - DNS, client TLS, hints and the callout limiter of this process */
+/* server_init_outbound - DNS, client TLS, hints and the dialer of this process */
 void server_init_outbound(struct server *srv)
 {
     char err[512];
@@ -28,7 +29,7 @@ void server_init_outbound(struct server *srv)
     srv->hints = hints_open(srv->conf->spool_directory, err, sizeof(err));
     if (srv->hints == NULL)
         log_main("callout cache unavailable: %s", err);
-    srv->callout_limiter = callout_limiter_new(srv->conf->callout_max_per_host);
+    srv->dialer = dialer_new(srv->base, srv->conf, srv->client_tls, srv->hints);
     srv->need_host_names = srv->dns && conf_needs_host_names(srv->conf);
     if (!srv->no_deliver)
         srv->spool_pool = spool_pool_new(srv->conf->spool_directory);
@@ -37,13 +38,14 @@ void server_init_outbound(struct server *srv)
 
 void server_free_outbound(struct server *srv)
 {
+    dialer_free(srv->dialer);          /* pooled connections QUIT */
+    srv->dialer = NULL;
     if (srv->dns)
         dns_free(srv->dns);
     if (srv->client_tls)
         SSL_CTX_free(srv->client_tls);
     if (srv->hints)
         hints_close(srv->hints);
-    callout_limiter_free(srv->callout_limiter);
     spool_pool_free(srv->spool_pool);
     if (srv->notify_ev)
         event_free(srv->notify_ev);

@@ -173,10 +173,12 @@ void smtp_session_swap_bev(struct smtp_session *s, struct bufferevent *bev);
 void smtp_data_accept(struct smtp_session *s, const char *note, const char *cut_reply);
 void smtp_data_refused(struct smtp_session *s);
 /* smtp_in_cut.c */
-void smtp_cut_rcpt(struct smtp_session *s, const struct cutthrough_opts *opts);
+/* smtp_in_cut_rcpt.c */
+void smtp_cut_rcpt(struct smtp_session *s, const struct acl_outcome *o);
 void smtp_cut_accept_rcpt(struct smtp_session *s);
-bool smtp_cut_may_verify(struct smtp_session *s);
-void smtp_cut_verify(struct smtp_session *s, struct acl_run *run, const struct cutthrough_opts *opts);
+bool smtp_cut_may_verify(struct smtp_session *s, const struct callout_opts *opts);
+void smtp_cut_verify(struct smtp_session *s, struct acl_run *run, const struct cutthrough_opts *opts,
+                     const struct callout_opts *callout);
 void smtp_cut_verify_cancel(struct smtp_session *s);
 bool smtp_cut_active(struct smtp_session *s);
 void smtp_cut_data(struct smtp_session *s);

@@ -277,7 +277,7 @@ static void rcpt_acl_done(struct smtp_session *s, const struct acl_outcome *o)
     if (o->result == ACL_ACCEPT) {
         smtp_acl_headers_merge(&t->acl_headers, &o->headers, &t->acl_headers);
         if (o->cutthrough)
-            smtp_cut_rcpt(s, &o->cut);
+            smtp_cut_rcpt(s, o);
         else
             smtp_cut_accept_rcpt(s);       /* on the link if its callout ran there */
     } else if (o->result == ACL_DISCARD) {

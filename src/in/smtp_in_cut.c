@@ -1,7 +1,9 @@
-/* smtp_in_cut.c - cutthrough delivery from the session's side: which recipients go through
- * the link, what the client is told at RCPT, DATA and end of data (doc/outbound.md's table), the
- * log lines, and handing the message to the queue when the next hop cannot take it now. */
-#include "smtp_in.h"
+/* smtp_in_cut.c - cutthrough delivery from the session's side, after RCPT: DATA upstream
+ * before the client's 354, the body streamed with back-pressure, the next hop's verdict at end
+ * of data (doc/outbound.md's table), the log lines, handing the message to the queue when the
+ * next hop cannot take it now, and keeping the link's connection when the transaction ends.
+ * The RCPT side is smtp_in_cut_rcpt.c. */
+#include "smtp_in_cut.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -17,56 +19,22 @@
 #include "route/route.h"
 #include "store/store.h"
 
-/* The session's cutthrough state (doc/architecture.md, "Cutthrough"): the link of the
- * current transaction and the idle one kept for the next message, the recipient being
- * mirrored, and which recipients the link carries.  No other file sees inside it. */
-struct smtp_cut {
-    /* across transactions */
-    struct cut_link *idle;          /* a finished onward connection kept for the next message */
-    struct route_query *rq;         /* routing the recipient being mirrored */
-    struct acl_run *verify_run;     /* the ACL whose recipient callout is the mirrored RCPT */
-    struct cutthrough_opts req_opts; /* the options of the RCPT being mirrored */
-    bool paused;                    /* input paused for the next hop's back-pressure */
-    /* the current transaction */
-    struct cut_link *link;          /* the onward transaction, NULL if none */
-    struct cutthrough_opts opts;
-    bool abandoned;                 /* cutthrough given up: the message goes to the queue */
-    bool *on_link;                  /* per recipient index: the next hop accepted it at RCPT */
-    size_t non_link;
-    bool data_async;                /* DATA sent upstream for BDAT input, answer pending */
-    bool dot_pending;               /* end of data reached before that answer */
-};
-
 /* What a deferral line adds when the next hop may already have the message. */
 #define DUPLICATE_NOTE " (the next hop may have taken the message: the queued copy may be a duplicate)"
 
-static void cut_event(void *arg, struct cut_link *l, const struct cut_result *r);
-static void cut_drained(void *arg, struct cut_link *l);
-
-/* cut_of - the session's cutthrough state, made on first use */
-static struct smtp_cut *cut_of(struct smtp_session *s)
+struct smtp_cut *cut_of(struct smtp_session *s)
 {
     if (s->cut == NULL)
         s->cut = xcalloc(1, sizeof(*s->cut));
     return s->cut;
 }
 
-/* on_link - is recipient i carried by the link? */
-static bool on_link(const struct smtp_cut *c, size_t i)
+bool cut_on_link(const struct smtp_cut *c, size_t i)
 {
     return i < c->non_link && c->on_link[i];
 }
 
-/* upstream_env - what the link needs from the server */
-static struct upstream_env upstream_env_of(struct smtp_session *s)
-{
-    struct upstream_env ue = { s->srv->base, s->srv->conf, s->srv->client_tls };
-    return ue;
-}
-
-
-/* smtp_reply_upstream - pass a next hop's reply to the client, well-formed and sanitised */
-static void reply_upstream(struct smtp_session *s, const struct smtp_reply *r, int code, const char *ecode)
+void cut_reply_upstream(struct smtp_session *s, const struct smtp_reply *r, int code, const char *ecode)
 {
     struct sbuf out;
     sbuf_init(&out);
@@ -75,24 +43,7 @@ static void reply_upstream(struct smtp_session *s, const struct smtp_reply *r, i
     sbuf_free(&out);
 }
 
-/* log_rcpt_refusal - Exim's wording for a recipient the next hop refused */
-static void log_rcpt_refusal(struct smtp_session *s, const char *rcpt, const char *text, bool temp)
-{
-    struct smtp_cut *ct = cut_of(s);
-    char host[160], sender[560], r[560], link_host[320] = "";
-    struct txn *t = s->txn;
-    smtp_log_host(s, host, sizeof(host));
-    str_sanitize_utf8(sender, sizeof(sender), t->env.sender, strlen(t->env.sender));
-    str_sanitize_utf8(r, sizeof(r), rcpt, strlen(rcpt));
-    if (ct->link)
-        cut_link_log_host(ct->link, link_host, sizeof(link_host));
-    log_reject("%s F=<%s> %s RCPT <%s>: %s%sSMTP error from remote mail server after RCPT TO:<%s>: %s",
-               host, sender, temp ? "temporarily rejected" : "rejected", r, link_host,
-               link_host[0] ? ": " : "", r, text);
-}
-
-/* add_rcpt - accept the pending recipient, noting whether the link carries it */
-static void add_rcpt(struct smtp_session *s, bool via_link)
+void cut_add_rcpt(struct smtp_session *s, bool via_link)
 {
     struct smtp_cut *c = cut_of(s);
     size_t i = smtp_accept_rcpt(s);
@@ -104,62 +55,7 @@ static void add_rcpt(struct smtp_session *s, bool via_link)
     c->on_link[i] = via_link;
 }
 
-/* rcpt_temporary - the next hop could not say yes or no now: defer mode decides */
-static void rcpt_temporary(struct smtp_session *s, const struct cut_result *r)
-{
-    struct smtp_cut *ct = cut_of(s);
-    struct txn *t = s->txn;
-    if (ct->opts.defer == CUT_DEFER_SPOOL) {
-        add_rcpt(s, false);      /* accepted; delivered from the queue */
-        return;
-    }
-    log_rcpt_refusal(s, t->pending_rcpt.rcpt, r->text, true);
-    if (r->reply && r->reply->code >= 400 && r->reply->code < 500)
-        reply_upstream(s, r->reply, 0, NULL);
-    else
-        smtp_reply(s, 451, r->timed_out ? "4.4.2" : "4.4.1", "Next hop %s; try again later",
-                   r->timed_out ? "timed out" : "not reachable");
-}
-
-/* rcpt_result - the next hop answered the mirrored RCPT (or the link failed) */
-static void rcpt_result(struct smtp_session *s, const struct cut_result *r)
-{
-    if (r->reply && r->reply->code >= 200 && r->reply->code < 300) {
-        add_rcpt(s, true);
-    } else if (r->reply && r->reply->code >= 500) {
-        log_rcpt_refusal(s, s->txn->pending_rcpt.rcpt, r->text, false);
-        reply_upstream(s, r->reply, 0, NULL);
-        smtp_count_error(s);
-    } else {
-        rcpt_temporary(s, r);
-    }
-}
-
-/* verify_result - the mirrored RCPT served as the recipient's callout */
-static void verify_result(struct smtp_session *s, const struct cut_result *r)
-{
-    struct smtp_cut *ct = cut_of(s);
-    struct acl_run *run = ct->verify_run;
-    char reply[700];
-    ct->verify_run = NULL;
-    if (r->reply && r->reply->code >= 200 && r->reply->code < 300) {
-        acl_verify_done(run, VERIFY_OK, NULL);
-        return;
-    }
-    if (r->reply) {
-        str_fmt(reply, sizeof(reply), "%d %s %s", r->reply->code,
-                r->reply->ecode[0] ? r->reply->ecode : r->reply->code >= 500 ? "5.0.0" : "4.0.0",
-                r->reply->text.s ? r->reply->text.s : "");
-    } else {
-        str_copy(reply, "451 4.4.3 Could not complete recipient verify callout", sizeof(reply));
-    }
-    if (r->reply)
-        log_rcpt_refusal(s, s->txn->pending_rcpt.rcpt, r->text, r->reply->code < 500);
-    acl_verify_done(run, r->reply && r->reply->code >= 500 ? VERIFY_FAIL : VERIFY_DEFER, reply);
-}
-
-/* abandon - give up cutthrough for this message: it will be spooled and queued */
-static void abandon(struct smtp_session *s)
+void cut_abandon(struct smtp_session *s)
 {
     struct smtp_cut *ct = cut_of(s);
     ct->abandoned = true;
@@ -167,198 +63,6 @@ static void abandon(struct smtp_session *s)
         cut_link_cancel_txn(ct->link);
         if (ct->non_link)
             memset(ct->on_link, 0, ct->non_link * sizeof(*ct->on_link));
-    }
-}
-
-/* link_for - the link for a route with this key: the transaction's, a reusable idle one, or
- * a new one (route is taken over or freed) */
-static struct cut_link *link_for(struct smtp_session *s, struct route_result *route,
-                                 const struct cutthrough_opts *opts)
-{
-    struct smtp_cut *ct = cut_of(s);
-    struct txn *t = s->txn;
-    struct upstream_env ue = upstream_env_of(s);
-    struct mail_out m;
-    mail_out_from_envelope(&m, &t->env, t->mail.size_given ? t->mail.size : 0);
-    char key[1024];
-    route_hops_key(route, key, sizeof(key));
-    if (ct->idle && strcmp(cut_link_key(ct->idle), key) == 0 && cut_link_restart(ct->idle, &m)) {
-        ct->link = ct->idle;
-        ct->idle = NULL;
-        route_result_free(route);
-    } else {
-        ct->link = cut_link_new(&ue, route, &m, opts, cut_event, cut_drained, s);
-    }
-    ct->opts = *opts;
-    return ct->link;
-}
-
-/* mirror_over - the RCPT was answered without the link: the session goes on */
-static void mirror_over(struct smtp_session *s, bool verifying)
-{
-    if (verifying)
-        return;                 /* the ACL goes on, and resumes the session when it is done */
-    sf_clear(s, SF_WAITING);
-    smtp_resume(s);
-}
-
-/* routed - the recipient's next hops are known: mirror the RCPT on the right link */
-static void routed(struct smtp_session *s, struct route_result *res)
-{
-    struct smtp_cut *ct = cut_of(s);
-    struct txn *t = s->txn;
-    const struct rcpt_params *rp = &t->pending_rcpt;
-    struct cutthrough_opts opts = ct->req_opts;
-    bool verifying = ct->verify_run != NULL;
-    char key[1024];
-    if (res->status != ROUTE_OK) {
-        int code;
-        const char *ecode;
-        route_status_reply(res->status, &code, &ecode);
-        struct cut_result r = { .step = CUT_STEP_RCPT };
-        str_copy(r.text, res->error, sizeof(r.text));
-        route_result_free(res);
-        if (ct->verify_run) {
-            char reply[400];
-            str_fmt(reply, sizeof(reply), "%d %s %s", code, ecode, r.text);
-            struct acl_run *run = ct->verify_run;
-            ct->verify_run = NULL;
-            acl_verify_done(run, code >= 500 ? VERIFY_FAIL : VERIFY_DEFER, reply);
-        } else if (code >= 500) {
-            smtp_reply(s, code, ecode, "%s", r.text);
-        } else {
-            rcpt_temporary(s, &r);
-        }
-        mirror_over(s, verifying);
-        return;
-    }
-    route_hops_key(res, key, sizeof(key));
-    if (ct->link && cut_link_alive(ct->link) && strcmp(cut_link_key(ct->link), key) != 0) {
-        route_result_free(res);
-        if (ct->opts.split == CUT_SPLIT_DEFER) {
-            const char *text = "Recipient goes to a different next hop; send it in a new transaction";
-            if (ct->verify_run) {
-                struct acl_run *run = ct->verify_run;
-                char reply[200];
-                ct->verify_run = NULL;
-                str_fmt(reply, sizeof(reply), "452 4.5.3 %s", text);
-                acl_verify_done(run, VERIFY_DEFER, reply);
-            } else {
-                smtp_reply(s, 452, "4.5.3", "%s", text);
-            }
-            mirror_over(s, verifying);
-            return;
-        }
-        abandon(s);                                     /* split=spool */
-        if (ct->verify_run) {
-            struct acl_run *run = ct->verify_run;
-            ct->verify_run = NULL;
-            acl_verify_done(run, VERIFY_OK, NULL);      /* the queue will deliver it */
-        } else {
-            add_rcpt(s, false);
-        }
-        mirror_over(s, verifying);
-        return;
-    }
-    if (ct->link == NULL || !cut_link_alive(ct->link)) {
-        if (ct->link)
-            cut_link_free(ct->link);
-        ct->link = NULL;
-        link_for(s, res, &opts);
-    } else {
-        route_result_free(res);
-    }
-    cut_link_rcpt(ct->link, rp->rcpt, rp->notify, rp->orcpt[0] ? rp->orcpt : NULL);
-}
-
-static void cut_routed_cb(void *arg, struct route_result *res)
-{
-    struct smtp_session *s = arg;
-    struct smtp_cut *ct = cut_of(s);
-    ct->rq = NULL;
-    routed(s, res);
-}
-
-/* start_mirror - route the pending recipient, then mirror it on the link */
-static void start_mirror(struct smtp_session *s, const struct cutthrough_opts *opts)
-{
-    struct smtp_cut *ct = cut_of(s);
-    char local[ADDR_PATH_MAX + 1], domain[ADDR_DOMAIN_MAX + 1];
-    ct->req_opts = *opts;
-    addr_split(s->txn->pending_rcpt.rcpt, local, sizeof(local), domain, sizeof(domain));
-    sf_set(s, SF_WAITING);
-    ct->rq = route_resolve(s->srv->dns, s->srv->conf, domain, cut_routed_cb, s);
-}
-
-/* log_cut_skipped - cutthrough not attempted because nothing may connect (--no-deliver) */
-static void log_cut_skipped(struct smtp_session *s)
-{
-    char host[160], r[560];
-    const char *rcpt = s->txn->pending_rcpt.rcpt;
-    smtp_log_host(s, host, sizeof(host));
-    str_sanitize_utf8(r, sizeof(r), rcpt, strlen(rcpt));
-    log_main("%s RCPT <%s>: cutthrough skipped (--no-deliver)", host, r);
-}
-
-/* smtp_cut_rcpt - an accepted RCPT with cutthrough: the client's reply waits for the next hop */
-void smtp_cut_rcpt(struct smtp_session *s, const struct cutthrough_opts *opts)
-{
-    struct smtp_cut *ct = cut_of(s);
-    struct txn *t = s->txn;
-    if (s->srv->no_deliver) {     /* `tandem session --no-deliver` connects nowhere */
-        log_cut_skipped(s);
-        add_rcpt(s, false);
-        return;
-    }
-    if (ct->abandoned || s->srv->dns == NULL) {
-        add_rcpt(s, false);
-        return;
-    }
-    if (ct->link && cut_link_alive(ct->link) && cut_link_has_rcpt(ct->link, t->pending_rcpt.rcpt)) {
-        add_rcpt(s, true);        /* a callout on this link already has it */
-        return;
-    }
-    start_mirror(s, opts);
-}
-
-/* smtp_cut_accept_rcpt - an RCPT accepted without the cutthrough control: the link carries it
- * when its callout ran there */
-void smtp_cut_accept_rcpt(struct smtp_session *s)
-{
-    struct smtp_cut *ct = s->cut;
-    bool carried = ct && ct->link && !ct->abandoned &&
-                   cut_link_has_rcpt(ct->link, s->txn->pending_rcpt.rcpt);
-    if (carried || ct)
-        add_rcpt(s, carried);
-    else
-        smtp_accept_rcpt(s);
-}
-
-/* smtp_cut_may_verify - may a recipient callout be the RCPT mirrored on the link (the message
- * is not already headed for the queue)? */
-bool smtp_cut_may_verify(struct smtp_session *s)
-{
-    return s->txn && !s->srv->no_deliver && !(s->cut && s->cut->abandoned);
-}
-
-/* smtp_cut_verify - verify = recipient/callout in a cutthrough ACL: the RCPT on the link is
- * the callout */
-void smtp_cut_verify(struct smtp_session *s, struct acl_run *run, const struct cutthrough_opts *opts)
-{
-    struct smtp_cut *ct = cut_of(s);
-    ct->verify_run = run;
-    start_mirror(s, opts);
-}
-
-void smtp_cut_verify_cancel(struct smtp_session *s)
-{
-    struct smtp_cut *ct = s->cut;
-    if (ct == NULL)
-        return;
-    ct->verify_run = NULL;
-    if (ct->rq) {
-        route_cancel(ct->rq);
-        ct->rq = NULL;
     }
 }
 
@@ -371,7 +75,7 @@ bool smtp_cut_active(struct smtp_session *s)
     if (t == NULL || ct == NULL || ct->link == NULL || ct->abandoned)
         return false;
     for (size_t i = 0; i < t->env.nrcpts; i++)
-        if (on_link(ct, i))
+        if (cut_on_link(ct, i))
             return true;
     return false;
 }
@@ -386,9 +90,9 @@ void smtp_cut_data(struct smtp_session *s)
          * callout): this transaction cannot carry the message.  Spool it instead. */
         size_t mine = 0;
         for (size_t i = 0; i < t->env.nrcpts; i++)
-            mine += on_link(ct, i);
+            mine += cut_on_link(ct, i);
         if (mine != cut_link_naccepted(ct->link)) {
-            abandon(s);
+            cut_abandon(s);
             smtp_data_begin(s);
             return;
         }
@@ -429,7 +133,7 @@ static void data_async_result(struct smtp_session *s, const struct cut_result *r
                        r->reply->text.s ? r->reply->text.s : "refused by the next hop");
         cut_link_cancel_txn(ct->link);
     } else if (ct->opts.defer == CUT_DEFER_SPOOL) {
-        abandon(s);
+        cut_abandon(s);
     } else {
         smtp_txn_latch(t, 451, "4.4.2", "Next hop not available; try again later");
         cut_link_cancel_txn(ct->link);
@@ -460,17 +164,17 @@ static void data_result(struct smtp_session *s, const struct cut_result *r)
     if (r->reply && r->reply->code >= 500) {
         log_reject("%s F=<%s> rejected DATA: %s: SMTP error from remote mail server after DATA: %s",
                    host, sender, link_host, r->text);
-        reply_upstream(s, r->reply, 0, NULL);
+        cut_reply_upstream(s, r->reply, 0, NULL);
         cut_link_cancel_txn(ct->link);
     } else if (ct->opts.defer == CUT_DEFER_SPOOL) {
         log_main("%s F=<%s> cutthrough DATA deferred by %s: %s; message will be queued", host,
                  sender, link_host, r->text);
-        abandon(s);
+        cut_abandon(s);
         smtp_data_begin(s);
     } else {
         log_reject("%s F=<%s> temporarily rejected DATA: %s: %s", host, sender, link_host, r->text);
         if (r->reply && r->reply->code >= 400)
-            reply_upstream(s, r->reply, 0, NULL);
+            cut_reply_upstream(s, r->reply, 0, NULL);
         else
             smtp_reply(s, 451, "4.4.2", "Next hop %s; try again later",
                        r->timed_out ? "timed out" : "connection lost");
@@ -499,7 +203,7 @@ bool smtp_cut_pause_if_behind(struct smtp_session *s)
     return true;
 }
 
-static void cut_drained(void *arg, struct cut_link *l)
+void cut_drained(void *arg, struct cut_link *l)
 {
     struct smtp_session *s = arg;
     struct smtp_cut *ct = cut_of(s);
@@ -561,7 +265,7 @@ static void log_deferrals(struct smtp_session *s, const char *why, bool maybe_ta
     cut_link_log_host(ct->link, host, sizeof(host));
     str_sanitize(w, sizeof(w), why, strlen(why));
     for (size_t i = 0; i < t->env.nrcpts; i++) {
-        if (!on_link(ct, i))
+        if (!cut_on_link(ct, i))
             continue;
         str_sanitize_utf8(r, sizeof(r), t->env.rcpts[i].addr, strlen(t->env.rcpts[i].addr));
         log_main("%s == %s R=%s T=remote_smtp defer (-1): %s: cutthrough: %s%s", t->env.id, r,
@@ -578,7 +282,7 @@ static void dot_result(struct smtp_session *s, const struct cut_result *r)
     sf_clear(s, SF_WAITING);
     if (r->reply && r->reply->code >= 200 && r->reply->code < 300) {
         for (size_t i = 0; i < t->env.nrcpts; i++)
-            if (on_link(ct, i))
+            if (cut_on_link(ct, i))
                 t->env.rcpts[i].state = RCPT_DELIVERED;
         str_sanitize(note, sizeof(note), r->text, strlen(r->text) < 200 ? strlen(r->text) : 200);
         smtp_data_accept(s, note, r->text);
@@ -587,7 +291,7 @@ static void dot_result(struct smtp_session *s, const struct cut_result *r)
         str_sanitize_utf8(sender, sizeof(sender), t->env.sender, strlen(t->env.sender));
         cut_link_log_host(ct->link, link_host, sizeof(link_host));
         log_reject("%s F=<%s> rejected after DATA: %s: C=\"%s\"", host, sender, link_host, r->text);
-        reply_upstream(s, r->reply, 0, NULL);
+        cut_reply_upstream(s, r->reply, 0, NULL);
         smtp_data_refused(s);
     } else if (ct->opts.defer == CUT_DEFER_SPOOL) {
         log_deferrals(s, r->reply ? r->text : r->timed_out ? "timed out waiting for reply to end of data"
@@ -602,7 +306,7 @@ static void dot_result(struct smtp_session *s, const struct cut_result *r)
                    r->reply ? r->text : r->timed_out ? "timed out waiting for reply to end of data"
                                                      : "connection lost after end of data");
         if (r->reply && r->reply->code >= 400)
-            reply_upstream(s, r->reply, 0, NULL);
+            cut_reply_upstream(s, r->reply, 0, NULL);
         else
             smtp_reply(s, 451, "4.4.2", "Next hop %s; try again later",
                        r->timed_out ? "timed out" : "connection lost");
@@ -612,20 +316,13 @@ static void dot_result(struct smtp_session *s, const struct cut_result *r)
 }
 
 /* cut_event - a step of the link finished */
-static void cut_event(void *arg, struct cut_link *l, const struct cut_result *r)
+void cut_event(void *arg, struct cut_link *l, const struct cut_result *r)
 {
     struct smtp_session *s = arg;
-    struct smtp_cut *ct = cut_of(s);
     (void)l;
     switch (r->step) {
     case CUT_STEP_RCPT:
-        if (ct->verify_run) {
-            verify_result(s, r);
-        } else {
-            sf_clear(s, SF_WAITING);
-            rcpt_result(s, r);
-            smtp_resume(s);
-        }
+        cut_rcpt_event(s, r);
         break;
     case CUT_STEP_DATA:
         data_result(s, r);
@@ -673,6 +370,8 @@ void smtp_cut_session_end(struct smtp_session *s)
     smtp_cut_txn_reset(s);
     if (ct->idle)
         cut_link_free(ct->idle);
+    if (ct->have_unans_reply)
+        smtp_reply_free(&ct->unans_reply);
     free(ct);
     s->cut = NULL;
 }

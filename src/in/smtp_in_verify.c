@@ -95,8 +95,7 @@ static void start_callout(struct verify_job *j)
     struct smtp_session *s = j->s;
     const struct conf *c = s->srv->conf;
     char postmaster[300];
-    struct callout_env ce = { { s->srv->base, c, s->srv->client_tls }, s->srv->hints,
-                              s->srv->callout_limiter };
+    struct callout_env ce = { s->srv->dialer, s->srv->hints };
     struct callout_req req = { j->address, "", j->opts };
     if (j->what == VERIFY_RECIPIENT && j->opts.use_sender && s->txn)
         req.sender = s->txn->env.sender;
@@ -147,13 +146,20 @@ static void routed(void *arg, struct route_result *res)
         job_end(j, VERIFY_OK, NULL);
         return;
     }
-    if (j->what == VERIFY_RECIPIENT && smtp_cut_may_verify(s) &&
+    if (j->what == VERIFY_RECIPIENT && smtp_cut_may_verify(s, &j->opts) &&
         acl_has_cutthrough(s->srv->conf->acl_for_stage[ACL_RCPT], &cut)) {
-        struct acl_run *run = j->run;   /* the mirrored RCPT is the callout */
+        struct acl_run *run = j->run;   /* the mirrored RCPT is the callout, after the cache */
+        struct callout_outcome cached;
+        if (!j->opts.no_cache && callout_cached(s->srv->hints, j->address, res, false, &cached)) {
+            route_result_free(res);
+            job_end(j, cached.result, cached.result == VERIFY_OK ? NULL : cached.reply);
+            return;
+        }
+        struct callout_opts opts = j->opts;
         route_result_free(res);
         s->verify_job = NULL;
         free(j);
-        smtp_cut_verify(s, run, &cut);
+        smtp_cut_verify(s, run, &cut, &opts);
         return;
     }
     j->route = res;

@@ -25,7 +25,8 @@ enum cl_state {
 };
 
 struct cut_link {
-    struct upstream_env ue;
+    struct dialer *dr;
+    unsigned timeout;            /* connect and per-command seconds (0: callout_timeout) */
     struct route_result *route;
     char key[1024];
     struct cutthrough_opts opts;
@@ -57,6 +58,8 @@ struct cut_link {
     char dead_text[300];
     bool dead_timeout;
     bool died_after_dot;         /* the connection died with the final dot unanswered */
+    bool unavailable;            /* no next hop could be had (down, retry window, limit) */
+    bool mail_verdict;           /* the report is MAIL's reply, given for the RCPT waiting */
 };
 
 static void cl_ready(void *arg, struct smtp_out *so);
@@ -94,6 +97,9 @@ static void report(struct cut_link *l, const struct smtp_reply *reply, const cha
     l->report.step = (enum cut_step)l->waiting;
     l->report.timed_out = timed_out;
     l->report.after_dot = reply == NULL && l->died_after_dot;
+    l->report.unavailable = l->unavailable && l->report.step == CUT_STEP_RCPT;
+    l->report.not_rcpt = l->mail_verdict && l->report.step == CUT_STEP_RCPT;
+    l->mail_verdict = false;
     if (reply) {
         struct sbuf one;
         sbuf_init(&one);
@@ -143,6 +149,20 @@ static void send_queued_rcpt(struct cut_link *l)
     smtp_out_rcpt(l->so, l->q_rcpt, l->q_notify, l->q_orcpt[0] ? l->q_orcpt : NULL, NULL);
 }
 
+/* open_verdict - the reply a failed open passes on to the RCPT waiting for it.  A 5xx refusal
+ * of MAIL (or the 553 5.6.7 of a next hop without SMTPUTF8) is a verdict and passes on as the
+ * RCPT's; any other failure is a temporary one, whatever reply came with it: a greeting
+ * "250 ...", a "220" to STARTTLS followed by junk, a "554" banner.  Its 4xx passes on as such;
+ * other codes, never. */
+static const struct smtp_reply *open_verdict(const struct upstream_result *r)
+{
+    if (r->reply == NULL)
+        return NULL;
+    if (r->status == UP_REFUSED)
+        return r->reply->code >= 500 && r->reply->code < 600 ? r->reply : NULL;
+    return r->reply->code >= 400 && r->reply->code < 500 ? r->reply : NULL;
+}
+
 /* opened - upstream_open finished: MAIL accepted, refused, or no host */
 static void opened(void *arg, const struct upstream_result *r)
 {
@@ -160,7 +180,9 @@ static void opened(void *arg, const struct upstream_result *r)
         str_fmt(l->host, sizeof(l->host), "H=%s [%s]:%u", r->hop->name, r->hop->ip, r->hop->port);
     l->st = CL_DEAD;
     str_copy(l->dead_text, r->text, sizeof(l->dead_text));
-    report(l, r->reply, r->text, false);   /* a 5xx MAIL refusal passes on as the RCPT's */
+    l->unavailable = r->status == UP_TEMPFAIL;
+    l->mail_verdict = true;
+    report(l, open_verdict(r), r->text, false);
 }
 
 static void cl_ready(void *arg, struct smtp_out *so)
@@ -179,6 +201,7 @@ static void mail_reply(struct cut_link *l, const struct smtp_reply *r)
     }
     l->st = CL_IDLE;          /* the connection is fine; this transaction is not */
     l->rcpt_queued = false;
+    l->mail_verdict = true;
     report(l, r, NULL, false);
 }
 
@@ -237,7 +260,7 @@ static void cl_drained(void *arg, struct smtp_out *so)
 /* set_mail - copy the sender side into the link */
 static void set_mail(struct cut_link *l, const struct mail_out *m)
 {
-    const struct conf *c = l->ue.conf;
+    const struct conf *c = dialer_conf(l->dr);
     str_copy(l->sender, m->sender, sizeof(l->sender));
     str_copy(l->envid, m->envid ? m->envid : "", sizeof(l->envid));
     memset(&l->mail, 0, sizeof(l->mail));
@@ -255,13 +278,14 @@ static void set_mail(struct cut_link *l, const struct mail_out *m)
     l->naccepted = 0;
 }
 
-struct cut_link *cut_link_new(const struct upstream_env *ue, struct route_result *route,
+struct cut_link *cut_link_new(struct dialer *dr, struct route_result *route,
                               const struct mail_out *mail, const struct cutthrough_opts *opts,
-                              cut_cb cb, cut_drained_cb drained, void *arg)
+                              unsigned timeout, cut_cb cb, cut_drained_cb drained, void *arg)
 {
     struct cut_link *l = xcalloc(1, sizeof(*l));
     sbuf_init(&l->corked);
-    l->ue = *ue;
+    l->dr = dr;
+    l->timeout = timeout;
     l->route = route;
     route_hops_key(route, l->key, sizeof(l->key));
     l->opts = *opts;
@@ -269,7 +293,7 @@ struct cut_link *cut_link_new(const struct upstream_env *ue, struct route_result
     l->drained = drained;
     l->arg = arg;
     l->waiting = -1;
-    l->report_ev = event_new(ue->base, -1, 0, report_cb, l);
+    l->report_ev = event_new(dialer_base(dr), -1, 0, report_cb, l);
     set_mail(l, mail);
     return l;
 }
@@ -304,10 +328,12 @@ void cut_link_rcpt(struct cut_link *l, const char *rcpt, unsigned notify, const 
     str_copy(l->q_orcpt, orcpt ? orcpt : "", sizeof(l->q_orcpt));
     l->rcpt_queued = true;
     switch (l->st) {
-    case CL_NEW:
+    case CL_NEW: {
+        struct dial_req req = { DIAL_CUTTHROUGH, l->timeout, false };
         l->st = CL_OPENING;
-        l->up = upstream_open(&l->ue, l->route, &l->mail, l->ue.conf->callout_timeout, opened, l);
+        l->up = upstream_open(l->dr, l->route, &l->mail, &req, opened, l);
         break;
+    }
     case CL_OPEN:
         send_queued_rcpt(l);
         break;
@@ -418,7 +444,7 @@ void cut_link_free(struct cut_link *l)
         upstream_cancel(l->up);
     if (l->so) {
         if (l->st == CL_IDLE && smtp_out_is_ready(l->so))
-            smtp_out_quit(l->so);
+            dialer_release(l->dr, l->so);   /* to the pool: it outlives the client's session */
         else
             smtp_out_free(l->so);
     }

@@ -16,7 +16,6 @@ struct spool_reader;
 
 #define DLV_PARALLEL 8          /* transactions (connections) of one message at once */
 #define DLV_BATCH_MAX 100       /* recipients per SMTP transaction (RFC 5321 4.5.3.1.8) */
-#define DLV_COMMAND_TIMEOUT 300 /* seconds per reply, at most (data_timeout if shorter) */
 #define DLV_READ_CHUNK 65536
 
 /* Exim's errno values for deferrals that are not system errors. */
@@ -59,18 +58,17 @@ struct dlv {
     struct event *done_ev;
 };
 
-enum txn_phase { TP_IDLE, TP_CONNECT, TP_RESET, TP_MAIL, TP_DATA, TP_BODY, TP_DOT, TP_CLEANUP };
+enum txn_phase { TP_IDLE, TP_CONNECT, TP_MAIL, TP_DATA, TP_BODY, TP_DOT, TP_CLEANUP };
 
-/* One group of recipients with the same next hops, tried host after host. */
+/* One group of recipients with the same next hops, tried host after host (by the dialer). */
 struct dlv_txn {
     struct dlv *d;
     const struct route_result *res;
     size_t *rcpts;                /* recipient indices */
     size_t nrcpts;
-    size_t hop;                   /* the hop being tried */
-    size_t tried, skipped;        /* hosts tried / skipped for their retry time */
+    struct dial *dial;
+    size_t tried_at_handover;     /* hosts the dialer had tried when it gave us the connection */
     struct smtp_out *so;
-    bool reused;
     enum txn_phase phase;
     /* the current SMTP transaction */
     size_t *batch;                /* recipient indices in it */

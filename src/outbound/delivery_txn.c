@@ -1,7 +1,8 @@
-/* delivery_txn.c - one group of recipients over its next hops: skip hosts in their retry
- * period, connect (or reuse a cached connection after an RSET), run SMTP transactions of at
- * most DLV_BATCH_MAX recipients, map every reply to recipient verdicts, move on to the next
- * host on connection-level trouble, and record host failures and recoveries in the hints. */
+/* delivery_txn.c - one group of recipients over its next hops: the dialer gives a connection
+ * (hosts in their retry window skipped, a pooled one reused, the per-host limit kept, health
+ * recorded), then SMTP transactions of at most DLV_BATCH_MAX recipients, every reply mapped to
+ * recipient verdicts; connection-level trouble (or a 4xx to MAIL) before the final dot moves
+ * on to the dialer's next host. */
 #include "delivery_int.h"
 
 #include <stdlib.h>
@@ -14,34 +15,27 @@
 #include "route/route.h"
 #include "store/store.h"
 
-static void try_hop(struct dlv_txn *t);
 static void start_batch(struct dlv_txn *t);
-static void on_ready(void *arg, struct smtp_out *so);
 static void on_reply(void *arg, struct smtp_out *so, enum smtp_out_cmd cmd, void *tag,
                      const struct smtp_reply *r);
 static void on_failed(void *arg, struct smtp_out *so, const struct so_failure *f);
 static void on_drained(void *arg, struct smtp_out *so);
 
-static const struct smtp_out_cbs txn_cbs = { on_ready, on_reply, on_failed, on_drained };
-
-static const struct next_hop *cur_hop(const struct dlv_txn *t)
-{
-    return &t->res->hops[t->hop];
-}
+static const struct smtp_out_cbs txn_cbs = { NULL, on_reply, on_failed, on_drained };
 
 /* txn_end - the group is done: keep the connection for reuse (or QUIT it) and report */
 static void txn_end(struct dlv_txn *t, bool keep)
 {
     dlv_body_close(t);
     if (t->so) {
-        if (keep && t->d->de->cache && smtp_out_is_ready(t->so))
-            conn_cache_put(t->d->de->cache, t->so);
-        else if (keep)
-            smtp_out_quit(t->so);
+        if (keep)
+            dialer_release(t->d->de->dialer, t->so);   /* pooled if it is between transactions */
         else
             smtp_out_free(t->so);
         t->so = NULL;
     }
+    dial_free(t->dial);
+    t->dial = NULL;
     t->phase = TP_IDLE;
     dlv_txn_finished(t);
 }
@@ -53,135 +47,73 @@ static void defer_rest(struct dlv_txn *t, const struct dlv_verdict *v)
         dlv_decide(t->d, t->rcpts[k], v);
 }
 
-/* ---- hosts and their retry state ------------------------------------------------------ */
+/* ---- hosts ------------------------------------------------------------------------------ */
 
-static time_t host_retry_interval(const struct conf *c, unsigned failures)
+/* errnum_for - Exim's "defer (N)" for a connection-level failure */
+static int errnum_for(enum so_fail kind, int sys_errno)
 {
-    if (c->nretry_intervals == 0)
-        return 300;
-    size_t i = failures > 0 ? failures - 1 : 0;
-    return (time_t)c->retry_intervals[i < c->nretry_intervals ? i : c->nretry_intervals - 1];
-}
-
-/* retry_blocked - the host failed recently and its retry time has not come */
-static bool retry_blocked(struct dlv_txn *t, const struct next_hop *h)
-{
-    struct retry_rec rec;
-    char key[80];
-    if (t->d->ignore_retry || t->d->de->hints == NULL)
-        return false;
-    hop_addr_key(h, key, sizeof(key));
-    return hints_retry_get(t->d->de->hints, key, &rec) && rec.next_try > time(NULL);
-}
-
-static void host_ok(struct dlv_txn *t)
-{
-    struct retry_rec rec;
-    char key[80];
-    hop_addr_key(cur_hop(t), key, sizeof(key));
-    if (t->d->de->hints && hints_retry_get(t->d->de->hints, key, &rec))
-        hints_retry_del(t->d->de->hints, key);
-}
-
-static void host_failed(struct dlv_txn *t, const char *why)
-{
-    struct retry_rec rec;
-    char key[80];
-    time_t now = time(NULL);
-    if (t->d->de->hints == NULL)
-        return;
-    hop_addr_key(cur_hop(t), key, sizeof(key));
-    if (!hints_retry_get(t->d->de->hints, key, &rec)) {
-        memset(&rec, 0, sizeof(rec));
-        rec.first_failure = now;
+    switch (kind) {
+    case SOF_CONNECT: return sys_errno ? sys_errno : -1;
+    case SOF_LOST: return sys_errno ? sys_errno : DLV_ERRNO_SMTPCLOSED;
+    case SOF_TIMEOUT: return 110; /* ETIMEDOUT */
+    case SOF_TLS: return DLV_ERRNO_TLSFAILURE;
+    default: return -1;
     }
-    rec.failures++;
-    rec.last_try = now;
-    rec.next_try = now + host_retry_interval(t->d->de->conf, rec.failures);
-    str_copy(rec.last_error, why, sizeof(rec.last_error));
-    hints_retry_put(t->d->de->hints, key, &rec);
 }
 
 /* all_failed - no host took the recipients: defer them with the last host's error */
-static void all_failed(struct dlv_txn *t)
+static void all_failed(struct dlv_txn *t, const struct dial_result *r)
 {
     struct dlv_verdict v = { .outcome = DLV_DEFERRED, .code = 0, .ecode = "4.4.1" };
-    if (t->tried == 0) {
+    if (r->tried > t->tried_at_handover && r->host[0]) {  /* a later failure than ours */
+        str_copy(t->last_err, r->why, sizeof(t->last_err));
+        str_copy(t->last_host, r->host, sizeof(t->last_host));
+        t->last_errno = errnum_for(r->fail_kind, r->sys_errno);
+    }
+    if (t->last_host[0] == '\0' && r->status == DIAL_RETRY_WAIT) {
         v.text = "retry time not reached for any host";
         v.errnum = DLV_ERRNO_HRETRY;
+    } else if (t->last_host[0] == '\0' && r->status != DIAL_FAILED) {
+        v.text = r->text;          /* every host at its connection limit */
+        v.errnum = -1;
     } else {
-        v.text = t->last_err;
+        v.text = t->last_err[0] ? t->last_err : r->text;
         v.errnum = t->last_errno;
-        v.host = t->last_host;
+        v.host = t->last_host[0] ? t->last_host : NULL;
     }
     defer_rest(t, &v);
     txn_end(t, false);
 }
 
-/* opts_for - engine options for the current hop from the configuration */
-static bool opts_for(struct dlv_txn *t, struct smtp_out_opts *o)
+/* on_dialed - a connection to the first host that gave one, or none */
+static void on_dialed(void *arg, const struct dial_result *r)
 {
-    const struct delivery_env *de = t->d->de;
-    const struct conf *c = de->conf;
-    unsigned data = c->data_timeout ? c->data_timeout : 300;
-    o->helo = c->helo_data ? c->helo_data : c->hostname ? c->hostname : "localhost";
-    o->tls = cur_hop(t)->tls;
-    o->ssl_ctx = de->client_tls;
-    o->connect_timeout = c->connect_timeout ? c->connect_timeout : 30;
-    o->command_timeout = data < DLV_COMMAND_TIMEOUT ? data : DLV_COMMAND_TIMEOUT;
-    o->data_timeout = data;
-    if (o->ssl_ctx == NULL && o->tls == TLS_MAY)
-        o->tls = TLS_NONE;
-    return o->ssl_ctx != NULL || o->tls <= TLS_NONE || o->tls == TLS_UNSET;
+    struct dlv_txn *t = arg;
+    if (r->status != DIAL_OK) {
+        all_failed(t, r);
+        return;
+    }
+    t->so = r->so;
+    t->tried_at_handover = r->tried;
+    smtp_out_set_cbs(t->so, &txn_cbs, t);
+    start_batch(t);
 }
 
-/* connect_hop - a fresh connection to the current hop */
-static void connect_hop(struct dlv_txn *t)
+/* next_host - this host cannot take the group now: the dialer's next one */
+static void next_host(struct dlv_txn *t)
 {
-    struct smtp_out_opts o;
-    t->reused = false;
+    dlv_body_close(t);
     t->phase = TP_CONNECT;
-    if (!opts_for(t, &o)) {
-        str_copy(t->last_err, "TLS required but no TLS client context", sizeof(t->last_err));
-        t->last_errno = DLV_ERRNO_TLSREQUIRED;
-        t->hop++;
-        try_hop(t);
-        return;
-    }
-    t->so = smtp_out_new(t->d->de->base, cur_hop(t), &o, &txn_cbs, t);
-    smtp_out_connect(t->so);
-}
-
-/* try_hop - the next host not in its retry period, reusing a cached connection if any */
-static void try_hop(struct dlv_txn *t)
-{
-    while (t->hop < t->res->nhops && retry_blocked(t, cur_hop(t))) {
-        t->skipped++;
-        t->hop++;
-    }
-    if (t->hop >= t->res->nhops) {
-        all_failed(t);
-        return;
-    }
-    t->tried++;
-    struct smtp_out *so = conn_cache_take(t->d->de->cache, cur_hop(t));
-    if (so == NULL) {
-        connect_hop(t);
-        return;
-    }
-    t->so = so;
-    t->reused = true;
-    t->phase = TP_RESET;
-    smtp_out_set_cbs(so, &txn_cbs, t);
-    smtp_out_rset(so, NULL);
+    dial_next(t->dial);
 }
 
 void dlv_txn_start(struct dlv_txn *t)
 {
-    t->hop = 0;
+    struct dial_req req = { DIAL_DELIVERY, 0, t->d->ignore_retry };
     t->batch = xcalloc(DLV_BATCH_MAX, sizeof(*t->batch));
     t->batch_ok = xcalloc(DLV_BATCH_MAX, sizeof(*t->batch_ok));
-    try_hop(t);
+    t->phase = TP_CONNECT;
+    t->dial = dial_start(t->d->de->dialer, t->res, &req, on_dialed, t);
 }
 
 /* ---- one SMTP transaction -------------------------------------------------------------- */
@@ -273,6 +205,19 @@ static void on_mail(struct dlv_txn *t, const struct smtp_reply *r)
         return;
     }
     str_fmt(after, sizeof(after), "MAIL FROM:<%s>", t->d->env->sender);
+    if (r->code < 500) {        /* this host cannot take it now: another one may */
+        char text[300], host[400];
+        dlv_reply_text(r, text, sizeof(text));
+        str_fmt(t->last_err, sizeof(t->last_err), "SMTP error from remote mail server after %s: %s",
+                after, text);
+        smtp_out_log_host(t->so, host, sizeof(host));
+        str_copy(t->last_host, host + 2, sizeof(t->last_host));
+        t->last_errno = DLV_ERRNO_MAIL4XX;
+        dialer_release(t->d->de->dialer, t->so);
+        t->so = NULL;
+        next_host(t);
+        return;
+    }
     for (size_t k = 0; k < t->nrcpts; k++) /* a refused sender is refused for everyone */
         reply_verdict(t, t->rcpts[k], r, after, DLV_ERRNO_MAIL4XX);
     if (!t->data_sent)
@@ -338,14 +283,6 @@ static void on_dot(struct dlv_txn *t, const struct smtp_reply *r)
 
 /* ---- engine callbacks ------------------------------------------------------------------ */
 
-static void on_ready(void *arg, struct smtp_out *so)
-{
-    struct dlv_txn *t = arg;
-    (void)so;
-    host_ok(t);
-    start_batch(t);
-}
-
 static void on_reply(void *arg, struct smtp_out *so, enum smtp_out_cmd cmd, void *tag,
                      const struct smtp_reply *r)
 {
@@ -356,13 +293,7 @@ static void on_reply(void *arg, struct smtp_out *so, enum smtp_out_cmd cmd, void
         return; /* the engine reports the closed connection next: another host gets a try */
     switch (cmd) {
     case SOC_RSET:
-        if (t->phase == TP_RESET && r->code / 100 == 2) {
-            start_batch(t);
-        } else if (t->phase == TP_RESET) { /* a stale cached connection: not the host's fault */
-            smtp_out_free(t->so);
-            t->so = NULL;
-            connect_hop(t);
-        } else if (r->code / 100 == 2) {
+        if (r->code / 100 == 2) {
             batch_end(t);
         } else {
             txn_end(t, false);
@@ -376,18 +307,6 @@ static void on_reply(void *arg, struct smtp_out *so, enum smtp_out_cmd cmd, void
     }
 }
 
-/* errnum_for - Exim's "defer (N)" for a connection-level failure */
-static int errnum_for(const struct so_failure *f)
-{
-    switch (f->kind) {
-    case SOF_CONNECT: return f->sys_errno ? f->sys_errno : -1;
-    case SOF_LOST: return f->sys_errno ? f->sys_errno : DLV_ERRNO_SMTPCLOSED;
-    case SOF_TIMEOUT: return 110; /* ETIMEDOUT */
-    case SOF_TLS: return DLV_ERRNO_TLSFAILURE;
-    default: return -1;
-    }
-}
-
 static void on_failed(void *arg, struct smtp_out *so, const struct so_failure *f)
 {
     struct dlv_txn *t = arg;
@@ -396,13 +315,9 @@ static void on_failed(void *arg, struct smtp_out *so, const struct so_failure *f
     smtp_out_free(so);
     t->so = NULL;
     dlv_body_close(t);
-    if (t->reused && t->phase == TP_RESET) { /* the cached connection had gone stale */
-        connect_hop(t);
-        return;
-    }
     str_copy(t->last_host, host + 2, sizeof(t->last_host));
     str_copy(t->last_err, f->text, sizeof(t->last_err));
-    t->last_errno = errnum_for(f);
+    t->last_errno = errnum_for(f->kind, f->sys_errno);
     if (t->dot_sent) { /* the message may have arrived: never send it to another host */
         char text[400];
         str_fmt(text, sizeof(text), "%s (the next hop may have taken the message: the next "
@@ -413,9 +328,7 @@ static void on_failed(void *arg, struct smtp_out *so, const struct so_failure *f
         txn_end(t, false);
         return;
     }
-    host_failed(t, f->text);
-    t->hop++;
-    try_hop(t);
+    next_host(t);          /* the dialer's watcher has recorded the host's failure */
 }
 
 static void on_drained(void *arg, struct smtp_out *so)

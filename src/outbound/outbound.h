@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "conf/conf.h"
 #include "route/route.h"
@@ -90,14 +91,27 @@ struct smtp_out_cbs {
 
 struct smtp_out *smtp_out_new(struct event_base *base, const struct next_hop *hop,
                               const struct smtp_out_opts *opts, const struct smtp_out_cbs *cbs, void *arg);
-/* Re-point callbacks (a connection handed from a callout to cutthrough, or to a cache). */
+/* Re-point callbacks (a connection handed from the dialer to its user, or to the pool). */
 void smtp_out_set_cbs(struct smtp_out *so, const struct smtp_out_cbs *cbs, void *arg);
+/* A watcher sees every outcome of a connection whoever drives it, and its end: the dialer
+ * records host health and gives the connection's lease back with it.  outcome runs inside the
+ * engine (it must not call smtp_out_*): f NULL when the session is ready, else the failure
+ * (not after smtp_out_quit).  closed runs when the object is destroyed. */
+struct smtp_out_watch {
+    void (*outcome)(void *arg, struct smtp_out *so, const struct so_failure *f);
+    void (*closed)(void *arg, struct smtp_out *so);
+};
+void smtp_out_watch(struct smtp_out *so, const struct smtp_out_watch *w, void *arg);
+void *smtp_out_watcher(const struct smtp_out *so);   /* the watcher's arg, NULL if none */
+/* Change the per-reply and data timeouts (a pooled connection taken for another use); 0 keeps. */
+void smtp_out_set_timeouts(struct smtp_out *so, unsigned command_timeout, unsigned data_timeout);
 void smtp_out_connect(struct smtp_out *so);
 /* Abrupt close (no QUIT): the next hop keeps nothing of an unfinished transaction. */
 void smtp_out_free(struct smtp_out *so);
 
 /* State and capabilities. */
 bool smtp_out_is_ready(const struct smtp_out *so);   /* connected, idle, no transaction */
+bool smtp_out_can_reset(const struct smtp_out *so);  /* greeted, not in a data phase: RSET may go */
 unsigned smtp_out_exts(const struct smtp_out *so);   /* enum smtp_ext bits */
 uint64_t smtp_out_size_limit(const struct smtp_out *so); /* SIZE value, 0 = none given */
 const struct next_hop *smtp_out_hop(const struct smtp_out *so);
@@ -140,68 +154,182 @@ void smtp_out_quit(struct smtp_out *so);
 /* "H=name [ip]:port" for log lines (name omitted when it is the IP literal). */
 void smtp_out_log_host(const struct smtp_out *so, char *buf, size_t sz);
 
-/* ---- conn_cache: idle outbound SMTP connections kept for the next message to the same next
- * hop (address, port, TLS policy and name), for a short idle time.  A connection is put here
- * only between transactions (smtp_out_is_ready); whoever takes one sends RSET first and treats
- * a failure of that RSET as a stale connection, not as the host's fault. */
+/* ---- host_health: one health record per next hop (address:port) in the hints that every
+ * process shares.  Every outcome of a connection the dialer made updates it (refused, timed
+ * out, 421 or another refusal at the banner or EHLO, TLS failure, dropped mid-session: down,
+ * with a retry time from retry_intervals; greeted: up), so a dead host costs one attempt per
+ * retry interval for the whole daemon.  A host that is down and due is claimed by the process
+ * that probes it: the others keep skipping it until the probe is over.  Reads report through a
+ * callback so that a backend that answers later can replace LMDB (issue 15). */
+
+struct hints;
+
+struct host_health {
+    bool down;                /* the last connection failed */
+    time_t next_try;          /* down: no attempt before this (also: a probe in progress) */
+    time_t last_try;          /* the last change */
+    time_t first_failure;
+    unsigned failures;        /* in a row */
+    char last_error[200];
+};
+
+typedef void (*health_cb)(void *arg, bool may_try, const struct host_health *h);
+/* May this process connect to hop now?  ignore_retry: yes, always.  A down host whose time has
+ * come is claimed for claim_seconds.  cb may run before health_check returns. */
+void health_check(struct hints *h, const struct next_hop *hop, bool ignore_retry,
+                  unsigned claim_seconds, health_cb cb, void *arg);
+void health_failed(struct hints *h, const struct conf *c, const struct next_hop *hop, const char *why);
+void health_ok(struct hints *h, const struct next_hop *hop);
+/* Every host with a record ("ip:port" or "[ip6]:port"), for `tandem hosts list`. */
+typedef void (*health_each_fn)(void *arg, const char *hostport, const struct host_health *h);
+bool health_each(struct hints *h, health_each_fn fn, void *arg);
+
+/* ---- host_limit: the per-host connection limit (callout_max_per_host) of the whole daemon,
+ * covering callouts, cutthrough links, queued deliveries and pooled connections: a lease in
+ * the lease table every process maps (store/store.h) per open connection. */
 
 struct event_base;
-struct next_hop;
-struct smtp_out;
-struct conn_cache;
+struct leases;
+struct host_limit;
+struct limit_wait;
 
-#define CONN_CACHE_IDLE 10  /* seconds an idle connection is kept */
-#define CONN_CACHE_MAX 32   /* connections kept at most (the oldest is closed first) */
+struct host_limit *host_limit_new(struct event_base *base, struct leases *leases, unsigned max);
+void host_limit_free(struct host_limit *hl);
+/* A lease on key ("ip:port") now: >= 0, LEASE_NONE (not tracked: go on) or LEASE_FULL. */
+int host_limit_try(struct host_limit *hl, const char *key);
+/* Wait up to seconds for one; cb gets it (or LEASE_FULL at the end), always from the loop. */
+typedef void (*limit_cb)(void *arg, int lease);
+struct limit_wait *host_limit_wait(struct host_limit *hl, const char *key, unsigned seconds,
+                                   limit_cb cb, void *arg);
+void host_limit_cancel(struct limit_wait *w);     /* NULL is fine */
+void host_limit_release(struct host_limit *hl, int lease);
+void host_limit_set_idle(struct host_limit *hl, int lease, bool idle);
+/* Does another process wait for the host of this lease? */
+bool host_limit_wanted(struct host_limit *hl, int lease);
 
-struct conn_cache *conn_cache_new(struct event_base *base, unsigned idle_seconds, size_t max);
-/* Close every cached connection (QUIT) and free the cache. */
-void conn_cache_free(struct conn_cache *cc);
+/* ---- conn_pool: idle onward connections of one process, kept for the next transaction to
+ * the same next hop (address, port, TLS policy and name: the key).  A connection is put here
+ * only between transactions (smtp_out_is_ready); the dialer checks one with RSET before
+ * reuse.  Each is QUIT after the idle time, or when the pool is full (oldest first), or when
+ * ops.reclaim says another process needs its host. */
 
-/* Keep so (ready, idle) for reuse; the cache owns it from now on and QUITs it after the idle
- * time or when full.  A connection that is not ready is QUIT instead. */
-void conn_cache_put(struct conn_cache *cc, struct smtp_out *so);
-/* A cached connection to hop (same address, port, TLS policy and name), or NULL.  The caller
- * owns it and must install its callbacks (smtp_out_set_cbs) before anything else. */
-struct smtp_out *conn_cache_take(struct conn_cache *cc, const struct next_hop *hop);
-size_t conn_cache_count(const struct conn_cache *cc);
+struct conn_pool;
+struct conn_pool_ops {
+    bool (*reclaim)(void *arg, struct smtp_out *so);
+};
+
+struct conn_pool *conn_pool_new(struct event_base *base, unsigned idle_seconds, size_t max,
+                                const struct conn_pool_ops *ops, void *arg);
+void conn_pool_free(struct conn_pool *p);   /* QUITs every connection */
+/* Keep so under key; the pool owns it when this returns true (false: not ready, or no pool). */
+bool conn_pool_put(struct conn_pool *p, struct smtp_out *so, const char *key);
+/* A pooled connection under key, or NULL; the caller owns it and sets its callbacks first. */
+struct smtp_out *conn_pool_take(struct conn_pool *p, const char *key);
+size_t conn_pool_count(const struct conn_pool *p, const char *key);   /* key NULL: all */
+
+/* ---- dialer: THE way to an onward connection, one per process (a worker, the scheduler, a
+ * command-line tool).  For a route it walks the hosts in order: a host in its retry window is
+ * skipped (host_health), an idle pooled connection to it is reused after an RSET (conn_pool),
+ * else a lease is taken under the per-host limit (host_limit) and a connection opened with the
+ * options derived from the configuration (dialer_opts: the one place a hop's smtp_out_opts are
+ * made).  Callouts, cutthrough links and queued deliveries all dial here. */
+
+struct dialer;
+struct ssl_ctx_st;
+
+struct dialer *dialer_new(struct event_base *base, const struct conf *c, struct ssl_ctx_st *client_tls,
+                          struct hints *hints);
+void dialer_free(struct dialer *dr);   /* pooled connections are QUIT (run the loop a little) */
+struct event_base *dialer_base(const struct dialer *dr);
+const struct conf *dialer_conf(const struct dialer *dr);
+struct hints *dialer_hints(const struct dialer *dr);
+size_t dialer_pooled(const struct dialer *dr);
+
+enum dial_use { DIAL_CALLOUT, DIAL_CUTTHROUGH, DIAL_DELIVERY };
+
+#define DIAL_COMMAND_TIMEOUT 300 /* queued delivery: seconds per reply at most (data_timeout if shorter) */
+
+struct dial_req {
+    enum dial_use use;        /* timeouts; how long to wait at the per-host limit (cutthrough:
+                                 5 s at most, a client is waiting) */
+    unsigned timeout;         /* callout/cutthrough: connect and per-reply seconds (0: callout_timeout) */
+    bool ignore_retry;        /* try hosts in their retry window too (`tandem queue deliver`) */
+};
+
+enum dial_status {
+    DIAL_OK,          /* so is ready */
+    DIAL_FAILED,      /* every host tried failed (text: the last failure) */
+    DIAL_RETRY_WAIT,  /* every host is in its retry window */
+    DIAL_LIMIT,       /* every usable host is at its connection limit */
+};
+
+struct dial_result {
+    enum dial_status status;
+    struct smtp_out *so;             /* DIAL_OK: ready and the caller's (set its callbacks) */
+    const struct next_hop *hop;      /* so's hop, else the last host that failed (or NULL) */
+    bool reused;                     /* so came from the pool */
+    const struct smtp_reply *reply;  /* the reply that came with the last failure, or NULL */
+    enum so_fail fail_kind;          /* the last failure's kind */
+    int sys_errno;
+    char text[300];                  /* "H=name [ip]:port: Connection refused", "retry time ..." */
+    char host[300];                  /* "name [ip]:port" of the last failure, "" if none */
+    char why[256];                   /* the last failure alone: "Connection refused" */
+    size_t tried, skipped, busy;     /* hosts connected to, in their retry window, at the limit */
+};
+
+typedef void (*dial_cb)(void *arg, const struct dial_result *r);
+/* Dial; cb runs from the loop.  route must stay valid until dial_free. */
+struct dial *dial_start(struct dialer *dr, const struct route_result *route,
+                        const struct dial_req *req, dial_cb cb, void *arg);
+/* The connection cb got did not do (the caller has released or freed it): try the next host;
+ * cb runs again. */
+void dial_next(struct dial *d);
+void dial_free(struct dial *d);       /* cancels what is in progress; NULL is fine */
+/* Done with a connection: pooled when it is between transactions and the pool has room for
+ * its host (onward_pool_size for the whole daemon), else QUIT. */
+void dialer_release(struct dialer *dr, struct smtp_out *so);
+/* The same after a transaction that is still open (a callout's MAIL and RCPT): RSET first. */
+void dialer_recycle(struct dialer *dr, struct smtp_out *so);
+void dialer_opts(const struct dialer *dr, const struct next_hop *hop, const struct dial_req *req,
+                 struct smtp_out_opts *o);
 
 /* ---- upstream: open an SMTP transaction at the first next hop that takes it: the common first
- * step of recipient callouts and cutthrough delivery.  Hosts are tried in route order; a host
- * that cannot be reached, greets with an error, fails TLS, or answers MAIL with 4xx is skipped
- * for the next one.  The caller gets a connection with MAIL accepted, or the reason none could
- * be had. */
+ * step of recipient callouts and cutthrough delivery.  The dialer walks the hosts (skipping
+ * those in their retry window or at their limit); a host that answers MAIL with 4xx is passed
+ * over for the next one.  A message that needs SMTPUTF8 gets 553 5.6.7 from a next hop that
+ * does not offer it (UP_REFUSED).  The caller gets a connection with MAIL accepted, or the
+ * reason none could be had. */
 
-struct event_base;
-struct ssl_ctx_st;
 struct upstream;
-
-struct upstream_env {
-    struct event_base *base;
-    const struct conf *conf;
-    struct ssl_ctx_st *client_tls;
-};
 
 enum upstream_status {
     UP_OK,         /* MAIL accepted: so is ready for RCPT */
-    UP_REFUSED,    /* MAIL refused with 5xx (reply given) */
-    UP_TEMPFAIL,   /* no host took the transaction: text (and the last reply, if any) */
+    UP_REFUSED,    /* MAIL refused with 5xx (reply given), or 553 5.6.7 for SMTPUTF8 */
+    UP_TEMPFAIL,   /* no host took the transaction: why, text (and the last reply, if any) */
 };
 
 struct upstream_result {
     enum upstream_status status;
     struct smtp_out *so;            /* UP_OK: the caller owns it (set its callbacks) */
     const struct next_hop *hop;     /* the host that answered last, NULL if none */
-    const struct smtp_reply *reply; /* the deciding reply, NULL for connection trouble */
-    char text[300];                 /* for logs: "Connection refused", "451 4.3.0 ..." */
+    bool reused;                    /* UP_OK: a pooled connection */
+    enum dial_status why;           /* UP_TEMPFAIL: DIAL_FAILED (connection trouble or a 4xx to
+                                       MAIL), DIAL_RETRY_WAIT, DIAL_LIMIT */
+    const struct smtp_reply *reply; /* UP_REFUSED: MAIL's 5xx; UP_TEMPFAIL: the reply that came
+                                       with the last failure (MAIL's 4xx, or a greeting, EHLO
+                                       or STARTTLS reply of any code), NULL for connection
+                                       trouble.  Only UP_REFUSED's is a verdict. */
+    char text[300];                 /* for logs: "H=... [ip]:port: Connection refused",
+                                       "451 4.3.0 ..." (a MAIL reply) */
 };
 
 typedef void (*upstream_cb)(void *arg, const struct upstream_result *r);
 
-/* Start; cb runs later from the event loop.  route and mail must stay valid until then.
- * timeout: connect and per-command timeout in seconds. */
-struct upstream *upstream_open(const struct upstream_env *ue, const struct route_result *route,
-                               const struct mail_out *mail, unsigned timeout, upstream_cb cb, void *arg);
-void upstream_cancel(struct upstream *u);
+/* Start; cb runs later from the event loop.  route and mail must stay valid until then. */
+struct upstream *upstream_open(struct dialer *dr, const struct route_result *route,
+                               const struct mail_out *mail, const struct dial_req *req,
+                               upstream_cb cb, void *arg);
+void upstream_cancel(struct upstream *u);   /* NULL is fine */
 
 /* ---- delivery: deliver one message's pending recipients to their next hops: route them,
  * group recipients with the same next hops into one transaction, try the hops in order,
@@ -213,7 +341,6 @@ struct conf;
 struct dns_ctx;
 struct ssl_ctx_st;
 struct hints;
-struct conn_cache;
 
 /* What deliveries share inside one process (the scheduler, or `tandem queue` run directly). */
 struct delivery_env {
@@ -221,8 +348,8 @@ struct delivery_env {
     const struct conf *conf;
     struct dns_ctx *dns;
     struct ssl_ctx_st *client_tls;
-    struct hints *hints;          /* per-host retry state */
-    struct conn_cache *cache;     /* idle connections kept for reuse (may be NULL) */
+    struct hints *hints;          /* host health, the queue's notes */
+    struct dialer *dialer;        /* connections: hosts, health, limit, pool */
 };
 
 enum dlv_outcome { DLV_NOT_TRIED = 0, DLV_DELIVERED, DLV_DEFERRED, DLV_FAILED };
@@ -271,6 +398,10 @@ struct cut_result {
     bool timed_out;                  /* the failure was a timeout */
     bool after_dot;                  /* the link died after the final dot was written: the next
                                         hop may have taken the message */
+    bool unavailable;                /* RCPT: no next hop could be had at all (every host down,
+                                        in its retry window or at its limit) */
+    bool not_rcpt;                   /* RCPT: the reply answered MAIL (a refused sender, or 553
+                                        5.6.7 for SMTPUTF8), not the recipient */
 };
 
 typedef void (*cut_cb)(void *arg, struct cut_link *l, const struct cut_result *r);
@@ -278,9 +409,9 @@ typedef void (*cut_drained_cb)(void *arg, struct cut_link *l);
 
 /* A new link for the next hops in route (taken over: freed with the link).  The connection is
  * opened on the first cut_link_rcpt. */
-struct cut_link *cut_link_new(const struct upstream_env *ue, struct route_result *route,
+struct cut_link *cut_link_new(struct dialer *dr, struct route_result *route,
                               const struct mail_out *mail, const struct cutthrough_opts *opts,
-                              cut_cb cb, cut_drained_cb drained, void *arg);
+                              unsigned timeout, cut_cb cb, cut_drained_cb drained, void *arg);
 /* Reuse a finished link's idle connection for a new transaction (MAIL is sent anew). */
 bool cut_link_restart(struct cut_link *l, const struct mail_out *mail);
 

@@ -52,9 +52,30 @@ void smtp_out_set_cbs(struct smtp_out *so, const struct smtp_out_cbs *cbs, void 
     so->arg = arg;
 }
 
+void smtp_out_watch(struct smtp_out *so, const struct smtp_out_watch *w, void *arg)
+{
+    so->watch = *w;
+    so->watch_arg = arg;
+}
+
+void smtp_out_set_timeouts(struct smtp_out *so, unsigned command_timeout, unsigned data_timeout)
+{
+    if (command_timeout)
+        so->opts.command_timeout = command_timeout;
+    if (data_timeout) {
+        so->opts.data_timeout = data_timeout;
+        if (so->bev) {
+            struct timeval wtv = { (time_t)data_timeout, 0 };
+            bufferevent_set_timeouts(so->bev, NULL, &wtv);
+        }
+    }
+}
+
 /* so_destroy - release everything; the connection closes without QUIT */
 static void so_destroy(struct smtp_out *so)
 {
+    if (so->watch.closed)
+        so->watch.closed(so->watch_arg, so);
     so_free_bev(so);
     event_free(so->timer);
     event_free(so->fail_ev);
@@ -133,6 +154,8 @@ void so_fail(struct smtp_out *so, enum so_fail kind, const struct smtp_reply *r,
         so->has_fail_reply = true;
     }
     so->fail.reply = so->has_fail_reply ? &so->fail_reply : NULL;
+    if (so->watch.outcome)
+        so->watch.outcome(so->watch_arg, so, &so->fail);
     so_stop_timer(so);
     so_free_bev(so);
     event_active(so->fail_ev, EV_TIMEOUT, 0);
@@ -334,6 +357,16 @@ bool smtp_out_is_ready(const struct smtp_out *so)
 {
     return so->state == SO_READY && so->qhead == so->qlen && !so->in_txn &&
            so->dphase == DP_NONE && !so->body_open;
+}
+
+bool smtp_out_can_reset(const struct smtp_out *so)
+{
+    return so->state == SO_READY && !so->quiet && so->dphase == DP_NONE && !so->body_open;
+}
+
+void *smtp_out_watcher(const struct smtp_out *so)
+{
+    return so->watch_arg;
 }
 
 unsigned smtp_out_exts(const struct smtp_out *so)

@@ -60,6 +60,8 @@ struct smtp_out {
     char *helo;
     struct smtp_out_cbs cbs;
     void *arg;
+    struct smtp_out_watch watch;  /* the dialer's: every outcome, and the end */
+    void *watch_arg;
 
     enum so_state state;
     struct bufferevent *bev;  /* the top layer: the socket, or the TLS filter on it */

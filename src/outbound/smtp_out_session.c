@@ -49,6 +49,8 @@ static void go_ready(struct smtp_out *so)
 {
     so->state = SO_READY;
     so_stop_timer(so);
+    if (so->watch.outcome)
+        so->watch.outcome(so->watch_arg, so, NULL);
     if (!so->quiet && so->cbs.ready)
         so->cbs.ready(so->arg, so);
     if (!so->zombie && so->state == SO_READY)

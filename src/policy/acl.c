@@ -298,6 +298,10 @@ static char *flatten_reply(const char *reply)
 static enum cond verify_apply(struct acl_run *r, const struct acl_item *it)
 {
     enum verify_result res = r->vres;
+    if (it->verify == VERIFY_RECIPIENT && it->callout.enabled) {
+        r->out.verified_recipient_callout = true;
+        r->out.callout = it->callout;
+    }
     if (res == VERIFY_DEFER && it->callout.enabled && it->callout.defer_ok)
         res = VERIFY_OK;
     if (res != VERIFY_OK) {
@@ -380,8 +384,28 @@ static enum cond delay_start(struct acl_run *r, unsigned seconds)
     return C_WAIT;
 }
 
+/* note_vouch - a recipients or local_parts list that has the recipient and whose match lets it
+ * through (it holds on accept/require, or a negated one keeps a refusal from firing) is local
+ * knowledge of the recipient: cutthrough answers from it when the next hop cannot */
+static void note_vouch(struct acl_run *r, const struct acl_item *it)
+{
+    enum acl_verb verb = r->acl->stmts[r->si].verb;
+    bool lets_through = it->negate ? (verb == VERB_DENY || verb == VERB_DROP || verb == VERB_DEFER ||
+                                      verb == VERB_DISCARD)
+                                   : (verb == VERB_ACCEPT || verb == VERB_REQUIRE);
+    char what[200];
+    if (!lets_through || r->out.rcpt_vouched_by != NULL)
+        return;
+    const char *name = it->kind == COND_RECIPIENTS ? "recipients" : "local_parts";
+    if (it->list.n == 1)
+        str_fmt(what, sizeof(what), "%s = %s (ACL line %d)", name, it->list.items[0].text, it->line);
+    else
+        str_fmt(what, sizeof(what), "%s list (ACL line %d)", name, it->line);
+    r->out.rcpt_vouched_by = xstrdup(what);
+}
+
 /* list_cond - a hosts/domains/local_parts/senders/recipients condition */
-static enum cond list_cond(const struct acl_run *r, const struct acl_item *it)
+static enum cond list_cond(struct acl_run *r, const struct acl_item *it)
 {
     bool m = false;
     switch (it->kind) {
@@ -394,6 +418,8 @@ static enum cond list_cond(const struct acl_run *r, const struct acl_item *it)
     case COND_RECIPIENTS: m = list_match_address(&it->list, r->recipient); break;
     default: break;
     }
+    if (m && (it->kind == COND_RECIPIENTS || it->kind == COND_LOCAL_PARTS))
+        note_vouch(r, it);
     return m != it->negate ? C_TRUE : C_FALSE;
 }
 
@@ -477,6 +503,7 @@ void acl_run_free(struct acl_run *r)
     free(r->out.message);
     free(r->out.log_message);
     free(r->out.verify_reply);
+    free(r->out.rcpt_vouched_by);
     sbuf_free(&r->out.headers);
     free(r);
 }

@@ -1,6 +1,7 @@
-/* callout.c - verify an address by asking its next hop (see policy/policy.h). */
-#include "callout_int.h"
-
+/* callout.c - verify an address by asking its next hop (see policy/policy.h): the cache first,
+ * then the dialer's connection (which keeps the per-host limit), MAIL, RCPT; the answer is
+ * cached by the "knows why" rule and the connection is RSET and pooled. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,26 @@
 #include "policy.h"
 #include "conf/conf.h"
 #include "core/core.h"
+#include "smtp/smtp.h"
+
+struct callout {
+    struct callout_env env;
+    struct callout_req req;
+    char address[ADDR_PATH_MAX + 1];
+    char sender[ADDR_PATH_MAX + 1];
+    char domain[ADDR_DOMAIN_MAX + 1];
+    char random_addr[ADDR_PATH_MAX + 1];
+    char host[256];                  /* the cache key's next hop: route_hops_name */
+    const struct route_result *route;
+    callout_cb cb;
+    void *arg;
+    struct mail_out mail;
+    struct upstream *up;
+    struct smtp_out *so;
+    struct event *ev;                /* start and completion run from the loop */
+    struct callout_outcome out;
+    bool done;
+};
 
 static void co_reply(void *arg, struct smtp_out *so, enum smtp_out_cmd cmd, void *tag,
                      const struct smtp_reply *r);
@@ -31,18 +52,15 @@ static void finish_cb(evutil_socket_t fd, short what, void *arg)
     free(c);
 }
 
-/* finish - release the connection and the slot; the caller's callback runs next loop turn */
+/* finish - release the connection; the caller's callback runs next loop turn */
 static void finish(struct callout *c, enum verify_result res)
 {
     c->out.result = res;
     c->done = true;
     if (c->so) {
-        smtp_out_quit(c->so);
+        dialer_recycle(c->env.dialer, c->so);   /* RSET, then it can serve again */
         c->so = NULL;
     }
-    if (c->holding_slot && c->env.limiter)
-        callout_limit_release(c->env.limiter, c->host);
-    c->holding_slot = false;
     event_active(c->ev, 0, 0);
 }
 
@@ -59,23 +77,10 @@ static void set_reply(struct callout *c, const struct smtp_reply *r)
 }
 
 /* cache_store - remember the result of a callout (never policy or temporary refusals) */
-static void cache_store(struct callout *c, enum cc_kind kind, const char *key, bool ok,
-                        const struct smtp_reply *r)
+static void cache_store(struct callout *c, enum cc_kind kind, const char *key, const struct smtp_reply *r)
 {
-    const struct conf *conf = c->env.up.conf;
-    struct cc_entry e;
-    if (c->env.hints == NULL || c->req.opts.no_cache)
-        return;
-    if (!ok && !cc_is_mailbox_refusal(r->code, r->ecode))
-        return;
-    memset(&e, 0, sizeof(e));
-    e.kind = kind;
-    str_copy(e.key, key, sizeof(e.key));
-    str_copy(e.host, c->host, sizeof(e.host));
-    e.result = ok ? CC_ACCEPTED : CC_REFUSED;
-    e.expires = time(NULL) + (ok ? conf->callout_cache_positive : conf->callout_cache_negative);
-    str_copy(e.reason, c->out.log, sizeof(e.reason));
-    cc_put(c->env.hints, &e);
+    if (!c->req.opts.no_cache)
+        cc_learn(c->env.hints, dialer_conf(c->env.dialer), kind, key, c->host, r);
 }
 
 /* real_reply - the next hop's answer for the address itself */
@@ -85,10 +90,10 @@ static void real_reply(struct callout *c, const struct smtp_reply *r)
     set_reply(c, r);
     if (r->code >= 200 && r->code < 300) {
         if (!c->out.accept_all)
-            cache_store(c, CC_ADDRESS, c->address, true, r);
+            cache_store(c, CC_ADDRESS, c->address, r);
         finish(c, VERIFY_OK);
     } else if (r->code >= 500) {
-        cache_store(c, CC_ADDRESS, c->address, false, r);
+        cache_store(c, CC_ADDRESS, c->address, r);
         finish(c, VERIFY_FAIL);
     } else {
         finish(c, VERIFY_DEFER);
@@ -101,7 +106,7 @@ static void random_reply(struct callout *c, const struct smtp_reply *r)
     if (r->code >= 200 && r->code < 300) {
         c->out.accept_all = true;
         set_reply(c, r);
-        cache_store(c, CC_DOMAIN_ACCEPT_ALL, c->domain, true, r);
+        cache_store(c, CC_DOMAIN_ACCEPT_ALL, c->domain, r);
         finish(c, VERIFY_OK);
         return;
     }
@@ -174,33 +179,42 @@ static void upstream_done(void *arg, const struct upstream_result *r)
     }
 }
 
-/* callout_proceed - we hold a slot for this next hop: connect */
-void callout_proceed(struct callout *c)
+/* ask - connect (the dialer keeps the per-host limit, waiting for a slot) and send MAIL */
+static void ask(struct callout *c)
 {
-    c->holding_slot = true;
+    struct dial_req req = { DIAL_CALLOUT, c->req.opts.timeout, false };
     c->mail.sender = c->sender;
-    c->up = upstream_open(&c->env.up, c->route, &c->mail, c->req.opts.timeout, upstream_done, c);
+    c->up = upstream_open(c->env.dialer, c->route, &c->mail, &req, upstream_done, c);
 }
 
 /* from_cache - answer from the cache if it knows; true if it did */
 static bool from_cache(struct callout *c)
 {
+    if (c->req.opts.no_cache || !callout_cached(c->env.hints, c->address, c->route, c->req.opts.random,
+                                                &c->out))
+        return false;
+    finish(c, c->out.result);
+    return true;
+}
+
+bool callout_cached(struct hints *h, const char *address, const struct route_result *route,
+                    bool random, struct callout_outcome *out)
+{
     struct cc_entry e;
-    if (c->env.hints == NULL || c->req.opts.no_cache)
+    char host[256], local[ADDR_PATH_MAX + 1], domain[ADDR_DOMAIN_MAX + 1];
+    if (h == NULL || !addr_split(address, local, sizeof(local), domain, sizeof(domain)))
         return false;
-    if (c->req.opts.random && cc_get(c->env.hints, CC_DOMAIN_ACCEPT_ALL, c->domain, c->host, &e)) {
-        c->out.accept_all = true;
-    } else if (!cc_get(c->env.hints, CC_ADDRESS, c->address, c->host, &e)) {
+    route_hops_name(route, host, sizeof(host));
+    memset(out, 0, sizeof(*out));
+    if (random && cc_get(h, CC_DOMAIN_ACCEPT_ALL, domain, host, &e))
+        out->accept_all = true;
+    else if (!cc_get(h, CC_ADDRESS, address, host, &e))
         return false;
-    }
-    c->out.from_cache = true;
-    str_copy(c->out.log, e.reason, sizeof(c->out.log));
-    if (e.result == CC_ACCEPTED) {
-        finish(c, VERIFY_OK);
-    } else {
-        str_copy(c->out.reply, e.reason, sizeof(c->out.reply));
-        finish(c, VERIFY_FAIL);
-    }
+    out->from_cache = true;
+    str_copy(out->log, e.reason, sizeof(out->log));
+    out->result = e.result == CC_ACCEPTED ? VERIFY_OK : VERIFY_FAIL;
+    if (out->result == VERIFY_FAIL)
+        str_copy(out->reply, e.reason, sizeof(out->reply));
     return true;
 }
 
@@ -210,7 +224,7 @@ static void start_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     event_free(c->ev);
-    c->ev = event_new(c->env.up.base, -1, 0, finish_cb, c);
+    c->ev = event_new(dialer_base(c->env.dialer), -1, 0, finish_cb, c);
     if (c->route->nhops == 0) {
         str_copy(c->out.reply, "451 4.4.3 Could not complete recipient verify callout", sizeof(c->out.reply));
         str_copy(c->out.log, "no next hop", sizeof(c->out.log));
@@ -219,8 +233,7 @@ static void start_cb(evutil_socket_t fd, short what, void *arg)
     }
     if (from_cache(c))
         return;
-    if (c->env.limiter == NULL || callout_limit_acquire(c->env.limiter, c))
-        callout_proceed(c);
+    ask(c);
 }
 
 struct callout *callout_start(const struct callout_env *ce, const struct callout_req *req,
@@ -236,24 +249,19 @@ struct callout *callout_start(const struct callout_env *ce, const struct callout
     c->req.sender = c->sender;
     addr_split(c->address, local, sizeof(local), c->domain, sizeof(c->domain));
     c->route = route;
-    str_copy(c->host, route->nhops ? route->hops[0].name : "", sizeof(c->host));
+    route_hops_name(route, c->host, sizeof(c->host));
     c->cb = cb;
     c->arg = arg;
-    c->ev = event_new(ce->up.base, -1, 0, start_cb, c);
+    c->ev = event_new(dialer_base(ce->dialer), -1, 0, start_cb, c);
     event_active(c->ev, 0, 0);
     return c;
 }
 
 void callout_cancel(struct callout *c)
 {
-    if (c->waiting && c->env.limiter)
-        callout_limit_forget(c->env.limiter, c);
-    if (c->up)
-        upstream_cancel(c->up);
+    upstream_cancel(c->up);
     if (c->so)
         smtp_out_free(c->so);
-    if (c->holding_slot && c->env.limiter)
-        callout_limit_release(c->env.limiter, c->host);
     event_free(c->ev);
     free(c);
 }

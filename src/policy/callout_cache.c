@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "conf/conf.h"
 #include "core/core.h"
 #include "store/store.h"
 
@@ -156,4 +157,25 @@ size_t cc_purge(struct hints *h, const char *domain)
     }
     free(p.keys);
     return removed;
+}
+
+bool cc_learn(struct hints *h, const struct conf *c, enum cc_kind kind, const char *key,
+              const char *host, const struct smtp_reply *r)
+{
+    struct cc_entry e;
+    struct sbuf one;
+    bool ok = r->code >= 200 && r->code < 300;
+    if (h == NULL || (!ok && !cc_is_mailbox_refusal(r->code, r->ecode)))
+        return false;
+    memset(&e, 0, sizeof(e));
+    e.kind = kind;
+    str_copy(e.key, key, sizeof(e.key));
+    str_copy(e.host, host, sizeof(e.host));
+    e.result = ok ? CC_ACCEPTED : CC_REFUSED;
+    e.expires = time(NULL) + (ok ? c->callout_cache_positive : c->callout_cache_negative);
+    sbuf_init(&one);
+    smtp_reply_oneline(r, &one);
+    str_sanitize(e.reason, sizeof(e.reason), one.s ? one.s : "", one.len);
+    sbuf_free(&one);
+    return cc_put(h, &e);
 }

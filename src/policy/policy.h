@@ -49,6 +49,11 @@ struct acl_outcome {
     struct sbuf headers; /* add_header lines, each ending in CRLF */
     bool cutthrough;     /* control = cutthrough_delivery was reached */
     struct cutthrough_opts cut;
+    bool verified_recipient_callout; /* a recipient callout ran in this evaluation */
+    struct callout_opts callout;     /* ... and its options */
+    char *rcpt_vouched_by;           /* a local recipients/local_parts list that has the recipient
+                                        and let it through ("recipients = lsearch;/x (ACL line
+                                        9)"), NULL if none: knowledge for cutthrough */
 };
 
 typedef void (*acl_done_fn)(void *arg, struct acl_run *run);
@@ -68,19 +73,16 @@ const char *acl_result_name(enum acl_result r);
 bool acl_has_cutthrough(const struct acl *acl, struct cutthrough_opts *opts);
 const char *acl_stage_name(enum acl_stage s);
 
-/* ---- callout: recipient (and sender) verification by asking the next hop: connect, EHLO,
- * MAIL, RCPT, then QUIT.  Results are cached in the
- * hints database (policy/policy.h) with the reason, and the number of callouts in flight to
- * one next hop is bounded. */
+/* ---- callout: recipient (and sender) verification by asking the next hop: a connection from
+ * the dialer (which bounds the connections to one host for the whole daemon), MAIL, RCPT, then
+ * RSET and back to the pool.  Results are cached in the hints database with the reason. */
 
 struct hints;
 struct callout;
-struct callout_limiter;
 
 struct callout_env {
-    struct upstream_env up;
+    struct dialer *dialer;             /* connections, the per-host limit, health */
     struct hints *hints;               /* the callout cache; NULL = no cache */
-    struct callout_limiter *limiter;   /* per-destination concurrency */
 };
 
 struct callout_req {
@@ -106,9 +108,11 @@ typedef void (*callout_cb)(void *arg, struct callout_outcome *out);
 struct callout *callout_start(const struct callout_env *ce, const struct callout_req *req,
                               const struct route_result *route, callout_cb cb, void *arg);
 void callout_cancel(struct callout *c);
+/* What the cache knows of address for these next hops (random: an accept-all domain counts),
+ * as a callout's outcome; false if nothing. */
+bool callout_cached(struct hints *h, const char *address, const struct route_result *route,
+                    bool random, struct callout_outcome *out);
 
-struct callout_limiter *callout_limiter_new(unsigned max_per_host);
-void callout_limiter_free(struct callout_limiter *l);
 
 /* ---- callout_cache: callout results in the hints database, keyed per address (or domain, for
  * accept-all next hops) and per next-hop host, with the reason and an expiry time.  Only a
@@ -135,9 +139,41 @@ bool cc_is_mailbox_refusal(int code, const char *ecode);
 bool cc_get(struct hints *h, enum cc_kind kind, const char *key, const char *host, struct cc_entry *e);
 bool cc_put(struct hints *h, const struct cc_entry *e);
 
+/* Remember what a next hop answered for key (an address, or a domain for accept-all) under
+ * the "knows why" rule: a 2xx as accepted, a mailbox-class refusal (cc_is_mailbox_refusal) as
+ * refused, anything else not at all.  True if something was stored. */
+bool cc_learn(struct hints *h, const struct conf *c, enum cc_kind kind, const char *key,
+              const char *host, const struct smtp_reply *r);
+
 /* For `tandem callout-cache`: iterate every entry; purge all, or those of one domain. */
 typedef void (*cc_each_fn)(void *arg, const struct cc_entry *e);
 bool cc_each(struct hints *h, cc_each_fn fn, void *arg);
 size_t cc_purge(struct hints *h, const char *domain);
+
+/* ---- knowledge: what tandem knows of a recipient when its next hop cannot answer (every host
+ * down, in its retry window or at its connection limit, no reply to RCPT): a local list the
+ * RCPT ACL consulted that has the recipient (acl_outcome.rcpt_vouched_by: a lookup or a literal
+ * list), else the callout cache (its entry for the address, or an accept-all domain).  The
+ * answer comes through a callback: with LMDB before knowledge_ask returns, with a backend that
+ * answers later (issue 15), later. */
+
+enum know_verdict { KNOW_UNKNOWN, KNOW_VALID, KNOW_INVALID };
+
+struct know_query {
+    const char *address;
+    const char *host;          /* route_hops_name of its next hops: the cache's host */
+    const char *vouched_by;    /* acl_outcome.rcpt_vouched_by, or NULL */
+    bool no_cache;             /* the recipient callout said no_cache */
+};
+
+struct know_result {
+    enum know_verdict verdict;
+    char source[200];          /* for the log: "callout cache", "recipients = lsearch;/x (ACL
+                                  line 9)", "no local list, no cached callout" */
+    char reply[400];           /* KNOW_INVALID: the known refusal, one line "550 5.1.1 ..." */
+};
+
+typedef void (*know_cb)(void *arg, const struct know_result *r);
+void knowledge_ask(struct hints *h, const struct know_query *q, know_cb cb, void *arg);
 
 #endif

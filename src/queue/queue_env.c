@@ -33,7 +33,7 @@ bool queue_env_open(struct delivery_env *de, struct event_base *base, const stru
     }
     if ((de->hints = hints_open(c->spool_directory, herr, sizeof(herr))) == NULL)
         log_panic("%s; retry state and delivery notes are not kept", herr);
-    de->cache = conn_cache_new(base, 0, 0);   /* reuse connections across messages */
+    de->dialer = dialer_new(base, c, de->client_tls, de->hints);   /* reuses connections */
     return true;
 }
 
@@ -62,8 +62,7 @@ static void drain(struct event_base *base)
 
 void queue_env_close(struct delivery_env *de)
 {
-    if (de->cache)
-        conn_cache_free(de->cache);   /* QUITs; the drain below lets them finish */
+    dialer_free(de->dialer);          /* QUITs pooled connections; the drain lets them finish */
     hints_close(de->hints);
     if (de->dns)
         dns_free(de->dns);

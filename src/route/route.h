@@ -66,6 +66,10 @@ const char *route_status_name(enum route_status st);
  * recipients with equal keys share one transaction (a cutthrough link, a queued delivery). */
 void route_hops_key(const struct route_result *res, char *buf, size_t sz);
 
+/* The name that stands for a set of next hops (the callout cache keys results by it): the
+ * first in name order among the most preferred hosts, whatever their shuffle. */
+void route_hops_name(const struct route_result *res, char *buf, size_t sz);
+
 /* ---- route_hops: the pure parts of routing: building next hops from addresses, loops to self,
  * de-duplication, keys and names.  No I/O except route_local_addrs. */
 

@@ -269,3 +269,15 @@ void route_hops_key(const struct route_result *res, char *buf, size_t sz)
     }
     sbuf_free(&k);
 }
+
+/* route_hops_name - the name that stands for the set of next hops (the callout cache's host):
+ * among the most preferred hosts, the one first in name order, so that it does not change with
+ * the shuffle of equal preferences */
+void route_hops_name(const struct route_result *res, char *buf, size_t sz)
+{
+    const char *best = NULL;
+    for (size_t i = 0; i < res->nhops && res->hops[i].pref == res->hops[0].pref; i++)
+        if (best == NULL || strcmp(res->hops[i].name, best) < 0)
+            best = res->hops[i].name;
+    str_copy(buf, best ? best : "", sz);
+}

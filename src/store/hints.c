@@ -224,6 +224,42 @@ bool hints_del(struct hints *h, enum hints_db db, const char *key)
     return write_one(h, db, key, NULL, 0);
 }
 
+bool hints_update(struct hints *h, enum hints_db db, const char *key, hints_update_fn fn,
+                  void *arg)
+{
+    MDB_txn *txn;
+    MDB_val k, v;
+    unsigned char out[HINTS_VALUE_MAX];
+    size_t outlen = 0;
+    if (!usable(h, db) || !key_val(key, &k))
+        return false;
+    int rc = txn_begin(h, 0, &txn);
+    if (rc != 0) {
+        report(h, db, "update", rc);
+        return false;
+    }
+    rc = mdb_get(txn, h->dbi[db], &k, &v);
+    bool found = rc == 0;
+    enum hints_change ch = (rc == 0 || rc == MDB_NOTFOUND)
+                           ? fn(arg, found, found ? v.mv_data : NULL, found ? v.mv_size : 0, out, &outlen)
+                           : HINTS_KEEP;
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+    if (rc == 0 && ch == HINTS_PUT) {
+        MDB_val nv = { outlen, out };
+        rc = outlen <= HINTS_VALUE_MAX ? mdb_put(txn, h->dbi[db], &k, &nv, 0) : MDB_BAD_VALSIZE;
+    } else if (rc == 0 && ch == HINTS_DELETE && found) {
+        rc = mdb_del(txn, h->dbi[db], &k, NULL);
+    }
+    if (rc == 0 && ch != HINTS_KEEP)
+        rc = mdb_txn_commit(txn);
+    else
+        mdb_txn_abort(txn);
+    if (rc != 0)
+        report(h, db, "update", rc);
+    return rc == 0;
+}
+
 /* cursor_walk - position a cursor at the first key >= prefix and visit the matching entries;
  * visit returns false to stop.  Returns an LMDB error code (0 at the end of the range). */
 static int cursor_walk(MDB_cursor *cur, const char *prefix,

@@ -7,13 +7,10 @@
 
 #define RETRY_REC_VERSION 1
 
-bool hints_retry_get(struct hints *h, const char *key, struct retry_rec *r)
+bool retry_rec_decode(const void *val, size_t len, struct retry_rec *r)
 {
-    unsigned char buf[HINTS_VALUE_MAX];
-    size_t len;
     struct hrec_r rd;
-    if (!hints_get(h, HINTS_RETRY, key, buf, sizeof(buf), &len) ||
-        !hrec_r_init(&rd, buf, len, RETRY_REC_VERSION))
+    if (!hrec_r_init(&rd, val, len, RETRY_REC_VERSION))
         return false;
     r->first_failure = (time_t)hrec_get_i64(&rd);
     r->last_try = (time_t)hrec_get_i64(&rd);
@@ -23,7 +20,7 @@ bool hints_retry_get(struct hints *h, const char *key, struct retry_rec *r)
     return !rd.bad;
 }
 
-bool hints_retry_put(struct hints *h, const char *key, const struct retry_rec *r)
+size_t retry_rec_encode(const struct retry_rec *r, void *out, size_t outsz)
 {
     struct hrec_w w;
     char err[sizeof(r->last_error)];
@@ -35,7 +32,24 @@ bool hints_retry_put(struct hints *h, const char *key, const struct retry_rec *r
     hrec_put_i64(&w, r->next_try);
     hrec_put_u32(&w, r->failures);
     hrec_put_str(&w, err);
-    return !w.bad && hints_put(h, HINTS_RETRY, key, w.buf, w.len);
+    if (w.bad || w.len > outsz)
+        return 0;
+    memcpy(out, w.buf, w.len);
+    return w.len;
+}
+
+bool hints_retry_get(struct hints *h, const char *key, struct retry_rec *r)
+{
+    unsigned char buf[HINTS_VALUE_MAX];
+    size_t len;
+    return hints_get(h, HINTS_RETRY, key, buf, sizeof(buf), &len) && retry_rec_decode(buf, len, r);
+}
+
+bool hints_retry_put(struct hints *h, const char *key, const struct retry_rec *r)
+{
+    unsigned char buf[HINTS_VALUE_MAX];
+    size_t len = retry_rec_encode(r, buf, sizeof(buf));
+    return len > 0 && hints_put(h, HINTS_RETRY, key, buf, len);
 }
 
 bool hints_retry_del(struct hints *h, const char *key)

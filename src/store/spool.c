@@ -73,7 +73,7 @@ void spool_clean_tmp(const char *spooldir)
 /* spool_each_path - the spool's directories, then the files a privileged process opens */
 bool spool_each_path(const char *spooldir, spool_path_fn fn, void *arg)
 {
-    static const char *const files[] = { SPOOL_PID_FILE, "db/data.mdb", "db/lock.mdb" };
+    static const char *const files[] = { SPOOL_PID_FILE, "db/data.mdb", "db/lock.mdb", "db/leases" };
     char path[SPOOL_PATH_MAX];
     if (!fn(arg, spooldir, true))
         return false;

@@ -163,6 +163,51 @@ bool hints_retry_get(struct hints *h, const char *key, struct retry_rec *r);
 bool hints_retry_put(struct hints *h, const char *key, const struct retry_rec *r);
 bool hints_retry_del(struct hints *h, const char *key);
 
+/* Read, change and write one value in a single write transaction, so that no other process
+ * changes it in between.  fn gets the current value (found false: absent) and writes the new
+ * one to out (at most HINTS_VALUE_MAX bytes, *outlen); it returns HINTS_PUT to store it,
+ * HINTS_DELETE to remove the key, HINTS_KEEP to leave it as it was.  False on error. */
+enum hints_change { HINTS_KEEP, HINTS_PUT, HINTS_DELETE };
+typedef enum hints_change (*hints_update_fn)(void *arg, bool found, const void *val, size_t len,
+                                             void *out, size_t *outlen);
+bool hints_update(struct hints *h, enum hints_db db, const char *key, hints_update_fn fn,
+                  void *arg);
+
+/* Retry state of a next hop in its codec, for hints_update callers. */
+bool retry_rec_decode(const void *val, size_t len, struct retry_rec *r);
+size_t retry_rec_encode(const struct retry_rec *r, void *out, size_t outsz);
+
+/* ---- leases: counted leases shared by every process of one spool (spool_directory/db/leases):
+ * at most N holders of a key at once, whatever process they are in.  This is the per-host
+ * connection limit (callout_max_per_host) of the whole daemon.  Each lease records its
+ * holder's pid; the leases of a process that died are taken back when someone finds the key
+ * full.  A lease is active or idle (a pooled connection); a process waiting for a key that is
+ * full registers a want, which tells the holders of idle leases to give one up. */
+
+struct leases;
+
+#define LEASE_KEY_MAX 63
+#define LEASE_FULL (-1)  /* leases_take: the key has max holders */
+#define LEASE_NONE (-2)  /* leases_take: the table cannot track this (no table, no room): go on */
+
+/* Map the table (created when missing).  NULL with a message in err on failure. */
+struct leases *leases_open(const char *spooldir, char *err, size_t errsz);
+void leases_close(struct leases *ls);
+/* Take one of at most max leases on key: its id (>= 0), LEASE_FULL, or LEASE_NONE. */
+int leases_take(struct leases *ls, const char *key, unsigned max);
+/* Give a lease (or a want) back; ids this process does not hold are ignored. */
+void leases_give(struct leases *ls, int id);
+void leases_set_idle(struct leases *ls, int id, bool idle);
+/* Register a wait for key (give it back with leases_give): an id, or LEASE_NONE. */
+int leases_want(struct leases *ls, const char *key);
+/* Does anybody wait for the key of lease id? */
+bool leases_wanted(struct leases *ls, int id);
+struct lease_count {
+    unsigned held, idle, want;
+};
+/* The counts of key; false when the key is unknown. */
+bool leases_count(struct leases *ls, const char *key, struct lease_count *c);
+
 /* ---- hints_rec: a small codec for hints values: a version byte, then little-endian integers
  * and length-prefixed strings, so records survive a change of struct layout or compiler. */
 

@@ -1,7 +1,7 @@
 /* dlv_drive.c - queue a message in a scratch spool and run delivery_start on it, for
  * tests/outbound/test_delivery.py.  Uses a real configuration file (routes, dns_servers,
- * timeouts, tls_outbound_ca) and logs to its log_directory; retry hints are kept in memory
- * (seeded with --retry-block): the weak stubs below keep the archive's LMDB hints out.
+ * timeouts, tls_outbound_ca) and logs to its log_directory; host health lives in the scratch
+ * spool's hints (seeded with --retry-block), connections go through a dialer of its own.
  * Usage: dlv_drive -c CONF [--sender S] [--rcpt R]... [--body-size N] [--body FILE]
  *          [--messages K] [--no-cache] [--retry-block IP:PORT]... [--ignore-retry]
  *          [--8bit] [--smtputf8] [--dsn] [--corrupt] */
@@ -20,53 +20,6 @@
 #include "outbound/outbound.h"
 #include "smtp/smtp.h"
 #include "store/store.h"
-
-/* ---- in-memory retry hints (weak: the real LMDB ones win when linked) -------------------- */
-struct mem_hint {
-    char key[80];
-    struct retry_rec rec;
-};
-static struct mem_hint mem_hints[64];
-static size_t nmem_hints;
-
-static struct mem_hint *mem_find(const char *key)
-{
-    for (size_t i = 0; i < nmem_hints; i++)
-        if (strcmp(mem_hints[i].key, key) == 0)
-            return &mem_hints[i];
-    return NULL;
-}
-
-__attribute__((weak)) bool hints_retry_get(struct hints *h, const char *key, struct retry_rec *r)
-{
-    (void)h;
-    struct mem_hint *m = mem_find(key);
-    if (m)
-        *r = m->rec;
-    return m != NULL;
-}
-
-__attribute__((weak)) bool hints_retry_put(struct hints *h, const char *key, const struct retry_rec *r)
-{
-    (void)h;
-    struct mem_hint *m = mem_find(key);
-    if (m == NULL && nmem_hints < ARRAY_LEN(mem_hints)) {
-        m = &mem_hints[nmem_hints++];
-        str_copy(m->key, key, sizeof(m->key));
-    }
-    if (m)
-        m->rec = *r;
-    return m != NULL;
-}
-
-__attribute__((weak)) bool hints_retry_del(struct hints *h, const char *key)
-{
-    (void)h;
-    struct mem_hint *m = mem_find(key);
-    if (m)
-        *m = mem_hints[--nmem_hints];
-    return true;
-}
 
 /* ---- the driver ----------------------------------------------------------------------- */
 struct drive {
@@ -90,6 +43,15 @@ static void queue_message(struct drive *dr)
 
 static void start(struct drive *dr);
 
+/* print_hint - a host that is down: "hint ip:port failures=N wait=S error" */
+static void print_hint(void *arg, const char *key, const struct host_health *h)
+{
+    (void)arg;
+    if (h->down)
+        printf("hint %s failures=%u wait=%ld %s\n", key, h->failures,
+               (long)(h->next_try - time(NULL)), h->last_error);
+}
+
 static void done(void *arg, struct dlv_result *res)
 {
     struct drive *dr = arg;
@@ -97,15 +59,13 @@ static void done(void *arg, struct dlv_result *res)
         printf("result %s %zu %s %d %s [%s] %s%s\n", dr->env.id, i, outcome_names[res[i].outcome],
                res[i].code, res[i].ecode[0] ? res[i].ecode : "-", res[i].host, res[i].text,
                res[i].relayed_without_dsn ? " (no DSN)" : "");
-    printf("cached %zu\n", conn_cache_count(dr->de.cache));
-    for (size_t i = 0; i < nmem_hints; i++)
-        printf("hint %s failures=%u wait=%ld %s\n", mem_hints[i].key, mem_hints[i].rec.failures,
-               (long)(mem_hints[i].rec.next_try - time(NULL)), mem_hints[i].rec.last_error);
+    printf("cached %zu\n", dialer_pooled(dr->de.dialer));
+    health_each(dr->de.hints, print_hint, NULL);
     if (--dr->remaining > 0) {
         start(dr);
     } else {
-        conn_cache_free(dr->de.cache); /* QUITs what is cached; the loop then runs dry */
-        dr->de.cache = NULL;
+        dialer_free(dr->de.dialer); /* QUITs what is pooled; the loop then runs dry */
+        dr->de.dialer = NULL;
     }
 }
 
@@ -130,10 +90,14 @@ static char *make_body(size_t n, size_t *len)
     return sbuf_steal(&b);
 }
 
-static void block_host(const char *key)
+static const char *blocked[16];
+static size_t nblocked;
+
+static void block_hosts(struct hints *h)
 {
     struct retry_rec r = { time(NULL) - 60, time(NULL) - 60, time(NULL) + 3600, 1, "test block" };
-    hints_retry_put(NULL, key, &r);
+    for (size_t i = 0; i < nblocked; i++)
+        hints_retry_put(h, blocked[i], &r);
 }
 
 int main(int argc, char **argv)
@@ -163,7 +127,10 @@ int main(int argc, char **argv)
         case 'n': body_size = (size_t)atol(optarg); break;
         case 'm': dr.remaining = atoi(optarg); break;
         case 'C': cache = false; break;
-        case 'b': block_host(optarg); break;
+        case 'b':
+            if (nblocked < ARRAY_LEN(blocked))
+                blocked[nblocked++] = optarg;
+            break;
         case 'i': dr.ignore_retry = true; break;
         case '8': dr.env.body = BODY_8BITMIME; break;
         case 'u': dr.env.smtputf8 = true; break;
@@ -189,11 +156,17 @@ int main(int argc, char **argv)
     dr.de.conf = c;
     dr.de.dns = dns_new(dr.de.base, c->dns_servers, c->dnssec_trust_anchor);
     dr.de.client_tls = tls_client_ctx(c->tls_outbound_ca, err, sizeof(err));
-    dr.de.cache = cache ? conn_cache_new(dr.de.base, 2, 8) : NULL;
-    dr.de.hints = (struct hints *)mem_hints; /* only the in-memory stubs above look at it */
+    if (!cache)
+        c->onward_pool_size = 0;
+    dr.de.hints = hints_open(c->spool_directory, err, sizeof(err));
+    if (dr.de.hints == NULL)
+        fatalx("%s", err);
+    block_hosts(dr.de.hints);
+    dr.de.dialer = dialer_new(dr.de.base, c, dr.de.client_tls, dr.de.hints);
     start(&dr);
     event_base_dispatch(dr.de.base);
     printf("exit\n");
+    hints_close(dr.de.hints);
     dns_free(dr.de.dns);
     SSL_CTX_free(dr.de.client_tls);
     event_base_free(dr.de.base);

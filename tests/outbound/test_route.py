@@ -144,7 +144,7 @@ def test_unroutable_and_key(dns):
     assert "status: unroutable (550 5.1.2 Unrouteable address)" in r.out
     a = route(dns, "example.test", "--hop", "mx")
     key = [l for l in a.lines if l.startswith("  key ")][0]
-    assert re.match(r"  key ok 127\.0\.0\.2:25/2/mx1\.example\.test 127\.0\.0\.3:25/2/mx2", key)
+    assert re.match(r"  key ok 0:127\.0\.0\.2:25/2/mx1\.example\.test 1:127\.0\.0\.3:25/2/mx2", key)
 
 
 def test_many_concurrent_and_cancel(dns):

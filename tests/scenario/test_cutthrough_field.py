@@ -2,10 +2,12 @@
 slow, `tandem session --no-deliver`, BDAT, SMTPUTF8, the wait for the final dot.  Each test
 checks the client's replies, what the next hops saw, the spool and the log lines."""
 import re
+import threading
+import time
 
 import pytest
 
-from harness import free_port, relay_config, stall, wait_until
+from harness import DROP, free_port, read_spool, relay_config, stall, wait_until
 
 BODY = b"Subject: field\r\n\r\nthrough the tandem\r\n"
 
@@ -143,3 +145,186 @@ def test_refused_dot_is_no_duplicate(tandem, nexthop):
         c.quit()
     line = t.wait_log(r"== u@example\.test .*cutthrough: 451 4\.3\.0 queue full.*").group(0)
     assert "duplicate" not in line
+
+
+# -- a next hop that cannot answer ------------------------------------------------------------
+
+def backup_mx_config(hop_route, unknown, callout=False):
+    """A backup MX: relays example.test to hop_route with cutthrough; vip@ is on a local list."""
+    verify = "  require verify = recipient/callout=3s,defer_ok\n" if callout else ""
+    return f"""
+domainlist relay_to_domains = example.test
+acl_smtp_rcpt = check_rcpt
+begin routes
++relay_to_domains  {hop_route}
+begin acl
+check_rcpt:
+  deny    message = relay not permitted
+          !domains = +relay_to_domains
+{verify}  accept  recipients = vip@example.test
+          control = cutthrough_delivery/unknown={unknown}
+  accept  control = cutthrough_delivery/unknown={unknown}
+"""
+
+
+def prime_cache(t):
+    """While the next hop is up: good@ is accepted, bad@ refused (5.1.1): both are cached."""
+    with t.connect() as c:
+        c.ehlo()
+        r = send(c, ["good@example.test", "bad@example.test"])
+        c.quit()
+    assert r["rcpt"][0][0] == 250 and r["rcpt"][1] == (550, ["5.1.1 <bad@example.test>: no such user"])
+    rc, out, _ = t.run("callout-cache list")
+    assert re.search(r"^good@example\.test \S+ accepted ", out, re.M), out
+    assert re.search(r"^bad@example\.test \S+ refused .*5\.1\.1", out, re.M), out
+
+
+def hosts(t):
+    rc, out, err = t.run("hosts list")
+    assert rc == 0, err
+    return out
+
+
+def fifty_rcpts(c, unknown_code):
+    """One transaction with 50 recipients: the cached good one, the listed one, the cached bad
+    one and 47 nobody knows; returns the DATA reply."""
+    c.expect(250, "MAIL FROM:<s@client.test>")
+    assert c.cmd("RCPT TO:<good@example.test>")[0] == 250
+    assert c.cmd("RCPT TO:<vip@example.test>")[0] == 250
+    assert c.cmd("RCPT TO:<bad@example.test>") == (550, ["5.1.1 <bad@example.test>: no such user"])
+    for i in range(47):
+        code, lines = c.cmd(f"RCPT TO:<u{i}@example.test>")
+        assert code == unknown_code, (i, code, lines)
+    return c.data(BODY)
+
+
+@pytest.mark.parametrize("dead", ["refusing", "421-banner", "accept-then-close"])
+@pytest.mark.parametrize("unknown", ["accept", "defer"])
+def test_dead_next_hop_is_tried_once_and_knowledge_answers(tandem, nexthop, dead, unknown):
+    hop = nexthop(rcpt={"bad@example.test": "550 5.1.1 <bad@example.test>: no such user"})
+    t = tandem(backup_mx_config(hop.route, unknown),
+               options={"workers": "2", "retry_intervals": "5s", "callout_timeout": "3s"})
+    prime_cache(t)
+    t.restart()                                     # no pooled connection to the live hop left
+    port = hop.port
+    if dead == "refusing":
+        hop.stop()                                  # nothing listens: Connection refused
+    else:
+        hop.set(banner="421 4.3.2 Service not available, closing" if dead == "421-banner" else DROP)
+    before = hop.connections
+    unknown_code = 250 if unknown == "accept" else 451
+    with t.connect() as first:                      # the first RCPT finds the host dead...
+        first.ehlo()
+        r1 = fifty_rcpts(first, unknown_code)
+        first.quit()
+    results = []
+
+    def session():
+        with t.connect() as c:
+            c.ehlo()
+            results.append(fifty_rcpts(c, unknown_code))
+            c.quit()
+    threads = [threading.Thread(target=session) for _ in range(4)]   # ...all workers skip it
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for r in [r1] + results:
+        assert r[0] == 250, r                       # good, vip (and the unknown) are queued
+    log = t.mainlog()
+    attempts = (len(re.findall(r"next hop could not answer \(H=\[127\.0\.0\.2\]:\d+: Connection refused",
+                               log + t.rejectlog()))
+                if dead == "refusing" else hop.connections - before)
+    assert attempts == 1, attempts                  # one attempt in the retry interval, 250 RCPTs
+    assert "could not answer (retry time not reached for any host" in log
+    assert re.search(r"RCPT <good@example\.test>: next hop could not answer .*: valid according to "
+                     r"callout cache: accepted, queued", log)
+    assert re.search(r"RCPT <vip@example\.test>: next hop could not answer .*: valid according to "
+                     r"recipients = vip@example\.test \(ACL line \d+\): accepted", log)
+    assert re.search(r"rejected RCPT <bad@example\.test>: next hop could not answer .*: invalid "
+                     r"according to callout cache: 550 5\.1\.1", t.rejectlog())
+    if unknown == "accept":
+        assert re.search(r"RCPT <u0@example\.test>: .*unknown \(no local list, no cached callout\): "
+                         r"accepted \(unknown=accept\)", log)
+    else:
+        assert re.search(r"temporarily rejected RCPT <u0@example\.test>: .*unknown \(no local list, "
+                         r"no cached callout\): deferred \(unknown=defer\)", t.rejectlog())
+    ids = t.spool_ids()
+    assert len(ids) == 5
+    m = read_spool(t.spool, ids[0])
+    want = ["good@example.test", "vip@example.test"] + ([f"u{i}@example.test" for i in range(47)]
+                                                        if unknown == "accept" else [])
+    assert sorted(x["addr"] for x in m.rcpts) == sorted(want)
+    out = hosts(t)
+    assert re.search(rf"^127\.0\.0\.2:{port} down \d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d \S", out, re.M), out
+    # the host comes back: after its retry time one probe finds it up, and the queue delivers
+    if dead == "refusing":
+        hop = nexthop(host="127.0.0.2", port=port)
+    else:
+        hop.set(banner="220 nexthop.test ESMTP back")
+    wait_until(lambda: re.search(rf"^127\.0\.0\.2:{port} up - -$", hosts(t), re.M), timeout=20,
+               what="the host up again")
+    hop.wait_accepted(len(ids), timeout=20)        # the queue delivers what was kept
+    wait_until(lambda: t.spool_ids() == [], timeout=10)
+
+
+def test_callout_limit_is_one_limit_for_the_daemon(tandem, nexthop):
+    """callout_max_per_host = 2 with two workers and 20 concurrent sessions to a slow next hop:
+    never more than 2 connections open at the next hop (cutthrough links, queued deliveries and
+    pooled connections alike); the sessions that find the limit reached are answered from what
+    tandem knows after a 5 s wait (unknown=accept: queued), and every message arrives."""
+    hop = nexthop(dot=stall(2, "250 2.0.0 ok"))   # one message a second through 2 connections
+    t = tandem(relay_config(hop, cutthrough=True),
+               options={"workers": "2", "callout_max_per_host": "2", "smtp_accept_max_per_host": "50"})
+    peak, stop = [0], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            peak[0] = max(peak[0], sum(1 for s in hop.sessions
+                                       if s.ended_by is None and "QUIT" not in s.commands))
+            time.sleep(0.01)
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    replies = []
+
+    def session(i):
+        with t.connect() as c:
+            c.ehlo()
+            replies.append(send(c, [f"r{i}@example.test"])["data"][0])
+            c.quit()
+    threads = [threading.Thread(target=session, args=(i,)) for i in range(20)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    try:
+        hop.wait_accepted(20, timeout=60)
+    finally:
+        stop.set()
+        watcher.join()
+    assert replies == [250] * 20
+    assert sorted(r for m in hop.accepted for r in m.rcpts) == sorted(f"r{i}@example.test" for i in range(20))
+    assert peak[0] <= 2, peak[0]
+    assert 1 <= len(re.findall(r" >> r\d+@example\.test ", t.mainlog()))     # some cut through
+    assert "connection limit (callout_max_per_host) reached" in t.mainlog()   # some could not
+
+
+def test_smtputf8_to_a_next_hop_without_it_is_refused_in_the_session(tandem, nexthop):
+    """RFC 6531: a message that needs SMTPUTF8 must not go out without it.  Under cutthrough the
+    client hears 553 5.6.7 at RCPT (as the queue would fail it with 5.6.7, but without a bounce
+    days later); an ASCII message on the same link goes through."""
+    hop = nexthop(advertise={"SMTPUTF8": False})
+    t = tandem(relay_config(hop, cutthrough=True))
+    with t.connect() as c:
+        c.ehlo()
+        c.expect(250, "MAIL FROM:<j\u00f6rg@client.test> SMTPUTF8")
+        code, lines = c.cmd("RCPT TO:<u@example.test>")
+        assert (code, lines[0][:5]) == (553, "5.6.7"), (code, lines)
+        c.expect(554, "DATA")                      # no valid recipients
+        c.expect(250, "RSET")
+        r = send(c, ["u@example.test"])
+        c.quit()
+    assert r["data"][0] == 250
+    [m] = hop.wait_accepted(1)
+    assert m.mail_from == "s@client.test" and hop.violations() == []
+    assert t.spool_ids() == []

@@ -1,0 +1,493 @@
+/* dialer.c - THE way to an onward connection (see outbound/outbound.h): walk a route's hosts,
+ * skip those in their retry window, reuse a pooled connection after an RSET, or take a lease
+ * under the per-host limit and connect with the options derived from the configuration.  Every
+ * connection it makes is watched: each outcome updates the host's health record (shared by all
+ * processes), and the lease goes back when the connection is gone. */
+#include "outbound.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "conf/conf.h"
+#include "core/core.h"
+#include "store/store.h"
+
+#define DIAL_CUT_LIMIT_WAIT 5  /* seconds a cutthrough dial waits for a connection slot (a client
+                                  is waiting at RCPT; then what tandem knows answers) */
+#define DIAL_POOL_MAX 1024     /* idle connections one process keeps at most */
+
+struct dialer {
+    struct event_base *base;
+    const struct conf *conf;
+    struct ssl_ctx_st *client_tls;
+    struct hints *hints;
+    struct leases *leases;
+    struct host_limit *limit;
+    struct conn_pool *pool;
+};
+
+/* What the dialer knows of a connection it made (the engine's watcher). */
+struct dconn {
+    struct dialer *dr;
+    struct next_hop hop;
+    int lease;
+    bool idle;        /* pooled: its failures are not the host's */
+    bool checking;    /* the RSET before reuse: a failure means a stale connection */
+};
+
+struct dial {
+    struct dialer *dr;
+    const struct route_result *route;
+    struct dial_req req;
+    dial_cb cb;
+    void *arg;
+    size_t i;                       /* the hop being tried */
+    bool in_check, checked, may_try;
+    struct smtp_out *so;            /* connecting, or being checked: ours until reported */
+    bool reused;
+    struct limit_wait *wait;
+    struct event *report_ev;
+    struct dial_result res;
+    struct smtp_reply last_reply;   /* the reply that came with the last failure */
+    bool have_last_reply;
+};
+
+static void step(struct dial *d);
+static void try_pool(struct dial *d);
+
+/* ---- the dialer ------------------------------------------------------------------------- */
+
+/* pool_key - what makes two connections interchangeable: address, port, TLS policy, name */
+static void pool_key(const struct next_hop *h, char *buf, size_t sz)
+{
+    char a[80];
+    hop_addr_key(h, a, sizeof(a));
+    str_fmt(buf, sz, "%s/%d/%s", a, (int)h->tls, h->name);
+}
+
+/* reclaim - another process waits for this pooled connection's host (conn_pool's question) */
+static bool reclaim(void *arg, struct smtp_out *so)
+{
+    struct dialer *dr = arg;
+    const struct dconn *dc = smtp_out_watcher(so);
+    return dc && host_limit_wanted(dr->limit, dc->lease);
+}
+
+struct dialer *dialer_new(struct event_base *base, const struct conf *c, struct ssl_ctx_st *client_tls,
+                          struct hints *hints)
+{
+    static const struct conn_pool_ops ops = { reclaim };
+    char err[512];
+    struct dialer *dr = xcalloc(1, sizeof(*dr));
+    dr->base = base;
+    dr->conf = c;
+    dr->client_tls = client_tls;
+    dr->hints = hints;
+    dr->leases = leases_open(c->spool_directory, err, sizeof(err));
+    if (dr->leases == NULL)
+        log_main("%s: callout_max_per_host is counted in this process only", err);
+    dr->limit = host_limit_new(base, dr->leases, c->callout_max_per_host);
+    dr->pool = conn_pool_new(base, c->onward_pool_idle, c->onward_pool_size ? DIAL_POOL_MAX : 0,
+                             &ops, dr);
+    return dr;
+}
+
+void dialer_free(struct dialer *dr)
+{
+    if (dr == NULL)
+        return;
+    conn_pool_free(dr->pool);     /* QUITs; their leases go back as they close */
+    host_limit_free(dr->limit);
+    dr->limit = NULL;
+    leases_close(dr->leases);
+    dr->leases = NULL;
+    free(dr);
+}
+
+struct event_base *dialer_base(const struct dialer *dr) { return dr->base; }
+const struct conf *dialer_conf(const struct dialer *dr) { return dr->conf; }
+struct hints *dialer_hints(const struct dialer *dr) { return dr->hints; }
+size_t dialer_pooled(const struct dialer *dr) { return conn_pool_count(dr->pool, NULL); }
+
+void dialer_opts(const struct dialer *dr, const struct next_hop *hop, const struct dial_req *req,
+                 struct smtp_out_opts *o)
+{
+    const struct conf *c = dr->conf;
+    memset(o, 0, sizeof(*o));
+    o->helo = c->helo_data ? c->helo_data : c->hostname ? c->hostname : "localhost";
+    o->tls = hop->tls;
+    o->ssl_ctx = dr->client_tls;
+    if (req->use == DIAL_DELIVERY) {
+        unsigned data = c->data_timeout ? c->data_timeout : 300;
+        o->connect_timeout = c->connect_timeout ? c->connect_timeout : 30;
+        o->command_timeout = data < DIAL_COMMAND_TIMEOUT ? data : DIAL_COMMAND_TIMEOUT;
+        o->data_timeout = data;
+    } else {
+        unsigned t = req->timeout ? req->timeout : c->callout_timeout;
+        o->connect_timeout = o->command_timeout = t ? t : 30;
+        o->data_timeout = c->cutthrough_data_timeout ? c->cutthrough_data_timeout : 540;
+    }
+    if (o->ssl_ctx == NULL && o->tls == TLS_MAY)
+        o->tls = TLS_NONE;
+}
+
+/* ---- the watcher: health and leases of every connection the dialer made ---------------- */
+
+static void watch_outcome(void *arg, struct smtp_out *so, const struct so_failure *f)
+{
+    struct dconn *dc = arg;
+    (void)so;
+    if (dc->dr->hints == NULL || dc->idle || dc->checking)
+        return;
+    if (f == NULL)
+        health_ok(dc->dr->hints, &dc->hop);
+    else
+        health_failed(dc->dr->hints, dc->dr->conf, &dc->hop, f->text);
+}
+
+static void watch_closed(void *arg, struct smtp_out *so)
+{
+    struct dconn *dc = arg;
+    (void)so;
+    if (dc->dr->limit)
+        host_limit_release(dc->dr->limit, dc->lease);
+    free(dc);
+}
+
+static const struct smtp_out_watch dconn_watch = { watch_outcome, watch_closed };
+
+void dialer_release(struct dialer *dr, struct smtp_out *so)
+{
+    struct dconn *dc = so ? smtp_out_watcher(so) : NULL;
+    char key[400];
+    struct lease_count n;
+    if (so == NULL)
+        return;
+    if (dc && smtp_out_is_ready(so) && dr->conf->onward_pool_size > 0) {
+        char addr[80];
+        hop_addr_key(&dc->hop, addr, sizeof(addr));
+        bool room = !leases_count(dr->leases, addr, &n) || n.idle < dr->conf->onward_pool_size;
+        if (room && !host_limit_wanted(dr->limit, dc->lease)) {
+            pool_key(&dc->hop, key, sizeof(key));
+            dc->idle = true;
+            host_limit_set_idle(dr->limit, dc->lease, true);
+            if (conn_pool_put(dr->pool, so, key))
+                return;
+            dc->idle = false;
+            host_limit_set_idle(dr->limit, dc->lease, false);
+        }
+    }
+    smtp_out_quit(so);
+}
+
+static void recycle_reply(void *arg, struct smtp_out *so, enum smtp_out_cmd cmd, void *tag,
+                          const struct smtp_reply *r)
+{
+    (void)tag;
+    if (cmd != SOC_RSET)
+        return;
+    if (r->code >= 200 && r->code < 300)
+        dialer_release(arg, so);
+    else
+        smtp_out_quit(so);
+}
+
+static void recycle_failed(void *arg, struct smtp_out *so, const struct so_failure *f)
+{
+    (void)arg;
+    (void)f;
+    smtp_out_free(so);
+}
+
+void dialer_recycle(struct dialer *dr, struct smtp_out *so)
+{
+    static const struct smtp_out_cbs cbs = { NULL, recycle_reply, recycle_failed, NULL };
+    if (so == NULL)
+        return;
+    if (smtp_out_is_ready(so) || dr->conf->onward_pool_size == 0 || !smtp_out_can_reset(so)) {
+        dialer_release(dr, so);          /* pooled, or QUIT (abruptly closed mid-data) */
+        return;
+    }
+    smtp_out_set_cbs(so, &cbs, dr);
+    smtp_out_rset(so, NULL);
+}
+
+/* ---- one dial --------------------------------------------------------------------------- */
+
+static const struct next_hop *cur_hop(const struct dial *d)
+{
+    return &d->route->hops[d->i];
+}
+
+static void report_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct dial *d = arg;
+    (void)fd;
+    (void)what;
+    struct dial_result r = d->res;
+    r.reply = d->have_last_reply ? &d->last_reply : NULL;
+    d->cb(d->arg, &r);   /* may free d */
+}
+
+/* report - the outcome goes to the caller from the loop */
+static void report(struct dial *d, enum dial_status st)
+{
+    d->res.status = st;
+    if (st == DIAL_OK) {
+        d->res.so = d->so;
+        d->res.hop = cur_hop(d);
+        d->res.reused = d->reused;
+        d->so = NULL;
+    } else {
+        d->res.so = NULL;
+    }
+    event_active(d->report_ev, EV_TIMEOUT, 0);
+}
+
+/* remember - why the current host did not do, for the report if no host does */
+static void remember(struct dial *d, const struct so_failure *f, const char *host)
+{
+    if (d->have_last_reply)
+        smtp_reply_free(&d->last_reply);
+    d->have_last_reply = f->reply != NULL;
+    if (f->reply)
+        smtp_reply_copy(&d->last_reply, f->reply);
+    d->res.fail_kind = f->kind;
+    d->res.sys_errno = f->sys_errno;
+    str_fmt(d->res.text, sizeof(d->res.text), "%s: %s", host, f->text);
+    str_copy(d->res.why, f->text, sizeof(d->res.why));
+    str_copy(d->res.host, host[0] == 'H' && host[1] == '=' ? host + 2 : host, sizeof(d->res.host));
+}
+
+/* next_host - the current host did not do: on to the next one */
+static void next_host(struct dial *d)
+{
+    d->i++;
+    step(d);
+}
+
+/* all_failed - no host gave a connection: say why (a failure beats a limit beats a retry wait) */
+static void all_failed(struct dial *d)
+{
+    if (d->res.tried > 0) {
+        report(d, DIAL_FAILED);
+    } else if (d->res.busy > 0) {
+        str_copy(d->res.text, "connection limit (callout_max_per_host) reached for every host",
+                 sizeof(d->res.text));
+        report(d, DIAL_LIMIT);
+    } else {
+        str_copy(d->res.text, d->route->nhops ? "retry time not reached for any host" : "no next hop",
+                 sizeof(d->res.text));
+        report(d, d->route->nhops ? DIAL_RETRY_WAIT : DIAL_FAILED);
+    }
+}
+
+static void dial_ready(void *arg, struct smtp_out *so)
+{
+    struct dial *d = arg;
+    (void)so;
+    report(d, DIAL_OK);
+}
+
+static void dial_failed(void *arg, struct smtp_out *so, const struct so_failure *f)
+{
+    struct dial *d = arg;
+    char host[320];
+    smtp_out_log_host(so, host, sizeof(host));
+    remember(d, f, host);
+    d->res.hop = cur_hop(d);
+    smtp_out_free(so);
+    d->so = NULL;
+    next_host(d);
+}
+
+static const struct smtp_out_cbs dial_cbs = { dial_ready, NULL, dial_failed, NULL };
+
+/* connect_hop - a new connection to the current host under lease */
+static void connect_hop(struct dial *d, int lease)
+{
+    struct smtp_out_opts o;
+    dialer_opts(d->dr, cur_hop(d), &d->req, &o);
+    if (o.ssl_ctx == NULL && o.tls >= TLS_ENCRYPT) {
+        host_limit_release(d->dr->limit, lease);
+        str_copy(d->res.text, "TLS required but no TLS client context", sizeof(d->res.text));
+        d->res.fail_kind = SOF_TLS;
+        d->res.tried++;
+        next_host(d);
+        return;
+    }
+    struct dconn *dc = xcalloc(1, sizeof(*dc));
+    dc->dr = d->dr;
+    dc->hop = *cur_hop(d);
+    dc->lease = lease;
+    d->res.tried++;
+    d->reused = false;
+    d->so = smtp_out_new(d->dr->base, cur_hop(d), &o, &dial_cbs, d);
+    smtp_out_watch(d->so, &dconn_watch, dc);
+    smtp_out_connect(d->so);
+}
+
+static void on_lease(void *arg, int lease)
+{
+    struct dial *d = arg;
+    d->wait = NULL;
+    if (lease == LEASE_FULL) {
+        d->res.busy++;
+        next_host(d);
+    } else {
+        connect_hop(d, lease);
+    }
+}
+
+/* try_lease - a lease under the per-host limit, waiting for one if the use allows */
+static void try_lease(struct dial *d)
+{
+    char key[80];
+    hop_addr_key(cur_hop(d), key, sizeof(key));
+    int lease = host_limit_try(d->dr->limit, key);
+    if (lease != LEASE_FULL) {
+        connect_hop(d, lease);
+        return;
+    }
+    struct smtp_out_opts o;
+    dialer_opts(d->dr, cur_hop(d), &d->req, &o);
+    unsigned wait = d->req.use == DIAL_DELIVERY ? o.connect_timeout : o.command_timeout;
+    if (d->req.use == DIAL_CUTTHROUGH && wait > DIAL_CUT_LIMIT_WAIT)
+        wait = DIAL_CUT_LIMIT_WAIT;   /* a client waits: then what tandem knows answers */
+    d->wait = host_limit_wait(d->dr->limit, key, wait, on_lease, d);
+}
+
+/* check_reply - the RSET that checks a pooled connection */
+static void check_reply(void *arg, struct smtp_out *so, enum smtp_out_cmd cmd, void *tag,
+                        const struct smtp_reply *r)
+{
+    struct dial *d = arg;
+    struct dconn *dc = smtp_out_watcher(so);
+    (void)tag;
+    if (cmd != SOC_RSET)
+        return;
+    if (r->code >= 200 && r->code < 300) {
+        dc->checking = false;
+        d->res.tried++;
+        report(d, DIAL_OK);
+        return;
+    }
+    smtp_out_free(so);             /* stale: not the host's fault; its lease goes back */
+    d->so = NULL;
+    try_pool(d);
+}
+
+static void check_failed(void *arg, struct smtp_out *so, const struct so_failure *f)
+{
+    struct dial *d = arg;
+    (void)f;
+    smtp_out_free(so);
+    d->so = NULL;
+    try_pool(d);
+}
+
+static const struct smtp_out_cbs check_cbs = { NULL, check_reply, check_failed, NULL };
+
+/* try_pool - an idle connection to the current host, checked with RSET; else a new one */
+static void try_pool(struct dial *d)
+{
+    char key[400];
+    struct smtp_out_opts o;
+    pool_key(cur_hop(d), key, sizeof(key));
+    struct smtp_out *so = conn_pool_take(d->dr->pool, key);
+    struct dconn *dc = so ? smtp_out_watcher(so) : NULL;
+    if (so == NULL || dc == NULL) {
+        if (so)
+            smtp_out_quit(so);
+        try_lease(d);
+        return;
+    }
+    dc->idle = false;
+    dc->checking = true;
+    host_limit_set_idle(d->dr->limit, dc->lease, false);
+    dialer_opts(d->dr, cur_hop(d), &d->req, &o);
+    smtp_out_set_timeouts(so, o.command_timeout, o.data_timeout);
+    d->so = so;
+    d->reused = true;
+    smtp_out_set_cbs(so, &check_cbs, d);
+    smtp_out_rset(so, NULL);
+}
+
+/* on_health - the host's health record answered */
+static void on_health(void *arg, bool may_try, const struct host_health *h)
+{
+    struct dial *d = arg;
+    d->checked = true;
+    d->may_try = may_try;
+    if (!may_try && h->last_error[0] && d->res.tried == 0)
+        str_fmt(d->res.text, sizeof(d->res.text), "retry time not reached for any host (last error: %s)",
+                h->last_error);
+    if (d->in_check)
+        return;                 /* step goes on */
+    if (may_try) {
+        try_pool(d);
+    } else {
+        d->res.skipped++;
+        next_host(d);
+    }
+}
+
+/* step - the next host not in its retry window */
+static void step(struct dial *d)
+{
+    while (d->i < d->route->nhops) {
+        struct smtp_out_opts o;
+        dialer_opts(d->dr, cur_hop(d), &d->req, &o);
+        d->in_check = true;
+        d->checked = false;
+        health_check(d->dr->hints, cur_hop(d), d->req.ignore_retry,
+                     o.connect_timeout + 2 * o.command_timeout, on_health, d);
+        d->in_check = false;
+        if (!d->checked)
+            return;             /* the backend answers later */
+        if (d->may_try) {
+            try_pool(d);
+            return;
+        }
+        d->res.skipped++;
+        d->i++;
+    }
+    all_failed(d);
+}
+
+struct dial *dial_start(struct dialer *dr, const struct route_result *route, const struct dial_req *req,
+                        dial_cb cb, void *arg)
+{
+    struct dial *d = xcalloc(1, sizeof(*d));
+    d->dr = dr;
+    d->route = route;
+    d->req = *req;
+    d->cb = cb;
+    d->arg = arg;
+    d->report_ev = event_new(dr->base, -1, 0, report_cb, d);
+    if (d->report_ev == NULL)
+        fatalx("dialer: cannot create an event");
+    step(d);
+    return d;
+}
+
+void dial_next(struct dial *d)
+{
+    d->res.so = NULL;
+    next_host(d);
+}
+
+void dial_free(struct dial *d)
+{
+    if (d == NULL)
+        return;
+    host_limit_cancel(d->wait);
+    if (d->so)
+        smtp_out_free(d->so);
+    if (d->have_last_reply)
+        smtp_reply_free(&d->last_reply);
+    event_free(d->report_ev);
+    free(d);
+}
