@@ -116,6 +116,10 @@ struct smtp_session {
     struct txn_error skip_err;     /* the reply for that chunk once it is discarded */
 };
 
+/* proxy_in.c: read the PROXY header of a hosts_proxy connection, then start its session. */
+void proxy_wait_start(struct server *srv, int fd, const struct sockaddr *peer, socklen_t peerlen,
+                      bool implicit_tls);
+
 /* An implicit-TLS session's handshake is done: connect ACL, then banner. */
 void smtp_session_connected(struct smtp_session *s);
 
