@@ -74,6 +74,7 @@ void fmt_size(char *buf, size_t sz, uint64_t bytes);
 
 /* A monotonic clock in milliseconds. */
 uint64_t now_mono_ms(void);
+uint64_t now_mono_us(void);
 
 /* Set O_NONBLOCK / FD_CLOEXEC; return -1 on error. */
 int fd_nonblock(int fd);

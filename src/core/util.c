@@ -379,3 +379,10 @@ void sockaddr_ip(const struct sockaddr *sa, char *ip, size_t sz)
             inet_ntop(AF_INET6, a, ip, (socklen_t)sz);
     }
 }
+
+uint64_t now_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}

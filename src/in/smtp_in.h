@@ -70,6 +70,7 @@ struct txn {
     bool *via_cut;                /* per recipient: the next hop accepted it at RCPT */
     bool cut_data_async;          /* DATA sent upstream for BDAT input, answer pending */
     bool cut_dot_pending;         /* end of data reached before that answer */
+    uint64_t eod_us;              /* the client's end of data (monotonic), 0 before it */
 };
 
 struct smtp_session {

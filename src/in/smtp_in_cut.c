@@ -145,6 +145,7 @@ static struct cut_link *link_for(struct smtp_session *s, struct route_result *ro
     if (s->cut_idle && strcmp(cut_link_key(s->cut_idle), key) == 0 && cut_link_restart(s->cut_idle, &m)) {
         t->cut = s->cut_idle;
         s->cut_idle = NULL;
+        metric_inc(M_ONWARD_REUSED);
         route_result_free(route);
     } else {
         t->cut = cut_link_new(&ue, route, &m, opts, cut_event, cut_drained, s);
@@ -453,6 +454,7 @@ void smtp_cut_log_deliveries(struct smtp_session *s, const char *reply_text)
         if (t->env.rcpts[i].state != RCPT_DELIVERED)
             continue;
         str_sanitize_utf8(r, sizeof(r), t->env.rcpts[i].addr, strlen(t->env.rcpts[i].addr));
+        metric_inc(M_DLV_CUTTHROUGH);
         log_main("%s >> %s R=%s T=remote_smtp %s%s C=\"%s\"", t->env.id, r,
                  cut_link_route_name(t->cut), host, tls, c);
     }
@@ -469,6 +471,7 @@ static void log_deferrals(struct smtp_session *s, const char *why)
         if (!t->via_cut[i])
             continue;
         str_sanitize_utf8(r, sizeof(r), t->env.rcpts[i].addr, strlen(t->env.rcpts[i].addr));
+        metric_inc(M_DLV_DEFERRED);
         log_main("%s == %s R=%s T=remote_smtp defer (-1): %s: cutthrough: %s", t->env.id, r,
                  cut_link_route_name(t->cut), host, w);
     }
@@ -480,6 +483,8 @@ static void dot_result(struct smtp_session *s, const struct cut_result *r)
     struct txn *t = s->txn;
     char host[160], sender[560], link_host[320], note[300];
     s->busy = false;
+    if (r->reply == NULL)
+        metric_inc(r->timed_out ? M_NH_DOT_TIMEOUT : M_NH_DOT_LOST);
     if (r->reply && r->reply->code >= 200 && r->reply->code < 300) {
         for (size_t i = 0; i < t->env.nrcpts; i++)
             if (t->via_cut[i])
