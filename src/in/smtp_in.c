@@ -179,6 +179,11 @@ void smtp_reply(struct smtp_session *s, int code, const char *ecode, const char 
 
     struct evbuffer *out = bufferevent_get_output(s->bev);
     const char *p = text;
+    if (s->txn) {                 /* the transaction log wants its final reply */
+        s->txn->final_code = code;
+        str_fmt(s->txn->final_text, sizeof(s->txn->final_text), "%s%s%s", ecode ? ecode : "",
+                ecode ? " " : "", text);
+    }
     for (;;) {
         const char *nl = strchr(p, '\n');
         size_t n = nl ? (size_t)(nl - p) : strlen(p);

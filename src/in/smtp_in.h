@@ -71,6 +71,12 @@ struct txn {
     bool cut_data_async;          /* DATA sent upstream for BDAT input, answer pending */
     bool cut_dot_pending;         /* end of data reached before that answer */
     uint64_t eod_us;              /* the client's end of data (monotonic), 0 before it */
+    /* for the transaction log (smtp_in_translog.c) */
+    uint64_t start_us;            /* MAIL FROM */
+    int final_code;               /* the last reply in the transaction */
+    char final_text[200];
+    uint64_t onward_us;           /* the next hop's verdict at the end of data, 0 if none */
+    char onward_reply[300];
 };
 
 struct smtp_session {
@@ -179,6 +185,8 @@ void smtp_cut_end(struct smtp_session *s);
 void smtp_cut_log_deliveries(struct smtp_session *s, const char *reply_text);
 void smtp_cut_txn_reset(struct smtp_session *s, struct txn *t);
 void smtp_cut_session_end(struct smtp_session *s);
+/* smtp_in_translog.c: the transaction's record (client and onward legs), if transaction_log */
+void smtp_translog_write(struct smtp_session *s);
 /* smtp_in_rdns.c */
 void smtp_rdns_start(struct smtp_session *s, void (*then)(struct smtp_session *s));
 void smtp_rdns_cancel(struct smtp_session *s);

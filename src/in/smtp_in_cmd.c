@@ -229,6 +229,7 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *c)
         return;
     }
     envelope_init(&t->env);
+    t->start_us = now_mono_us();
     t->env.sender = xstrdup(t->mail.sender);
     sbuf_init(&t->acl_headers);
     sbuf_init(&t->decoded);

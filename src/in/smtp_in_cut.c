@@ -44,6 +44,10 @@ static void reply_upstream(struct smtp_session *s, const struct smtp_reply *r, i
     struct sbuf out;
     sbuf_init(&out);
     smtp_reply_format(r, code, ecode, &out);
+    if (s->txn) {
+        s->txn->final_code = code ? code : r->code;
+        str_copy(s->txn->final_text, out.s + 4, sizeof(s->txn->final_text));
+    }
     evbuffer_add(bufferevent_get_output(s->bev), out.s, out.len);
     sbuf_free(&out);
 }
@@ -483,6 +487,8 @@ static void dot_result(struct smtp_session *s, const struct cut_result *r)
     struct txn *t = s->txn;
     char host[160], sender[560], link_host[320], note[300];
     s->busy = false;
+    t->onward_us = now_mono_us();
+    str_copy(t->onward_reply, r->text, sizeof(t->onward_reply));
     if (r->reply == NULL)
         metric_inc(r->timed_out ? M_NH_DOT_TIMEOUT : M_NH_DOT_LOST);
     if (r->reply && r->reply->code >= 200 && r->reply->code < 300) {

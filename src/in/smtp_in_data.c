@@ -305,8 +305,10 @@ static void local_checks(struct smtp_session *s)
 /* finish_txn - the transaction is over (accepted or refused): back to READY */
 static void finish_txn(struct smtp_session *s)
 {
-    if (s->txn && s->txn->eod_us)
+    if (s->txn && s->txn->eod_us) {
         metric_observe_us(H_EOD_CLIENT, now_mono_us() - s->txn->eod_us);
+        smtp_translog_write(s);
+    }
     smtp_txn_reset(s);
     s->phase = PH_READY;
     s->data_cmd = NULL;
