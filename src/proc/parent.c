@@ -493,6 +493,11 @@ static bool prepare(struct parent *p)
     }
     if (p->privs.drop)
         spool_each_path(c->spool_directory, chown_spool_dir, p);
+    /* The children reopen the logs by name after a rotation (SIGUSR1): their directory is
+     * theirs, as the spool's are (the parent refuses links planted there, see safe_path). */
+    if (p->privs.drop && strcmp(c->log_directory, "syslog") != 0 &&
+        lchown(c->log_directory, p->privs.uid, p->privs.gid) != 0)
+        fprintf(stderr, "tandem: chown %s: %s\n", c->log_directory, strerror(errno));
     if (!load_tls(c, &p->tls_ctx, err, sizeof(err))) {
         fprintf(stderr, "tandem: TLS: %s\n", err);
         return false;

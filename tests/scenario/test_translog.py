@@ -2,8 +2,13 @@
 transaction, with the client leg and the onward (cut-through) leg linked, for accepted,
 refused-by-the-next-hop and queued messages; reopened on SIGUSR1 like the other logs."""
 import json
+import pwd
+import shutil
+import tempfile
 import os
 import signal
+
+import pytest
 
 from harness import relay_config, wait_until
 
@@ -79,3 +84,31 @@ def test_queued_message_and_reopen_on_sigusr1(tandem, nexthop, tmp_path):
     assert records(path)[0]["client"]["sender"] == "b@client.test"
     assert len(records(path + ".1")) == 1
     assert "<= b@client.test" not in open(os.path.join(t.log_dir, "mainlog.1")).read()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_unprivileged_children_reopen_after_rotation(tandem, nexthop):
+    """With `user`, the children (not root) reopen the rotated logs themselves."""
+    hop = nexthop()
+    top = tempfile.mkdtemp(prefix="tandem-rotate-")
+    os.chmod(top, 0o755)
+    try:
+        t = tandem(relay_config(hop), options={
+            "user": "nobody", "spool_directory": top + "/spool", "log_directory": top + "/log",
+            "transaction_log": top + "/log/transactions.json"})
+        log = top + "/log/"
+        for name in ("mainlog", "transactions.json"):
+            os.rename(log + name, log + name + ".1")
+        os.kill(t.pid, signal.SIGUSR1)
+        t.wait_log(r"log files reopened")
+        assert os.stat(log + "mainlog").st_uid == pwd.getpwnam("nobody").pw_uid
+        with t.connect() as c:
+            c.ehlo("client.test")
+            assert c.send_mail("c@client.test", ["x@example.test"], BODY)["final"][0] == 250
+            c.quit()
+        t.wait_log(r"<= c@client\.test")
+        wait_until(lambda: len(records(log + "transactions.json")) == 1, 10, "record")
+        assert "<= c@client.test" not in open(log + "mainlog.1").read()
+        t.stop()
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
