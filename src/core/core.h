@@ -105,8 +105,9 @@ void log_panic(const char *fmt, ...) PRINTF_LIKE(1, 2);
  * children, so the files exist when they reopen). */
 void log_reopen_on_signal(int sig);
 bool log_reopen(void);
-/* Files the parent opens: chown them to the unprivileged user so children can reopen them. */
-void log_set_owner(uid_t uid, gid_t gid);
+/* Files the parent opens: root's, but group-writable by the unprivileged children's group, so
+ * that they can reopen them (mode 0660). */
+void log_set_group(gid_t gid);
 
 /* The transaction log (transaction_log = FILE): one JSON object a line.  Opened by the parent
  * (children inherit it), reopened like the other logs.  Without one, log_transaction does

@@ -22,12 +22,12 @@ static char log_process[32] = "tandem";
 static char log_dir[4096];              /* for reopening; "" before log_open */
 static char trans_path[4096];           /* the transaction log, "" if none */
 static int trans_fd = -1;
-static uid_t owner_uid = (uid_t)-1;     /* chown new files to (the parent, when dropping) */
-static gid_t owner_gid = (gid_t)-1;
+static gid_t owner_gid = (gid_t)-1;     /* the children's group may reopen them (SIGUSR1) */
 static volatile sig_atomic_t reopen_pending;
 
-/* open_path - open (creating) a log file for appending, owned by the unprivileged user when
- * the parent drops privileges, so that children can reopen it after a rotation */
+/* open_path - open (creating) a log file for appending; when the parent drops privileges the
+ * file stays root's but is writable by the children's group, so that they can reopen it
+ * after a rotation (they cannot create, rename or remove it) */
 static int open_path(const char *path)
 {
     struct stat st;
@@ -39,8 +39,10 @@ static int open_path(const char *path)
         errno = EPERM;
         return -1;
     }
-    if (owner_uid != (uid_t)-1 && st.st_uid != owner_uid)
-        (void)!fchown(fd, owner_uid, owner_gid);
+    if (owner_gid != (gid_t)-1 && (st.st_gid != owner_gid || (st.st_mode & 0777) != 0660)) {
+        (void)!fchown(fd, (uid_t)-1, owner_gid);
+        (void)!fchmod(fd, 0660);
+    }
     return fd;
 }
 
@@ -76,9 +78,8 @@ bool log_open(const char *dir)
     return true;
 }
 
-void log_set_owner(uid_t uid, gid_t gid)
+void log_set_group(gid_t gid)
 {
-    owner_uid = uid;
     owner_gid = gid;
 }
 

@@ -493,11 +493,11 @@ static bool prepare(struct parent *p)
     }
     if (p->privs.drop)
         spool_each_path(c->spool_directory, chown_spool_dir, p);
-    /* The children reopen the logs by name after a rotation (SIGUSR1): their directory is
-     * theirs, as the spool's are (the parent refuses links planted there, see safe_path). */
+    /* The children reopen the logs by name after a rotation (SIGUSR1): they may enter the
+     * log directory (its group, mode 0750) but not create or remove anything there. */
     if (p->privs.drop && strcmp(c->log_directory, "syslog") != 0 &&
-        lchown(c->log_directory, p->privs.uid, p->privs.gid) != 0)
-        fprintf(stderr, "tandem: chown %s: %s\n", c->log_directory, strerror(errno));
+        (lchown(c->log_directory, (uid_t)-1, p->privs.gid) != 0 || chmod(c->log_directory, 0750) != 0))
+        fprintf(stderr, "tandem: log directory %s: %s\n", c->log_directory, strerror(errno));
     if (!load_tls(c, &p->tls_ctx, err, sizeof(err))) {
         fprintf(stderr, "tandem: TLS: %s\n", err);
         return false;
@@ -515,7 +515,7 @@ static bool prepare(struct parent *p)
         return false;
     }
     if (p->privs.drop)
-        log_set_owner(p->privs.uid, p->privs.gid);   /* children reopen them after rotation */
+        log_set_group(p->privs.gid);   /* children reopen them after rotation */
     if (!log_open(c->log_directory)) {
         fprintf(stderr, "tandem: cannot open logs in %s: %s\n", c->log_directory, strerror(errno));
         return false;
