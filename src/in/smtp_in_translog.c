@@ -57,7 +57,7 @@ static void client_leg(struct smtp_session *s, const struct txn *t, uint64_t now
     sbuf_printf(b, ",\"client\":{\"ip\":");
     json_str(b, s->peer_ip);
     sbuf_printf(b, ",\"port\":%d", s->peer_port);
-    field(b, "host_name", s->host_name);
+    field(b, "host_name", s->rdns.name);
     field(b, "helo", s->helo);
     field(b, "tls", s->tls_info);
     field(b, "sender", t->env.sender);
@@ -76,20 +76,21 @@ static void client_leg(struct smtp_session *s, const struct txn *t, uint64_t now
 }
 
 /* onward_leg - the next hop of the cut-through transaction, or null */
-static void onward_leg(const struct txn *t, struct sbuf *b)
+static void onward_leg(const struct smtp_session *s, const struct txn *t, struct sbuf *b)
 {
     char host[320], tls[256];
-    if (t->cut == NULL) {
+    const struct cut_link *l = smtp_cut_link(s);
+    if (l == NULL) {
         sbuf_addstr(b, ",\"onward\":null");
         return;
     }
-    cut_link_log_host(t->cut, host, sizeof(host));
-    cut_link_log_tls(t->cut, tls, sizeof(tls));
+    cut_link_log_host(l, host, sizeof(host));
+    cut_link_log_tls(l, tls, sizeof(tls));
     sbuf_addstr(b, ",\"onward\":{\"route\":");
-    json_str(b, cut_link_route_name(t->cut));
+    json_str(b, cut_link_route_name(l));
     field(b, "host", host[0] == 'H' && host[1] == '=' ? host + 2 : host);
     field(b, "tls", tls[0] ? tls + (tls[0] == ' ') : NULL);     /* "X=... CV=..." as logged */
-    sbuf_printf(b, ",\"rcpts_accepted\":%zu", cut_link_naccepted(t->cut));
+    sbuf_printf(b, ",\"rcpts_accepted\":%zu", cut_link_naccepted(l));
     field(b, "reply", t->onward_us ? t->onward_reply : NULL);
     sbuf_printf(b, ",\"eod_to_reply_ms\":%llu}", (unsigned long long)ms_between(t->eod_us, t->onward_us));
 }
@@ -114,7 +115,7 @@ void smtp_translog_write(struct smtp_session *s)
         queued += t->env.rcpts[i].state == RCPT_PENDING && t->final_code / 100 == 2 && !t->discard;
     sbuf_printf(&b, ",\"queued\":%zu", queued);
     client_leg(s, t, now_mono_us(), &b);
-    onward_leg(t, &b);
+    onward_leg(s, t, &b);
     sbuf_addstr(&b, "}\n");
     log_transaction(b.s, b.len);
     sbuf_free(&b);

@@ -4,7 +4,7 @@ the real client, not HAProxy.  Clients use different 127.0.0.x source addresses;
 talks to the nodes from 127.0.0.3, the only host in hosts_proxy."""
 import pytest
 
-from harness import SmtpConn, relay_config
+from harness import SmtpConn, relay_config, wait_until
 from haproxy import HAProxy
 
 CONNECT_ACL = """check_connect:
@@ -64,7 +64,8 @@ def test_nodes_see_the_real_client(tandem, nexthop, haproxy, proxy):
     c = SmtpConn(hp.port, source="127.0.0.66")
     assert c.banner == (554, ["5.7.1 blocked client 127.0.0.66"])
     c.assert_closed()
-    assert any("H=[127.0.0.66] rejected connection in \"connect\" ACL" in t.rejectlog() for t in nodes)
+    wait_until(lambda: any("H=[127.0.0.66] rejected connection in \"connect\" ACL" in t.rejectlog()
+                           for t in nodes), 10, "the refusal logged")
 
 
 @pytest.mark.parametrize("proxy", ["v1", "v2"])
@@ -80,8 +81,9 @@ def test_per_host_limit_counts_the_client(tandem, nexthop, haproxy, proxy):
     code, lines = third.reply()
     assert code == 421 and "4.7.0" in lines[0]
     third.assert_closed()
-    assert sum("H=[127.0.0.20] rejected connection: Too many concurrent SMTP connections from "
-               "this IP address" in t.rejectlog() for t in nodes) == 1
+    refusal = ("H=[127.0.0.20] rejected connection: Too many concurrent SMTP connections from "
+               "this IP address")
+    wait_until(lambda: sum(refusal in t.rejectlog() for t in nodes) == 1, 10, "the refusal logged")
     # HAProxy already holds 2 connections to that node: other clients are not counted with them
     others = [SmtpConn(hp.port, source=f"127.0.0.{i}") for i in range(21, 29)]
     assert all(c.banner[0] == 220 for c in others)
