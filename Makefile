@@ -83,6 +83,7 @@ INSTALLED_CONF_SED := -e 's|^spool_directory = .*|spool_directory = /var/lib/tan
 	-e 's|^\# user = tandem$$|user = tandem|'
 
 install: all
+	scripts/gen-man --check
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8 \
 	  $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(SYSTEMDDIR) \
 	  $(DESTDIR)$(SYSCONFDIR)/logrotate.d $(DESTDIR)$(SYSCONFDIR)/tandem
