@@ -2,9 +2,12 @@
 the real client address, an ACL on that address takes effect, and the per-host limit counts
 the real client, not HAProxy.  Clients use different 127.0.0.x source addresses; HAProxy
 talks to the nodes from 127.0.0.3, the only host in hosts_proxy."""
+import re
+import urllib.request
+
 import pytest
 
-from harness import SmtpConn, relay_config, wait_until
+from harness import SmtpConn, free_port, relay_config, wait_until
 from haproxy import HAProxy
 
 CONNECT_ACL = """check_connect:
@@ -92,3 +95,31 @@ def test_per_host_limit_counts_the_client(tandem, nexthop, haproxy, proxy):
     with SmtpConn(hp.port, source="127.0.0.20") as again:      # a slot is free again
         assert again.banner[0] == 220
         again.quit()
+
+
+@pytest.mark.parametrize("proxy", ["v1", "v2"])
+def test_health_checks_with_their_own_header(tandem, nexthop, haproxy, proxy):
+    """option smtpchk + check-send-proxy: HAProxy's checks arrive with a PROXY header of their
+    own (v2: LOCAL, naming no client); the nodes serve them and stay UP, and count them."""
+    hop = nexthop()
+    ports = [free_port("127.0.0.1") for _ in range(2)]
+    nodes = [tandem(relay_config(hop, extra=CONNECT_ACL),
+                    options={"hosts_proxy": "127.0.0.3", "acl_smtp_connect": "check_connect",
+                             "metrics_listen": f"127.0.0.1:{p}"}) for p in ports]
+    hp = haproxy([("n1", "127.0.0.1", nodes[0].port), ("n2", "127.0.0.1", nodes[1].port)],
+                 proxy=proxy, checks=True)
+    kind = "local" if proxy == "v2" else "client"     # v1 checks name HAProxy's own address
+    for p in ports:
+        wait_until(lambda: _proxy_headers(p, kind) >= 3, 10, f"3 health checks ({kind}) served")
+        assert _proxy_headers(p, "refused") == 0
+    assert "is DOWN" not in hp.log(), hp.log()
+    assert all(t.rejectlog() == "" for t in nodes)
+    with SmtpConn(hp.port, source="127.0.0.30") as c:  # and mail still flows
+        assert "[127.0.0.30]" in c.cmd("EHLO client.test")[1][0]
+        c.quit()
+
+
+def _proxy_headers(port, result):
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    m = re.search(r'^tandem_proxy_headers_total\{result="%s"\} (\d+)$' % result, text, re.M)
+    return int(m.group(1))
