@@ -82,14 +82,17 @@ INSTALLED_CONF_SED := -e 's|^spool_directory = .*|spool_directory = /var/lib/tan
 	-e 's|^log_directory = .*|log_directory = /var/log/tandem|' \
 	-e 's|^\# user = tandem$$|user = tandem|'
 
-install: all
-	scripts/gen-man --check
+MAN := $(B)/man/tandem.8 $(B)/man/tandem.conf.5
+$(MAN) &: doc/config.md doc/daemon.md scripts/gen-man src/core/core.h
+	scripts/gen-man $(B)/man
+
+install: all $(MAN)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8 \
 	  $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(SYSTEMDDIR) \
 	  $(DESTDIR)$(SYSCONFDIR)/logrotate.d $(DESTDIR)$(SYSCONFDIR)/tandem
 	install -m 0755 $(B)/tandem $(DESTDIR)$(PREFIX)/sbin/tandem
-	install -m 0644 man/tandem.8 $(DESTDIR)$(PREFIX)/share/man/man8/tandem.8
-	install -m 0644 man/tandem.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/tandem.conf.5
+	install -m 0644 $(B)/man/tandem.8 $(DESTDIR)$(PREFIX)/share/man/man8/tandem.8
+	install -m 0644 $(B)/man/tandem.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/tandem.conf.5
 	sed -e 's|@SBINDIR@|$(PREFIX)/sbin|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' etc/tandem.service \
 	  > $(DESTDIR)$(SYSTEMDDIR)/tandem.service && chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/tandem.service
 	install -m 0644 etc/tandem.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/tandem
@@ -100,12 +103,11 @@ install: all
 	  chmod 0644 $(DESTDIR)$(SYSCONFDIR)/tandem/tandem.conf; \
 	fi
 
-# The manual pages are generated from doc/config.md and doc/daemon.md (and committed).
-man:
-	scripts/gen-man
+# The manual pages are generated from doc/config.md and doc/daemon.md into $(B)/man.
+man: $(MAN)
 
 clean:
-	rm -rf $(B)/obj $(B)/unit $(B)/fuzz $(B)/drivers $(B)/tandem $(B)/libtandem.a build/asan
+	rm -rf $(B)/obj $(B)/unit $(B)/fuzz $(B)/drivers $(B)/man $(B)/tandem $(B)/libtandem.a build/asan
 
 help:
 	@echo "make          build build/tandem"
@@ -115,4 +117,4 @@ help:
 	@echo "make asan     ASan+UBSan build into build/asan"
 	@echo "make asan-unit  build it and run the unit tests under the sanitizers"
 	@echo "make install  install (PREFIX=/usr/local SYSCONFDIR=/etc DESTDIR=): doc/daemon.md"
-	@echo "make man      regenerate man/ from doc/config.md and doc/daemon.md"
+	@echo "make man      build/man/tandem.8 and tandem.conf.5 from doc/config.md and doc/daemon.md"

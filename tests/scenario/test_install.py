@@ -95,7 +95,8 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path):
 
 @pytest.mark.parametrize("page", ["tandem.8", "tandem.conf.5"])
 def test_man_pages_render_without_warnings(page):
-    path = os.path.join(REPO, "man", page)
+    subprocess.run(["make", "-s", "man"], cwd=REPO, check=True, timeout=120)
+    path = os.path.join(REPO, "build", "man", page)
     r = subprocess.run(["man", "--warnings", "-l", path], capture_output=True, text=True,
                        env={**os.environ, "MANWIDTH": "200", "MAN_KEEP_FORMATTING": "0"}, timeout=60)
     assert r.returncode == 0 and r.stderr.strip() == "", r.stderr
@@ -111,25 +112,6 @@ def test_man_pages_render_without_warnings(page):
     else:
         for word in ("tandem serve", "SIGUSR1", "Type=notify", "make install", "tandem.service"):
             assert word in out
-
-
-def test_man_pages_are_generated_from_the_docs():
-    """scripts/gen-man --check fails when doc/config.md or doc/daemon.md changed without the
-    pages; prove that it would catch a drift, too."""
-    r = subprocess.run([os.path.join(REPO, "scripts", "gen-man"), "--check"], capture_output=True,
-                       text=True)
-    assert r.returncode == 0, r.stderr
-    tmp = tempfile.mkdtemp()
-    try:
-        for d in ("scripts", "doc", "man", "src/core"):
-            shutil.copytree(os.path.join(REPO, d), os.path.join(tmp, d))
-        with open(os.path.join(tmp, "doc", "config.md"), "a") as f:
-            f.write("\n- `new_option` a change nobody put in the man page\n")
-        r = subprocess.run([os.path.join(tmp, "scripts", "gen-man"), "--check"],
-                           capture_output=True, text=True)
-        assert r.returncode == 1 and "man/tandem.conf.5" in r.stderr
-    finally:
-        shutil.rmtree(tmp)
 
 
 # ---- running under the unit's restrictions ----------------------------------------------------
