@@ -1,6 +1,7 @@
 /* cli_hosts.c - `tandem hosts [-c FILE] list`: the health record of every next hop tandem has
  * had trouble with, shared by all its processes: "host:port state next_try last_error", state
- * `up` or `down`, next_try the time before which no process connects (`-` when up). */
+ * `up` or `down`, next_try the time before which no process connects (`-` when up), last_error
+ * the last failure not yet followed by a recovery (`-` if none). */
 #include "cli.h"
 
 #include <stdio.h>
@@ -24,7 +25,7 @@ static void print_host(void *arg, const char *hostport, const struct host_health
         localtime_r(&h->next_try, &tm);
         strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
     }
-    printf("%s %s %s %s\n", key, h->down ? "down" : "up", when, h->down && err[0] ? err : "-");
+    printf("%s %s %s %s\n", key, h->down ? "down" : "up", when, err[0] ? err : "-");
     (*count)++;
 }
 

@@ -14,7 +14,7 @@
 
 enum opt_type {
     OT_STRING, OT_HOSTNAME, OT_LISTEN, OT_UINT, OT_WORKERS, OT_SIZE, OT_TIME, OT_HOSTLIST,
-    OT_DNS, OT_PORT, OT_TLS, OT_TIMES, OT_BARE_NL, OT_ACL, OT_NTYPES
+    OT_DNS, OT_PORT, OT_TLS, OT_TIMES, OT_BARE_NL, OT_ACL, OT_ADDR, OT_HINTS, OT_NTYPES
 };
 
 struct option {
@@ -70,6 +70,10 @@ static const struct option options[] = {
     { "connect_timeout", OT_TIME, F(connect_timeout), "30s", 1, NOMAX },
     { "data_timeout", OT_TIME, F(data_timeout), "5m", 1, NOMAX },
     { "shutdown_timeout", OT_TIME, F(shutdown_timeout), "30s", 0, NOMAX },
+    { "hosts_proxy", OT_HOSTLIST, F(hosts_proxy), NULL, 0, 0 },
+    { "metrics_listen", OT_ADDR, F(metrics_listen), NULL, 0, 0 },
+    { "transaction_log", OT_STRING, F(transaction_log), NULL, 0, 0 },
+    { "hints_backend", OT_HINTS, F(hints_backend), "lmdb", 0, 0 },
     { "acl_smtp_connect", OT_ACL, F(acl_names[ACL_CONNECT]), NULL, ACL_CONNECT, 0 },
     { "acl_smtp_helo", OT_ACL, F(acl_names[ACL_HELO]), NULL, ACL_HELO, 0 },
     { "acl_smtp_mail", OT_ACL, F(acl_names[ACL_MAIL]), NULL, ACL_MAIL, 0 },
@@ -411,12 +415,42 @@ static bool set_acl(struct conf_parser *p, const struct option *o, void *field,
     return set_string(p, o, field, value, err, errsz);
 }
 
+/* set_addr - one numeric addr:port (metrics_listen) */
+static bool set_addr(struct conf_parser *p, const struct option *o, void *field,
+                     const char *value, char *err, size_t errsz)
+{
+    struct listen_addr la, **dst = field;
+    (void)p;
+    (void)o;
+    if (!listen_item(value, &la, err, errsz))
+        return false;
+    if (la.implicit_tls) {
+        free(la.text);
+        return fail(err, errsz, "\"%.60s\": /tls is for SMTP listeners", value);
+    }
+    *dst = xmemdup(&la, sizeof(la));
+    return true;
+}
+
+/* set_hints - where the shared hints live: "lmdb"; "redis://HOST:PORT[/DB]" is not built yet
+ * and is refused rather than silently served from LMDB */
+static bool set_hints(struct conf_parser *p, const struct option *o, void *field,
+                      const char *value, char *err, size_t errsz)
+{
+    if (strcmp(value, "lmdb") == 0)
+        return set_string(p, o, field, value, err, errsz);
+    if (strncmp(value, "redis://", 8) == 0)
+        return fail(err, errsz, "the redis backend is not available in this version");
+    return fail(err, errsz, "expected lmdb or redis://HOST:PORT[/DB], not \"%.40s\"", value);
+}
+
 static const opt_parser parsers[OT_NTYPES] = {
     [OT_STRING] = set_string, [OT_HOSTNAME] = set_hostname, [OT_LISTEN] = set_listen,
     [OT_UINT] = set_uint, [OT_WORKERS] = set_workers, [OT_SIZE] = set_size,
     [OT_TIME] = set_time, [OT_HOSTLIST] = set_hostlist, [OT_DNS] = set_dns,
     [OT_PORT] = set_port, [OT_TLS] = set_tls, [OT_TIMES] = set_times,
-    [OT_BARE_NL] = set_bare_nl, [OT_ACL] = set_acl,
+    [OT_BARE_NL] = set_bare_nl, [OT_ACL] = set_acl, [OT_ADDR] = set_addr,
+    [OT_HINTS] = set_hints,
 };
 
 /* set_option - parse value into option i, reporting an error naming the option */
@@ -486,6 +520,23 @@ static int option_line(const struct conf_parser *p, const char *name)
     return 0;
 }
 
+/* check_tls_pairs - tls_certificate and tls_privatekey name as many files each */
+static void check_tls_pairs(struct conf_parser *p, const struct conf *c)
+{
+    char files[TLS_PAIRS_MAX][TLS_FILE_MAX];
+    size_t ncert = tls_file_list(c->tls_certificate, files, TLS_PAIRS_MAX);
+    size_t nkey = tls_file_list(c->tls_privatekey ? c->tls_privatekey : c->tls_certificate,
+                                files, TLS_PAIRS_MAX);
+    if (ncert == 0 || ncert > TLS_PAIRS_MAX)
+        conf_error(p, option_line(p, "tls_certificate"),
+                   "tls_certificate: 1 to %d files of at most %d bytes each, colon-separated",
+                   TLS_PAIRS_MAX, TLS_FILE_MAX - 1);
+    else if (nkey != ncert)
+        conf_error(p, option_line(p, "tls_privatekey"),
+                   "tls_privatekey: %zu file(s) for %zu certificate(s); they are paired in order",
+                   nkey > TLS_PAIRS_MAX ? (size_t)TLS_PAIRS_MAX + 1 : nkey, ncert);
+}
+
 /* conf_options_finish - after the whole file: helo_data, TLS key, ACL names */
 void conf_options_finish(struct conf_parser *p)
 {
@@ -495,6 +546,8 @@ void conf_options_finish(struct conf_parser *p)
     if (c->tls_privatekey != NULL && c->tls_certificate == NULL)
         conf_error(p, option_line(p, "tls_privatekey"),
                    "tls_privatekey: set without tls_certificate");
+    if (c->tls_certificate != NULL)
+        check_tls_pairs(p, c);
     for (size_t i = 0; i < ARRAY_LEN(options); i++) {
         const struct option *o = &options[i];
         char *name = o->type == OT_ACL ? *(char **)((char *)c + o->off) : NULL;

@@ -22,6 +22,13 @@
 /* What a deferral line adds when the next hop may already have the message. */
 #define DUPLICATE_NOTE " (the next hop may have taken the message: the queued copy may be a duplicate)"
 
+/* smtp_cut_link - the current transaction's onward link, NULL if none (for the transaction
+ * log) */
+const struct cut_link *smtp_cut_link(const struct smtp_session *s)
+{
+    return s->cut ? s->cut->link : NULL;
+}
+
 struct smtp_cut *cut_of(struct smtp_session *s)
 {
     if (s->cut == NULL)
@@ -39,6 +46,10 @@ void cut_reply_upstream(struct smtp_session *s, const struct smtp_reply *r, int 
     struct sbuf out;
     sbuf_init(&out);
     smtp_reply_format(r, code, ecode, &out);
+    if (s->txn) {
+        s->txn->final_code = code ? code : r->code;
+        str_copy(s->txn->final_text, out.s + 4, sizeof(s->txn->final_text));
+    }
     evbuffer_add(bufferevent_get_output(s->bev), out.s, out.len);
     sbuf_free(&out);
 }
@@ -249,6 +260,7 @@ void smtp_cut_log_deliveries(struct smtp_session *s, const char *reply_text)
         if (t->env.rcpts[i].state != RCPT_DELIVERED)
             continue;
         str_sanitize_utf8(r, sizeof(r), t->env.rcpts[i].addr, strlen(t->env.rcpts[i].addr));
+        metric_inc(M_DLV_CUTTHROUGH);
         log_main("%s >> %s R=%s T=remote_smtp %s%s C=\"%s\"", t->env.id, r,
                  cut_link_route_name(ct->link), host, tls, c);
     }
@@ -268,6 +280,7 @@ static void log_deferrals(struct smtp_session *s, const char *why, bool maybe_ta
         if (!cut_on_link(ct, i))
             continue;
         str_sanitize_utf8(r, sizeof(r), t->env.rcpts[i].addr, strlen(t->env.rcpts[i].addr));
+        metric_inc(M_DLV_DEFERRED);
         log_main("%s == %s R=%s T=remote_smtp defer (-1): %s: cutthrough: %s%s", t->env.id, r,
                  cut_link_route_name(ct->link), host, w, maybe_taken ? DUPLICATE_NOTE : "");
     }
@@ -280,6 +293,10 @@ static void dot_result(struct smtp_session *s, const struct cut_result *r)
     struct txn *t = s->txn;
     char host[160], sender[560], link_host[320], note[300];
     sf_clear(s, SF_WAITING);
+    t->onward_us = now_mono_us();
+    str_copy(t->onward_reply, r->text, sizeof(t->onward_reply));
+    if (r->reply == NULL)
+        metric_inc(r->timed_out ? M_NH_DOT_TIMEOUT : M_NH_DOT_LOST);
     if (r->reply && r->reply->code >= 200 && r->reply->code < 300) {
         for (size_t i = 0; i < t->env.nrcpts; i++)
             if (cut_on_link(ct, i))

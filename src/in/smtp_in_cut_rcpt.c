@@ -248,6 +248,7 @@ static struct cut_link *link_for(struct smtp_session *s, struct route_result *ro
     if (ct->idle && strcmp(cut_link_key(ct->idle), key) == 0 && cut_link_restart(ct->idle, &m)) {
         ct->link = ct->idle;
         ct->idle = NULL;
+        metric_inc(M_ONWARD_REUSED);
         route_result_free(route);
     } else {
         ct->link = cut_link_new(s->srv->dialer, route, &m, &ct->opts, ct->timeout, cut_event,

@@ -143,6 +143,8 @@ static void watch_outcome(void *arg, struct smtp_out *so, const struct so_failur
         return;
     if (f == NULL)
         health_ok(dc->dr->hints, &dc->hop);
+    else if (f->in_session && f->kind != SOF_TIMEOUT)
+        health_noted(dc->dr->hints, &dc->hop, f->text);   /* the host works: this session did not */
     else
         health_failed(dc->dr->hints, dc->dr->conf, &dc->hop, f->text);
 }
@@ -371,6 +373,7 @@ static void check_reply(void *arg, struct smtp_out *so, enum smtp_out_cmd cmd, v
     if (r->code >= 200 && r->code < 300) {
         dc->checking = false;
         d->res.tried++;
+        metric_inc(M_ONWARD_REUSED);
         report(d, DIAL_OK);
         return;
     }

@@ -83,6 +83,7 @@ struct change {
     const struct conf *c;
     const char *why;   /* NULL: the host answered */
     time_t now;
+    bool note_only;    /* a session failed, the host did not: only the last error changes */
 };
 
 /* change_fn - record a failure (grow the retry wait) or a recovery */
@@ -93,11 +94,14 @@ static enum hints_change change_fn(void *arg, bool found, const void *val, size_
     struct retry_rec r;
     if (!found || !retry_rec_decode(val, len, &r))
         memset(&r, 0, sizeof(r));
-    if (x->why == NULL) {
+    if (x->note_only) {
+        str_copy(r.last_error, x->why, sizeof(r.last_error));
+    } else if (x->why == NULL) {
         if (!found || r.failures == 0)
             return HINTS_KEEP;
         r.failures = 0;
         r.next_try = 0;
+        r.last_error[0] = '\0';
     } else {
         if (r.failures == 0)
             r.first_failure = x->now;
@@ -113,7 +117,7 @@ static enum hints_change change_fn(void *arg, bool found, const void *val, size_
 void health_failed(struct hints *h, const struct conf *c, const struct next_hop *hop, const char *why)
 {
     char key[80];
-    struct change x = { c, why && why[0] ? why : "failed", time(NULL) };
+    struct change x = { c, why && why[0] ? why : "failed", time(NULL), false };
     hop_addr_key(hop, key, sizeof(key));
     hints_update(h, HINTS_RETRY, key, change_fn, &x);
 }
@@ -122,10 +126,18 @@ void health_ok(struct hints *h, const struct next_hop *hop)
 {
     char key[80];
     struct retry_rec r;
-    struct change x = { NULL, NULL, time(NULL) };
+    struct change x = { NULL, NULL, time(NULL), false };
     hop_addr_key(hop, key, sizeof(key));
     if (hints_retry_get(h, key, &r) && r.failures > 0)   /* only a change costs a write */
         hints_update(h, HINTS_RETRY, key, change_fn, &x);
+}
+
+void health_noted(struct hints *h, const struct next_hop *hop, const char *why)
+{
+    char key[80];
+    struct change x = { NULL, why && why[0] ? why : "failed", time(NULL), true };
+    hop_addr_key(hop, key, sizeof(key));
+    hints_update(h, HINTS_RETRY, key, change_fn, &x);
 }
 
 struct each {

@@ -66,6 +66,7 @@ struct so_failure {
     const struct smtp_reply *reply; /* for SOF_GREETING / SOF_EHLO / a 421, else NULL */
     char text[256];                 /* e.g. "Connection refused", "timed out after RCPT" */
     int sys_errno;                  /* the system error behind SOF_CONNECT / SOF_LOST, or 0 */
+    bool in_session;                /* it came after the session was ready (mid-transaction) */
 };
 
 struct smtp_out_opts {
@@ -155,10 +156,12 @@ void smtp_out_quit(struct smtp_out *so);
 void smtp_out_log_host(const struct smtp_out *so, char *buf, size_t sz);
 
 /* ---- host_health: one health record per next hop (address:port) in the hints that every
- * process shares.  Every outcome of a connection the dialer made updates it (refused, timed
- * out, 421 or another refusal at the banner or EHLO, TLS failure, dropped mid-session: down,
- * with a retry time from retry_intervals; greeted: up), so a dead host costs one attempt per
- * retry interval for the whole daemon.  A host that is down and due is claimed by the process
+ * process shares.  Every outcome of a connection the dialer made updates it: refused, timed
+ * out (at any stage), 421 or another refusal at the banner or EHLO, TLS failure, dropped before
+ * the session was ready: down, with a retry time from retry_intervals; greeted: up; dropped (or
+ * 421) after the session was ready: noted as the last error, the host stays usable (one bad
+ * session of a working host must not stop all mail to it).  So a dead host costs one attempt
+ * per retry interval for the whole daemon.  A host that is down and due is claimed by the process
  * that probes it: the others keep skipping it until the probe is over.  Reads report through a
  * callback so that a backend that answers later can replace LMDB (issue 15). */
 
@@ -179,6 +182,9 @@ typedef void (*health_cb)(void *arg, bool may_try, const struct host_health *h);
 void health_check(struct hints *h, const struct next_hop *hop, bool ignore_retry,
                   unsigned claim_seconds, health_cb cb, void *arg);
 void health_failed(struct hints *h, const struct conf *c, const struct next_hop *hop, const char *why);
+/* A failure that does not make the host unusable (a session dropped after it opened fine):
+ * noted as the host's last error, its state and retry time unchanged. */
+void health_noted(struct hints *h, const struct next_hop *hop, const char *why);
 void health_ok(struct hints *h, const struct next_hop *hop);
 /* Every host with a record ("ip:port" or "[ip6]:port"), for `tandem hosts list`. */
 typedef void (*health_each_fn)(void *arg, const char *hostport, const struct host_health *h);

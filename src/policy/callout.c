@@ -208,8 +208,11 @@ bool callout_cached(struct hints *h, const char *address, const struct route_res
     memset(out, 0, sizeof(*out));
     if (random && cc_get(h, CC_DOMAIN_ACCEPT_ALL, domain, host, &e))
         out->accept_all = true;
-    else if (!cc_get(h, CC_ADDRESS, address, host, &e))
+    else if (!cc_get(h, CC_ADDRESS, address, host, &e)) {
+        metric_inc(M_CALLOUT_CACHE_MISS);
         return false;
+    }
+    metric_inc(M_CALLOUT_CACHE_HIT);
     out->from_cache = true;
     str_copy(out->log, e.reason, sizeof(out->log));
     out->result = e.result == CC_ACCEPTED ? VERIFY_OK : VERIFY_FAIL;
