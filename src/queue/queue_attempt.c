@@ -131,6 +131,7 @@ static void conclude(struct attempt *a, time_t now)
     time_t next;
     if (pending(&a->env) > 0) {
         if (retry_next(a->q->conf, a->env.arrival, a->st.attempts, now, &next) == RETRY_LATER) {
+            queue_notify(a->q, &a->env, a->results, NULL, true);   /* this attempt's failures */
             a->st.next_try = next;
             qstate_put(a->q->de->hints, a->env.id, &a->st);
             end(a, ATT_DONE, next);

@@ -78,6 +78,12 @@ void attempt_start(struct queue *q, struct qentry *e);
 void queue_attempt_over(struct queue *q, struct qentry *e, const struct attempt_report *rep,
                         time_t next_due);
 
+/* queue_notify.c: a DSN for the failed (and relayed-without-DSN) recipients not yet reported:
+ * attempt_end, those this attempt decided (results), journaled as reported; else all of them
+ * (the message completes).  False when it could not be spooled (logged; tried again later). */
+bool queue_notify(struct queue *q, const struct envelope *env, const struct dlv_result *results,
+                  const bool *timed_out, bool attempt_end);
+
 /* queue_finish.c: every recipient of env is done: bounce, remove, log Completed.  results are
  * this attempt's (or NULL).  False when the bounce could not be spooled (the message stays). */
 bool finish_message(struct queue *q, const struct envelope *env, const struct dlv_result *results,

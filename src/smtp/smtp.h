@@ -34,6 +34,7 @@ struct rcpt {
     unsigned notify;   /* enum dsn_notify bits, 0 = unset */
     char *orcpt;       /* ORCPT as received ("rfc822;" + xtext), or NULL */
     enum rcpt_state state;
+    bool notified;     /* a delivery status notification has covered it (journal "n") */
 };
 
 struct envelope {

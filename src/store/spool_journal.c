@@ -1,5 +1,6 @@
 /* spool_journal.c - the per-message delivery journal input/ID-J: append-only lines
- * "d<index>\n" (delivered) or "f<index>\n" (failed), each fsync'd before it is believed.
+ * "d<index>\n" (delivered), "f<index>\n" (failed) or "n<index>\n" (its status notification
+ * is spooled), each fsync'd before it is believed.
  * A crash can leave a torn last line; readers ignore it and the next append cuts it off. */
 #include "spool_private.h"
 #include "store.h"
@@ -16,7 +17,8 @@
 static int journal_line(struct envelope *env, const char *line, size_t len)
 {
     size_t idx = 0;
-    if (len < 2 || (line[0] != 'd' && line[0] != 'f') || (len > 2 && line[1] == '0')) {
+    if (len < 2 || (line[0] != 'd' && line[0] != 'f' && line[0] != 'n') ||
+        (len > 2 && line[1] == '0')) {
         errno = EBADMSG;
         return -1;
     }
@@ -31,7 +33,10 @@ static int journal_line(struct envelope *env, const char *line, size_t len)
         errno = EBADMSG;
         return -1;
     }
-    env->rcpts[idx].state = line[0] == 'd' ? RCPT_DELIVERED : RCPT_FAILED;
+    if (line[0] == 'n')
+        env->rcpts[idx].notified = true;
+    else
+        env->rcpts[idx].state = line[0] == 'd' ? RCPT_DELIVERED : RCPT_FAILED;
     return 0;
 }
 
@@ -128,33 +133,48 @@ static int journal_trim(int fd)
 }
 
 /* journal_append - one line, durable on return */
-static int journal_append(int fd, size_t idx, enum rcpt_state st)
+static int journal_append(int fd, size_t idx, char letter)
 {
     char line[32];
-    str_fmt(line, sizeof(line), "%c%zu\n", st == RCPT_DELIVERED ? 'd' : 'f', idx);
+    str_fmt(line, sizeof(line), "%c%zu\n", letter, idx);
     struct iovec iov = { line, strlen(line) };
     if (journal_trim(fd) < 0 || fs_writev_all(fd, &iov, 1) < 0)
         return -1;
     return fsync(fd);
 }
 
-/* spool_journal - append one recipient's final state, durably (caller holds the lock) */
-bool spool_journal(const char *spooldir, const char *id, size_t rcpt_index, enum rcpt_state st)
+/* journal_line_add - append one line for a recipient, durably (caller holds the lock) */
+static bool journal_line_add(const char *spooldir, const char *id, size_t rcpt_index, char letter)
 {
     bool created;
-    if (!msgid_valid(id) || rcpt_index >= SPOOL_RCPTS_MAX ||
-        (st != RCPT_DELIVERED && st != RCPT_FAILED)) {
+    if (!msgid_valid(id) || rcpt_index >= SPOOL_RCPTS_MAX) {
         errno = EINVAL;
         return false;
     }
     int fd = journal_open(spooldir, id, &created);
     if (fd < 0)
         return false;
-    int r = journal_append(fd, rcpt_index, st);
+    int r = journal_append(fd, rcpt_index, letter);
     if (r == 0 && created)
         r = fs_fsync_subdir(spooldir, "input");
     int saved = errno;
     close(fd);
     errno = saved;
     return r == 0;
+}
+
+/* spool_journal - append one recipient's final state, durably (caller holds the lock) */
+bool spool_journal(const char *spooldir, const char *id, size_t rcpt_index, enum rcpt_state st)
+{
+    if (st != RCPT_DELIVERED && st != RCPT_FAILED) {
+        errno = EINVAL;
+        return false;
+    }
+    return journal_line_add(spooldir, id, rcpt_index, st == RCPT_DELIVERED ? 'd' : 'f');
+}
+
+/* spool_journal_notified - a status notification covering the recipient is spooled */
+bool spool_journal_notified(const char *spooldir, const char *id, size_t rcpt_index)
+{
+    return journal_line_add(spooldir, id, rcpt_index, 'n');
 }

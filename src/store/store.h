@@ -86,6 +86,9 @@ void spool_close_content(struct spool_reader *r);
 /* Journal: record recipient i as delivered or failed (fsync'd).  The caller holds the
  * message's lock.  false with errno (ENOENT: no such message; EINVAL: bad arguments). */
 bool spool_journal(const char *spooldir, const char *id, size_t rcpt_index, enum rcpt_state st);
+/* Journal: a delivery status notification covering recipient i is spooled (its failure, or
+ * its relay to a next hop without DSN, was reported), so none is sent for it again. */
+bool spool_journal_notified(const char *spooldir, const char *id, size_t rcpt_index);
 
 /* Remove a message (file and journal; input/ fsync'd). */
 bool spool_remove(const char *spooldir, const char *id);

@@ -214,7 +214,12 @@ def _serves(pid, conns):
         fds = os.listdir(f"/proc/{pid}/fd")
     except FileNotFoundError:
         return False
-    inodes = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in fds}
+    inodes = set()
+    for fd in fds:
+        try:
+            inodes.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except FileNotFoundError:               # closed since the listing
+            pass
     ports = {c.sock.getsockname()[1] for c in conns}
     with open("/proc/net/tcp") as f:
         for line in f.readlines()[1:]:

@@ -113,6 +113,33 @@ def test_accept_defer_fail_then_retry_and_bounce(tandem, nexthop):
     wait_until(lambda: t.spool_ids() == [], 10, "an empty spool")
 
 
+def test_failure_notice_comes_at_the_end_of_the_attempt(tandem, nexthop):
+    """A recipient that fails while another one defers: the sender hears of the failure at the
+    end of that attempt, not when the message completes (with the default retry_give_up, days
+    later); once the other is delivered, no second notice (issue 12)."""
+    hop = nexthop(rcpt={"tmp@example.test": "451 4.3.0 mailbox busy",
+                        "bad@example.test": "550 5.1.1 no such user"})
+    t = start(tandem, hop, SLOW_RETRY)
+    qid = submit(t, ["tmp@example.test", "bad@example.test"])
+    t.wait_log(rf"{qid} \*\* bad@example\.test")
+    t.wait_log(rf"{qid} == tmp@example\.test")
+    wait_until(lambda: bounces(hop), 10, "the failure notice of the first attempt")
+    [b] = bounces(hop)
+    _, text, _, per_rcpt, _ = dsn_parts(b)
+    assert [r["Final-Recipient"] for r in per_rcpt] == ["rfc822; bad@example.test"]
+    assert "tmp@example.test" not in text
+    assert qid in t.spool_ids()                      # still queued for tmp@
+    with open(os.path.join(t.spool, "input", qid + "-J"), "rb") as f:
+        assert b"n1\n" in f.read()                   # journaled as reported
+    hop.set(rcpt={"tmp@example.test": "250 2.1.5 ok"})
+    rc, out, err = queue(t, "deliver", qid)
+    assert rc == 0, (out, err)
+    t.wait_log(rf"{qid} => tmp@example\.test")
+    t.wait_log(rf"{qid} Completed")
+    wait_until(lambda: t.spool_ids() == [], 10, "an empty spool")
+    assert len(bounces(hop)) == 1                    # bad@ was reported once
+
+
 def test_ret_full_and_notify_never(tandem, nexthop):
     hop = nexthop(rcpt={"@example.test": "550 5.1.1 no such user"})
     t = start(tandem, hop, FAST_RETRY)

@@ -249,7 +249,10 @@ static void test_mixed_outcomes_then_retry(void **state)
     assert_true(st.next_try >= time(NULL) + 3500);        /* the first interval */
     assert_true(qstate_note_get(f->de.hints, id, 1, &note));
     assert_string_equal(note.res.text, "451 4.3.0 try again later");
-    assert_int_equal(other_ids(f, id, bid), 0);           /* no bounce while one is pending */
+    assert_int_equal(other_ids(f, id, bid), 1);           /* bad@'s notice at the attempt's end */
+    assert_int_equal(script.bounces, 1);                  /* ... attempted at once */
+    assert_non_null(strstr(script.bounce.s, "Final-Recipient: rfc822; bad@example.net\r\n"));
+    assert_null(strstr(script.bounce.s, "tmp@example.net\r\n"));
     assert_int_equal(script.forced, 0);
     queue_request(f->q, id, on_report, f);                 /* `deliver ID` */
     run(f);
@@ -260,13 +263,13 @@ static void test_mixed_outcomes_then_retry(void **state)
     assert_int_equal(f->last.delivered, 1);
     assert_string_equal(states(f, id), "gone");
     assert_false(qstate_get(f->de.hints, id, &st));      /* state forgotten */
-    assert_int_equal(other_ids(f, id, bid), 1);
+    assert_int_equal(other_ids(f, id, bid), 1);           /* no second notice for bad@ */
     struct envelope b;
     assert_int_equal(spool_read_envelope(f->spool.dir, bid, &b), 0);
     assert_string_equal(b.sender, "");
     assert_string_equal(b.rcpts[0].addr, "alice@example.org");
     envelope_free(&b);
-    assert_int_equal(script.bounces, 1);                  /* the bounce was attempted at once */
+    assert_int_equal(script.bounces, 1);
     assert_non_null(strstr(script.bounce.s, "Final-Recipient: rfc822; bad@example.net\r\n"));
     assert_non_null(strstr(script.bounce.s, "Diagnostic-Code: smtp; 550 5.1.1 no such user\r\n"));
     assert_null(strstr(script.bounce.s, "ok@example.net\r\n"));

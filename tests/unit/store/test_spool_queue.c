@@ -67,6 +67,15 @@ static void test_journal(void **state)
     assert_true(spool_journal(dir, id, 3, RCPT_DELIVERED));
     assert_int_equal(states(dir, id, st), 0);
     assert_string_equal(st, "d.fd");
+    /* "n": a notification covering recipient 2 is spooled; its state stays failed */
+    struct envelope env;
+    assert_true(spool_journal_notified(dir, id, 2));
+    assert_int_equal(spool_read_envelope(dir, id, &env), 0);
+    assert_int_equal(env.rcpts[2].state, RCPT_FAILED);
+    assert_true(env.rcpts[2].notified);
+    assert_false(env.rcpts[0].notified || env.rcpts[1].notified || env.rcpts[3].notified);
+    envelope_free(&env);
+    assert_false(spool_journal_notified(dir, id, 100000));     /* beyond SPOOL_RCPTS_MAX */
 }
 
 static void test_journal_torn_record(void **state)
