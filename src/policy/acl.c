@@ -326,7 +326,7 @@ static enum cond verify_start(struct acl_run *r, const struct acl_item *it)
         return verify_apply(r, it);
     }
     struct callout_opts opts = it->callout;
-    if (opts.enabled && r->has_cutthrough)
+    if (opts.enabled && r->has_cutthrough && !opts.use_postmaster)
         opts.use_sender = true; /* the callout's connection may carry the message */
     r->state = RS_WAIT_VERIFY;
     r->verify_done = false;

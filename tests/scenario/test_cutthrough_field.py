@@ -328,3 +328,76 @@ def test_smtputf8_to_a_next_hop_without_it_is_refused_in_the_session(tandem, nex
     [m] = hop.wait_accepted(1)
     assert m.mail_from == "s@client.test" and hop.violations() == []
     assert t.spool_ids() == []
+
+
+# -- callout options on a cutthrough link ------------------------------------------------------
+
+def test_callout_cache_is_read_and_fed_under_cutthrough(tandem, nexthop):
+    """With verify = recipient/callout in a cutthrough ACL the mirrored RCPT is the callout: its
+    verdicts are cached, and a cached refusal is answered without asking the next hop again."""
+    hop = nexthop(rcpt={"bad@example.test": "550 5.1.1 <bad@example.test>: no such user"})
+    t = tandem(relay_config(hop, cutthrough=True, callout="10s"))
+    for _ in range(2):
+        with t.connect() as c:
+            c.ehlo()
+            r = send(c, ["good@example.test", "bad@example.test"])
+            c.quit()
+        assert r["rcpt"][1] == (550, ["5.1.1 <bad@example.test>: no such user"]) and r["data"][0] == 250
+    hop.wait_accepted(2)
+    asked = [a for s in hop.sessions for a, _, _ in s.rcpts]
+    assert asked.count("bad@example.test") == 1            # the second time, from the cache
+    rc, out, _ = t.run("callout-cache list")
+    assert re.search(r"^bad@example\.test \S+ refused ", out, re.M), out
+    assert re.search(r"^good@example\.test \S+ accepted ", out, re.M), out
+
+
+def test_no_cache_keeps_link_verdicts_out_of_the_cache(tandem, nexthop):
+    hop = nexthop(rcpt={"bad@example.test": "550 5.1.1 no such user"})
+    t = tandem(relay_config(hop, cutthrough=True, callout="10s,no_cache"))
+    with t.connect() as c:
+        c.ehlo()
+        assert send(c, ["good@example.test", "bad@example.test"])["data"][0] == 250
+        c.quit()
+    hop.wait_accepted(1)
+    rc, out, _ = t.run("callout-cache list")
+    assert rc == 0 and "example.test" not in out
+
+
+@pytest.mark.parametrize("option", ["use_postmaster", "random"])
+def test_callouts_that_cannot_carry_the_message_run_on_their_own(tandem, nexthop, option):
+    """A callout from postmaster, or one that first tries a random local part, cannot be the
+    message's transaction: it runs on its own, and the RCPT is then mirrored with the real
+    sender; the message carries only the real recipient."""
+    hop = nexthop()
+    t = tandem(relay_config(hop, cutthrough=True, callout=f"10s,{option}"))
+    with t.connect() as c:
+        c.ehlo()
+        r = send(c, ["u@example.test"])
+        c.quit()
+    assert r["rcpt"][0][0] == 250 and r["data"][0] == 250
+    [m] = hop.wait_accepted(1)
+    assert m.mail_from == "s@client.test" and m.rcpts == ["u@example.test"]
+    mails = [a for s in hop.sessions for a, _, _ in s.mails]
+    rcpts = [a for s in hop.sessions for a, _, _ in s.rcpts]
+    if option == "use_postmaster":
+        assert "postmaster@tandem.test" in mails
+    else:
+        assert any(a.startswith("tandem-verify-") for a in rcpts)
+    assert t.spool_ids() == []
+
+
+def test_callout_timeout_applies_to_the_link(tandem, nexthop):
+    """The callout's own timeout (2s) is the link's: a next hop silent at RCPT is given up after
+    it, not after callout_timeout (60s here), and the recipient is answered by unknown=."""
+    hop = nexthop(rcpt=stall(8))
+    t = tandem(relay_config(hop, cutthrough=True, callout="2s,defer_ok"),
+               options={"callout_timeout": "60s"})
+    with t.connect(timeout=30) as c:
+        c.ehlo()
+        c.expect(250, "MAIL FROM:<s@client.test>")
+        start = time.monotonic()
+        code, _ = c.cmd("RCPT TO:<u@example.test>")
+        waited = time.monotonic() - start
+        c.quit()
+    assert code == 250 and waited < 30, waited           # not the 60s of callout_timeout
+    t.wait_log(r"timed out waiting for reply to RCPT")
