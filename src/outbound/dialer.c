@@ -26,6 +26,7 @@ struct dialer {
     struct leases *leases;
     struct host_limit *limit;
     struct conn_pool *pool;
+    struct tls_resume *resume;
 };
 
 /* What the dialer knows of a connection it made (the engine's watcher). */
@@ -89,6 +90,7 @@ struct dialer *dialer_new(struct event_base *base, const struct conf *c, struct 
     if (dr->leases == NULL)
         log_main("%s: callout_max_per_host is counted in this process only", err);
     dr->limit = host_limit_new(base, dr->leases, c->callout_max_per_host);
+    dr->resume = tls_resume_new(client_tls);
     dr->pool = conn_pool_new(base, c->onward_pool_idle, c->onward_pool_size ? DIAL_POOL_MAX : 0,
                              &ops, dr);
     return dr;
@@ -101,6 +103,7 @@ void dialer_free(struct dialer *dr)
     conn_pool_free(dr->pool);     /* QUITs; their leases go back as they close */
     host_limit_free(dr->limit);
     dr->limit = NULL;
+    tls_resume_free(dr->resume);
     leases_close(dr->leases);
     dr->leases = NULL;
     free(dr);
@@ -119,6 +122,7 @@ void dialer_opts(const struct dialer *dr, const struct next_hop *hop, const stru
     o->helo = c->helo_data ? c->helo_data : c->hostname ? c->hostname : "localhost";
     o->tls = hop->tls;
     o->ssl_ctx = dr->client_tls;
+    o->resume = dr->resume;
     if (req->use == DIAL_DELIVERY) {
         unsigned data = c->data_timeout ? c->data_timeout : 300;
         o->connect_timeout = c->connect_timeout ? c->connect_timeout : 30;

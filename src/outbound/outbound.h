@@ -69,10 +69,13 @@ struct so_failure {
     bool in_session;                /* it came after the session was ready (mid-transaction) */
 };
 
+struct tls_resume;
+
 struct smtp_out_opts {
     const char *helo;               /* name sent in EHLO/HELO (helo_data) */
     enum tls_policy tls;            /* TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY */
     struct ssl_ctx_st *ssl_ctx;     /* client context (core/core.h); required unless tls == TLS_NONE */
+    struct tls_resume *resume;      /* sessions to resume (the dialer's), or NULL */
     unsigned connect_timeout;       /* seconds */
     unsigned command_timeout;       /* per reply */
     unsigned data_timeout;          /* per body write stall and for the reply to the final dot */
@@ -154,6 +157,17 @@ void smtp_out_quit(struct smtp_out *so);
 
 /* "H=name [ip]:port" for log lines (name omitted when it is the IP literal). */
 void smtp_out_log_host(const struct smtp_out *so, char *buf, size_t sz);
+bool smtp_out_tls_resumed(const struct smtp_out *so);   /* the TLS session was resumed */
+
+/* ---- tls_resume: outbound TLS session resumption.  The last session each next hop gave this
+ * process (address, port, name and TLS policy: the key) is offered on the next connection to
+ * it, so that a new onward connection costs an abbreviated handshake. */
+
+/* Install on the process's client context (NULL ctx: NULL). */
+struct tls_resume *tls_resume_new(struct ssl_ctx_st *ctx);
+void tls_resume_free(struct tls_resume *r);
+/* Before a handshake: offer key's session on ssl, and keep the tickets it gets under key. */
+void tls_resume_prepare(struct tls_resume *r, struct ssl_st *ssl, const char *key);
 
 /* ---- host_health: one health record per next hop (address:port) in the hints that every
  * process shares.  Every outcome of a connection the dialer made updates it: refused, timed

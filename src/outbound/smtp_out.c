@@ -402,6 +402,11 @@ bool smtp_out_tls_verified(const struct smtp_out *so)
     return so->tls_on && so->tls_verified;
 }
 
+bool smtp_out_tls_resumed(const struct smtp_out *so)
+{
+    return so->tls_on && so->tls_resumed;
+}
+
 bool smtp_out_tls_fell_back(const struct smtp_out *so)
 {
     return so->tls_fell_back;

@@ -77,7 +77,7 @@ struct smtp_out {
 
     unsigned exts;
     uint64_t size_limit;
-    bool tls_on, tls_verified, tls_fell_back, tls_skip;
+    bool tls_on, tls_verified, tls_fell_back, tls_skip, tls_resumed;
     char tls_info[128];
 
     struct so_cmd *q;         /* q[qhead..qlen): in order; sent ones first */

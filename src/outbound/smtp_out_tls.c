@@ -38,6 +38,12 @@ bool so_tls_start(struct smtp_out *so)
         so_fail(so, SOF_TLS, NULL, "cannot set up a TLS session");
         return false;
     }
+    if (so->opts.resume) {
+        char a[80], key[400];
+        hop_addr_key(&so->hop, a, sizeof(a));
+        str_fmt(key, sizeof(key), "%s/%d/%s", a, (int)so->opts.tls, so->hop.name);
+        tls_resume_prepare(so->opts.resume, ssl, key);
+    }
     struct bufferevent *under = so->bev;
     bev_direct_detach(&so->direct);  /* the TLS layer writes to the socket from now on */
     struct bufferevent *tb = bufferevent_openssl_filter_new(
@@ -79,6 +85,7 @@ void so_tls_connected(struct smtp_out *so)
         so_fail(so, SOF_TLS, NULL, "TLS session failure: %s", why);
         return;
     }
+    so->tls_resumed = SSL_session_reused(ssl) == 1;
     tls_describe(ssl, so->tls_info, sizeof(so->tls_info));
     so_after_tls(so);
 }

@@ -401,3 +401,84 @@ def test_callout_timeout_applies_to_the_link(tandem, nexthop):
         c.quit()
     assert code == 250 and waited < 30, waited           # not the 60s of callout_timeout
     t.wait_log(r"timed out waiting for reply to RCPT")
+
+
+# -- the pool of onward connections -------------------------------------------------------------
+
+POOL = 20
+
+
+def test_pool_serves_one_message_per_client_connection(tandem, nexthop, certs):
+    """1,000 messages, each on a client connection of its own, 20 at a time, cut through to one
+    next hop over TLS (verified): the onward connections (and full TLS handshakes) stay near the
+    pool size instead of one per message, and every message arrives once."""
+    hop = nexthop(tls=(certs.nexthop_cert, certs.nexthop_key))
+    t = tandem(relay_config(hop, cutthrough=True, route_options="tls=verify"),
+               options={"workers": "2", "tls_outbound_ca": certs.ca,
+                        "onward_pool_size": str(POOL), "callout_max_per_host": str(2 * POOL),
+                        "smtp_accept_max_per_host": "100"})
+    n, errors = 1000, []
+
+    def client(k):
+        for i in range(k, n, POOL):
+            try:
+                with t.connect() as c:
+                    c.ehlo()
+                    r = send(c, [f"m{i}@example.test"])
+                    c.quit()
+                if r["data"] is None or r["data"][0] != 250 or "next hop: 250" not in r["data"][1][0]:
+                    errors.append((i, r))
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append((i, repr(e)))
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(POOL)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(300)
+    assert errors == []
+    hop.wait_accepted(n, timeout=60)
+    got = sorted(r for m in hop.accepted for r in m.rcpts)
+    assert got == sorted(f"m{i}@example.test" for i in range(n))       # each exactly once
+    sessions = list(hop.sessions)
+    full = [s for s in sessions if s.tls and not s.tls_resumed]
+    print(f"\n{n} messages: {len(sessions)} onward connections, {len(full)} full TLS handshakes, "
+          f"{sum(s.tls_resumed for s in sessions)} resumed")
+    assert all(s.tls for s in sessions)
+    assert len(sessions) <= 2 * POOL, len(sessions)                    # not one per message
+    assert len(full) <= 2 * POOL
+    assert any(s.tls_resumed for s in sessions)                         # sessions are resumed
+    assert t.spool_ids() == []
+
+
+def test_pooled_connection_closed_by_the_next_hop_is_replaced(tandem, nexthop):
+    """A pooled connection the next hop closed meanwhile (FIN while idle), or that fails its
+    RSET check, is replaced by a new one: the client notices nothing and no message is lost."""
+    hop = nexthop()
+    port = hop.port
+    t = tandem(relay_config(hop, cutthrough=True))
+
+    def one(i):
+        with t.connect() as c:
+            c.ehlo()
+            r = send(c, [f"p{i}@example.test"])
+            c.quit()
+        assert r["data"][0] == 250 and "next hop: 250" in r["data"][1][0], r
+
+    one(0)
+    hop.wait_accepted(1)
+    assert hop.connections == 1
+    one(1)                                          # the pooled connection serves a new client
+    hop.wait_accepted(2)
+    assert hop.connections == 1 and hop.sessions[0].commands.count("RSET") == 1
+    hop.set(rset="421 4.4.2 idle too long, closing")  # fails its check: replaced
+    one(2)
+    hop.wait_accepted(3)
+    assert hop.connections == 2
+    hop.stop()                                       # closes the pooled one (FIN while idle)
+    hop2 = nexthop(host="127.0.0.2", port=port)
+    time.sleep(0.3)
+    one(3)
+    [m] = hop2.wait_accepted(1)
+    assert m.rcpts == ["p3@example.test"]
+    assert t.spool_ids() == []
+    assert not re.search(r"^127\.0\.0\.2:\d+ down", hosts(t), re.M)   # not the host's fault

@@ -66,6 +66,7 @@ Records
     hop.connections         number of accepted connections
     hop.sessions            [Session]: peer, helo, commands [str], pipelined [str] (commands
                             that came with more input behind them), transcript, tls, tls_version,
+                            tls_resumed (the client resumed a TLS session),
                             sni, mails/rcpts [(address, params, code)], messages, ended_by
                             ("QUIT", "RSET" = closed after RSET without QUIT, "close" = other
                             client close, "drop" = scripted drop, "timeout", "error", "tls-failed")
@@ -240,7 +241,7 @@ class Session:
         self.commands, self.transcript, self.violations = [], [], []
         self.pipelined = []          # commands that arrived with more input behind them
         self.mails, self.rcpts, self.messages = [], [], []
-        self.tls, self.tls_version, self.sni = False, None, None
+        self.tls, self.tls_version, self.sni, self.tls_resumed = False, None, None, False
         self.ended_by, self.error, self.ended = None, None, None
         self.mail, self.accepted_rcpts, self.bdat = None, [], None   # transaction state
 
@@ -593,6 +594,7 @@ class NextHop:
     def _handshake(self, conn, session):
         conn.sock = self.tls_context.wrap_socket(conn.sock, server_side=True)
         session.tls, session.tls_version = True, conn.sock.version()
+        session.tls_resumed = conn.sock.session_reused     # an abbreviated handshake
         session.sni = getattr(conn.sock, "nexthop_sni", None)
         session.helo, session.mail, session.accepted_rcpts = None, None, []
 
