@@ -10,9 +10,11 @@ looked up in the DNS (the route is an IP literal, Exim's host_lookup and ident a
 """
 
 
-def tandem_config(directory, port, sink_port, cutthrough=True, tls=None, extra=""):
+def tandem_config(directory, port, sink_port, cutthrough=True, tls=None, extra="",
+                  tls_outbound="none"):
     """tandem relaying everything to the sink; `tls` = (cert, key) offers STARTTLS; `extra`
-    adds main options (hosts_proxy behind HAProxy)."""
+    adds main options (hosts_proxy behind HAProxy, onward_pool_size); `tls_outbound` is the
+    policy towards the next hop ("encrypt" when it is a tandem offering STARTTLS)."""
     control = "  accept  control = cutthrough_delivery" if cutthrough else "  accept"
     tls_lines = (f"tls_certificate = {tls[0]}\ntls_privatekey = {tls[1]}\n" if tls else "")
     return f"""\
@@ -29,7 +31,7 @@ smtp_accept_max_per_host = 30000
 smtp_receive_timeout = 5m
 remote_max_parallel = 200
 callout_max_per_host = 10000
-tls_outbound = none
+tls_outbound = {tls_outbound}
 {tls_lines}{extra}acl_smtp_rcpt = check_rcpt
 
 begin routes

@@ -18,12 +18,14 @@ import subprocess
 import time
 
 from balanced import Balanced
-from servers import Exim, Sink, Tandem
+from servers import Exim, OnwardCounted, Sink, Tandem, TlsRelayed
 from noise import Noise, fsync_cost
 from proctree import PeakSampler
 from util import listen_overflows, log, postfix_env, postfix_tool
 
-CUTTHROUGH_KINDS = ("tandem-ct", "exim-ct", "haproxy-1", "haproxy-2")
+CUTTHROUGH_KINDS = ("tandem-ct", "exim-ct", "haproxy-1", "haproxy-2", "tandem-ct-nopool",
+                    "tandem-ct-tls", "tandem-ct-tls-nopool")
+NOPOOL = "onward_pool_size = 0\n"
 
 
 def run_source(port, sc, count, timeout):
@@ -79,6 +81,12 @@ def start(kind, workdir, ctx):
         if kind.startswith("haproxy"):
             return sink, Balanced(os.path.join(workdir, "balanced"), ctx.tandem_bin, sink.port,
                                   nodes=int(kind[-1]))
+        if kind.startswith("tandem-ct-tls"):
+            return sink, TlsRelayed(os.path.join(workdir, "tandem"), ctx.tandem_bin, sink.port,
+                                    ctx.cert, extra=NOPOOL if kind.endswith("nopool") else "")
+        if kind in ("tandem-ct", "tandem-ct-nopool"):    # onward connections counted too
+            return sink, OnwardCounted(os.path.join(workdir, "tandem"), ctx.tandem_bin, sink.port,
+                                       extra=NOPOOL if kind.endswith("nopool") else "")
         if kind.startswith("tandem"):
             return sink, Tandem(os.path.join(workdir, "tandem"), ctx.tandem_bin, sink.port,
                                 cutthrough=kind == "tandem-ct")
@@ -161,6 +169,7 @@ def _measure(kind, sc, ctx, sink, server, row):
     sink_before = sink.tree.snapshot(pss=False) if sink is not server else before
     base = sink.count()
     ct_before = server.log_count(">>") if kind in CUTTHROUGH_KINDS else 0
+    onward_before = server.onward() if hasattr(server, "onward") else None
     overflows = listen_overflows()
     with PeakSampler(server.tree) as peak:
         t0 = time.monotonic()
@@ -192,6 +201,12 @@ def _measure(kind, sc, ctx, sink, server, row):
                procs=peak.max_procs, sink_got=sink.count() - base)
     if end_to_end:
         row["notes"].append(f"end to end (accepted at {count / secs:.0f} msg/s)")
+    onward_after = server.onward() if onward_before else None
+    if onward_after:
+        opened, reused, tls = (a - b for a, b in zip(onward_after, onward_before))
+        row["onward"] = {"opened": opened, "reused": reused, "tls": tls}
+        row["notes"].append(f"{count} messages: {opened} onward connections opened, {reused} "
+                            f"reused, {tls} TLS handshakes")
     if kind in CUTTHROUGH_KINDS:
         cut = server.log_count(">>") - ct_before
         row["cut_through"] = cut

@@ -19,6 +19,7 @@ SCENARIOS = [
     Scenario("4k-s50-r5", 4 * KIB, 50, 5, True),
     Scenario("1m-s10", 1 * MIB, 10, 1, True),
     Scenario("4k-s50-newconn", 4 * KIB, 50, 1, False),
+    Scenario("4k-s20-newconn", 4 * KIB, 20, 1, False),
 ]
 
 SMOKE_SCENARIOS = [SCENARIOS[0], SCENARIOS[1]]
@@ -32,6 +33,9 @@ SERVERS = [
     ("exim-sf", "Exim store-and-forward", "vs_exim"),
     ("haproxy-1", "HAProxy + 1 tandem node (cutthrough)", "haproxy"),
     ("haproxy-2", "HAProxy + 2 tandem nodes (cutthrough)", "haproxy"),
+    ("tandem-ct-nopool", "tandem cutthrough, no pool (onward_pool_size = 0)", "pool"),
+    ("tandem-ct-tls", "tandem cutthrough, STARTTLS to the next hop (a tandem), pooled", "pool"),
+    ("tandem-ct-tls-nopool", "tandem cutthrough, STARTTLS to the next hop, no pool", "pool"),
 ]
 
 SERVER_LABELS = {key: label for key, label, _ in SERVERS}

@@ -112,14 +112,16 @@ class Sink(Server):
 class Tandem(Server):
     """tandem relaying to the sink, with cutthrough or store-and-forward."""
 
-    def __init__(self, workdir, binary, sink_port, cutthrough=True, tls=None, extra=""):
+    def __init__(self, workdir, binary, sink_port, cutthrough=True, tls=None, extra="",
+                 tls_outbound="none"):
         self.name = "tandem " + ("cutthrough" if cutthrough else "store-and-forward")
         self.dir, self.port = workdir, free_port()
         for sub in ("spool", "log"):
             os.makedirs(os.path.join(workdir, sub), exist_ok=True)
         self.config_path = os.path.join(workdir, "tandem.conf")
         with open(self.config_path, "w") as f:
-            f.write(configs.tandem_config(workdir, self.port, sink_port, cutthrough, tls, extra))
+            f.write(configs.tandem_config(workdir, self.port, sink_port, cutthrough, tls, extra,
+                                          tls_outbound))
         check = subprocess.run([binary, "check-config", "-c", self.config_path],
                                capture_output=True, text=True)
         if check.returncode != 0:
@@ -231,3 +233,50 @@ def wait_settled(server, sink=None, expect=None, timeout=30):
             time.sleep(0.05)
     server.tree.settle(timeout=10)
     return time.monotonic() - t0
+
+
+
+class OnwardCounted(Tandem):
+    """tandem cutthrough to `next_port` with its metrics on, so that the connections it opened
+    to the next hop and their TLS handshakes can be counted (onward())."""
+
+    def __init__(self, workdir, binary, next_port, extra="", tls_outbound="none"):
+        self.metrics_port = free_port()
+        super().__init__(workdir, binary, next_port, cutthrough=True, tls_outbound=tls_outbound,
+                         extra=f"metrics_listen = 127.0.0.1:{self.metrics_port}\n{extra}")
+
+    def onward(self):
+        """(onward connections opened, reused, outbound TLS sessions) so far."""
+        import urllib.request
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
+                                          timeout=5).read().decode()
+        except OSError:
+            return None
+        def value(name):
+            m = re.search(r"^" + re.escape(name) + r" (\S+)$", text, re.M)
+            return int(float(m.group(1))) if m else 0
+        return (value('tandem_onward_connections_total{how="opened"}'),
+                value('tandem_onward_connections_total{how="reused"}'),
+                value('tandem_tls_sessions_total{side="outbound"}'))
+
+
+class TlsRelayed(OnwardCounted):
+    """tandem cutthrough (the server measured) whose next hop is a second tandem offering
+    STARTTLS and cutting through to the sink: onward TLS, with the pool of onward connections.
+    Only the first tandem's processes are measured; the relay is part of the sink's side."""
+
+    def __init__(self, workdir, binary, sink_port, cert, extra=""):
+        self.relay = Tandem(os.path.join(workdir, "relay"), binary, sink_port, cutthrough=True,
+                            tls=cert)
+        try:
+            super().__init__(os.path.join(workdir, "front"), binary, self.relay.port,
+                             extra=extra, tls_outbound="encrypt")
+        except Exception:
+            self.relay.stop()
+            raise
+        self.name = "tandem cutthrough, TLS to the next hop"
+
+    def stop(self, timeout=20):
+        super().stop(timeout)
+        self.relay.stop(timeout)

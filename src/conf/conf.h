@@ -234,7 +234,7 @@ struct conf {
     unsigned remote_max_parallel;     /* [20] concurrent outbound deliveries (scheduler) */
     unsigned callout_max_per_host;    /* [20] connections to one next hop at once, for the whole
                                          daemon: callouts, cutthrough, deliveries, pooled */
-    unsigned onward_pool_size;        /* [10] idle onward connections kept per next hop; 0 none */
+    unsigned onward_pool_size;        /* [20] idle onward connections kept per next hop; 0 none */
     unsigned onward_pool_idle;        /* [30s] how long an idle onward connection is kept */
     unsigned connect_timeout;         /* [30s] outbound TCP connect */
     unsigned data_timeout;            /* [5m] outbound per data block and final dot */

@@ -65,7 +65,7 @@ static const struct option options[] = {
     { "bare_newline", OT_BARE_NL, F(bare_newline), "reject", 0, 0 },
     { "remote_max_parallel", OT_UINT, F(remote_max_parallel), "20", 1, 100000 },
     { "callout_max_per_host", OT_UINT, F(callout_max_per_host), "20", 1, 10000 },
-    { "onward_pool_size", OT_UINT, F(onward_pool_size), "10", 0, 10000 },
+    { "onward_pool_size", OT_UINT, F(onward_pool_size), "20", 0, 10000 },
     { "onward_pool_idle", OT_TIME, F(onward_pool_idle), "30s", 1, NOMAX },
     { "connect_timeout", OT_TIME, F(connect_timeout), "30s", 1, NOMAX },
     { "data_timeout", OT_TIME, F(data_timeout), "5m", 1, NOMAX },

@@ -114,7 +114,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->bare_newline, BARE_NEWLINE_REJECT);
     assert_int_equal(c->remote_max_parallel, 20);
     assert_int_equal(c->callout_max_per_host, 20);
-    assert_int_equal(c->onward_pool_size, 10);
+    assert_int_equal(c->onward_pool_size, 20);
     assert_int_equal(c->onward_pool_idle, 30);
     assert_int_equal(c->connect_timeout, 30);
     assert_int_equal(c->data_timeout, 300);
