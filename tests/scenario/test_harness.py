@@ -1,11 +1,15 @@
 """Self-tests of the scenario harness: each helper is proven against smtplib, dnslib's client,
 openssl, swaks, Postfix's tools or Exim before tandem's own tests rely on it.  Nothing here
-needs build/tandem except test_tandem_smoke (marked needs_tandem, skipped until it can serve).
+needs build/tandem except test_tandem_smoke (marked needs_tandem: it fails while the binary
+cannot serve).
 """
+import os
+import re
 import socket
 import smtplib
 import ssl
 import subprocess
+import sys
 import threading
 import time
 
@@ -451,3 +455,27 @@ def test_tandem_smoke(tandem):
         assert c.banner[0] == 220
         c.ehlo()
         c.quit()
+
+
+USAGE_ONLY = """#!/bin/sh
+echo "usage: tandem serve [-c FILE] [--foreground]" >&2
+exit 64
+"""
+
+
+def test_broken_daemon_fails_the_run(tmp_path):
+    """A tandem that only prints its usage (exit 64) makes needs_tandem tests FAIL, naming
+    why, in a pytest run of their own; it never turns them into skips."""
+    fake = tmp_path / "usage-only-tandem"
+    fake.write_text(USAGE_ONLY)
+    fake.chmod(0o755)
+    here = os.path.dirname(os.path.abspath(__file__))
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+                        f"{here}/test_harness.py::test_tandem_smoke"],
+                       cwd=here, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "TANDEM_BIN": str(fake)})
+    out = p.stdout + p.stderr
+    assert p.returncode == 1, out
+    assert re.search(r"1 (failed|error)", out) and "skipped" not in out, out
+    assert f"the daemon under test is broken: {fake} cannot serve" in out, out
+    assert "exited with status 64 saying ['usage: tandem serve" in out, out

@@ -68,30 +68,38 @@ def tandem_env(extra=None):
     return env
 
 
-_availability = {}
+_unusable = {}
 
 
-def tandem_unavailable_reason(binary=None):
-    """None if ``binary`` can serve; otherwise why scenario tests needing it are skipped.
+def tandem_unusable_reason(binary=None):
+    """None if ``binary`` looks able to serve; otherwise what is wrong with it.
 
-    A placeholder binary answers every subcommand with its usage text and status 64; a real
-    one complains about the missing config file instead.
+    The probe runs ``serve`` on a config file that does not exist: a working binary complains
+    about the file and exits 1 at once.  Usage text, status 64 (any option-parsing regression),
+    another status, a crash or a hang mean the daemon under test is broken, and every test
+    that needs it fails with this reason (it is never a skip: see conftest.py).
     """
     binary = binary or tandem_binary()
-    if binary in _availability:
-        return _availability[binary]
+    if binary in _unusable:
+        return _unusable[binary]
     reason = None
     if not os.access(binary, os.X_OK):
-        reason = f"{binary} not built"
+        reason = f"{binary} is not built or not executable (make all)"
     else:
+        cmd = [binary, "serve", "-c", "/nonexistent/tandem.conf", "--foreground"]
         try:
-            p = subprocess.run([binary, "serve", "-c", "/nonexistent/tandem.conf", "--foreground"],
-                               capture_output=True, text=True, timeout=5)
-            if p.returncode == 64 and p.stderr.lstrip().startswith("usage:"):
-                reason = f"{binary} has no 'serve' yet"
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=10,
+                               env=tandem_env())
+            said = p.stderr.strip().splitlines()[:3]
+            if p.returncode != 1 or "/nonexistent/tandem.conf" not in p.stderr:
+                reason = (f"{binary} cannot serve: `{shlex.join(cmd[1:])}` exited with status "
+                          f"{p.returncode} saying {said!r} (expected status 1 and a complaint "
+                          "about the missing config file)")
         except subprocess.TimeoutExpired:
-            reason = None
-    _availability[binary] = reason
+            reason = f"{binary} cannot serve: `serve` with a missing config file hung for 10s"
+        except OSError as exc:
+            reason = f"{binary} cannot be run: {exc}"
+    _unusable[binary] = reason
     return reason
 
 
@@ -347,4 +355,4 @@ class Tandem:
             raise AssertionError(self.describe("; ".join(problems)))
 
 
-__all__ = ["Tandem", "tandem_binary", "tandem_env", "tandem_unavailable_reason", "MSGID"]
+__all__ = ["Tandem", "tandem_binary", "tandem_env", "tandem_unusable_reason", "MSGID"]
