@@ -479,3 +479,35 @@ def test_broken_daemon_fails_the_run(tmp_path):
     assert re.search(r"1 (failed|error)", out) and "skipped" not in out, out
     assert f"the daemon under test is broken: {fake} cannot serve" in out, out
     assert "exited with status 64 saying ['usage: tandem serve" in out, out
+
+
+SKIPPING = """import pytest
+
+@pytest.mark.skipif(True, reason="no IPv6 loopback here")
+def test_allowed():
+    pass
+
+def test_missing_tool():
+    pytest.skip("frobnicator not installed")
+"""
+
+
+def test_skip_policy_fails_a_run_with_an_unlisted_skip(tmp_path):
+    """tests/skip_policy.py (scripts/test loads it): an allow-listed skip passes, any other
+    skip fails the run, and the summary lists both with their reasons."""
+    (tmp_path / "test_skips.py").write_text(SKIPPING)
+    tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def run(*args):
+        p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "skip_policy",
+                            "-p", "no:cacheprovider", "test_skips.py", *args],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "PYTHONPATH": tests_dir})
+        return p.returncode, p.stdout
+    rc, out = run()
+    assert rc == 1, out
+    assert "2 skipped: 1 allowed, 1 NOT allowed" in out, out
+    assert "NOT ALLOWED: test_skips.py::test_missing_tool: frobnicator not installed" in out
+    assert "allowed (" in out and "test_skips.py::test_allowed: no IPv6 loopback here" in out
+    rc, out = run("-k", "allowed and not missing")
+    assert rc == 0 and "1 skipped: 1 allowed, 0 NOT allowed" in out, out
