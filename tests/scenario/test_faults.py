@@ -277,11 +277,6 @@ def test_sigterm_while_a_child_starts_is_not_lost(tandem):
 # unlinks, a message left without the journal that said it was delivered went out again); and
 # in every case it is never lost.
 
-def _have_queue(t):
-    rc, _, _ = t.run("queue list")
-    return rc == 0
-
-
 DELIVERY_KILLS = [
     ("writev", 1, 2),     # writing the journal record: delivered again
     ("fsync", 1, 1),      # fsync of the journal
@@ -300,8 +295,6 @@ def test_delivery_killed_at_each_step_never_loses_or_repeats_mail(tandem, nextho
                                                                    when, deliveries):
     hop = nexthop()
     t = tandem(relay_config(hop), expect_panic=True)
-    if not _have_queue(t):
-        pytest.skip("delivery not there yet (no `tandem queue`)")
     workers = worker_pids(t)
     [sched] = [p for p in children(t.pid) if p not in workers]
     t.wait_log(rf"scheduler started: pid={sched}")     # its own writes come before ours
@@ -332,8 +325,6 @@ def test_delivery_disk_errors_never_lose_mail(tandem, nexthop, syscall, when, er
     (at least once), the scheduler does not crash, and the spool ends up empty."""
     hop = nexthop()
     t = tandem(relay_config(hop), options={"retry_intervals": "1s"}, expect_panic=True)
-    if not _have_queue(t):
-        pytest.skip("delivery not there yet (no `tandem queue`)")
     workers = worker_pids(t)
     [sched] = [p for p in children(t.pid) if p not in workers]
     t.wait_log(rf"scheduler started: pid={sched}")
