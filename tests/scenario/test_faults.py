@@ -258,11 +258,10 @@ def test_sigterm_while_a_child_starts_is_not_lost(tandem):
         os.kill(t.pid, signal.SIGHUP)                   # reload: new worker and scheduler
         t.wait_log(r"configuration reloaded")
         time.sleep(0.3)
-        start = time.monotonic()
         os.killpg(t.pid, signal.SIGTERM)
-        wait_until(lambda: not t.running(), 12, "the daemon to stop")
-        assert time.monotonic() - start < 8
+        wait_until(lambda: not t.running(), 12, "the daemon to stop")   # not the 35 s timer
     assert not t.killed_hard
+    assert "still running after shutdown timeout" not in t.mainlog()
 
 
 # ---- the delivery side ------------------------------------------------------------------
