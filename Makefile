@@ -13,7 +13,7 @@ OBJ     := $(SRC:src/%.c=$(B)/obj/%.o)
 UNIT    := $(patsubst tests/unit/%.c,$(B)/unit/%,$(wildcard tests/unit/test_*.c))
 FUZZ    := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all unit fuzz test clean help asan asan-unit drivers
+.PHONY: all unit fuzz test clean help asan asan-unit asan-drivers drivers
 all: $(B)/tandem
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
@@ -62,6 +62,11 @@ ASAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefin
 asan:
 	$(MAKE) B=build/asan CC=clang CFLAGS="$(ASAN_CFLAGS)" all $(patsubst $(B)/%,build/asan/%,$(UNIT))
 
+# The outbound integration-test drivers with the same sanitizers, into build/asan/drivers
+# (tests/outbound against them: TANDEM_BUILD=build/asan; scripts/test does both).
+asan-drivers: asan
+	$(MAKE) B=build/asan CC=clang CFLAGS="$(ASAN_CFLAGS)" drivers
+
 # The unit tests under the sanitizers, leaks included; any report fails the run.
 asan-unit: asan
 	@set -e; for t in $(patsubst $(B)/%,build/asan/%,$(UNIT)); do echo "== $$t"; \
@@ -78,3 +83,4 @@ help:
 	@echo "make drivers  build the outbound integration-test drivers into build/drivers"
 	@echo "make asan     ASan+UBSan build into build/asan"
 	@echo "make asan-unit  build it and run the unit tests under the sanitizers"
+	@echo "make asan-drivers  the outbound test drivers with ASan+UBSan into build/asan/drivers"
