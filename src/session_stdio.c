@@ -19,6 +19,7 @@
 #include "log.h"
 #include "server.h"
 #include "smtp_in.h"
+#include "smtp_out.h"
 #include "spool.h"
 
 /* write_all - blocking write of a whole buffer */
@@ -120,6 +121,7 @@ int session_stdio_run(const struct conf *c, const char *client_ip, bool no_deliv
     server_init_outbound(&srv);
     smtp_session_start(&srv, sv[0], (struct sockaddr *)&ss, false);
     event_base_dispatch(srv.base);
+    smtp_out_drain(srv.base);   /* the onward link's QUIT: answered, and the link freed */
     server_free_outbound(&srv);
     event_base_free(srv.base);
     int status;
