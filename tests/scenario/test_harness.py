@@ -5,6 +5,7 @@ cannot serve).
 """
 import os
 import re
+import signal
 import socket
 import smtplib
 import ssl
@@ -434,6 +435,46 @@ def test_daemon_fixture_paniclog_check(fake_tandem):
     with pytest.raises(AssertionError, match="paniclog is not empty"):
         t.check_teardown()
     t.expect_panic = True
+
+
+def test_daemon_fixture_counts_panics(fake_tandem):
+    """expect_panic accounts for so many lines: a second panic fails the test."""
+    t = fake_tandem(expect_panic=True)
+    for _ in range(2):
+        with t.connect() as c:
+            c.ehlo()
+            c.send_mail("a@client.test", ["b@example.test"], b"PANIC\r\n")
+    t.wait_log("fake panic", log="paniclog", count=2)
+    with pytest.raises(AssertionError, match=r"unexpected panic\(s\) beyond expect_panic=True"):
+        t.check_teardown()
+    t.expect_panic = [r"fake panic requested", r"no such line"]
+    with pytest.raises(AssertionError, match="unexpected panic"):
+        t.check_teardown()
+    t.expect_panic = 2
+    t.check_teardown()
+    t.expect_panic = [r"fake panic requested"] * 2
+    t.check_teardown()
+
+
+def test_daemon_fixture_fails_on_crash_or_hang_at_shutdown(fake_tandem):
+    """stop() notes a non-zero exit on SIGTERM, a hang past it (SIGKILL), and a daemon that
+    died by itself; the fixture's teardown fails the test on each."""
+    cases = [({"fake_sigterm": "3"}, r"exited with status 3 on SIGTERM"),
+             ({"fake_sigterm": "ignore"}, r"hung at shutdown: still running 0.5s after SIGTERM"),
+             ({}, r"died before stop\(\) with status -9 \(signal 9\)")]
+    for options, problem in cases:
+        t = fake_tandem(options=options)
+        if not options:
+            os.kill(t.pid, signal.SIGKILL)            # a crash the test did not ask for
+            t.proc.wait(5)
+        t.stop(timeout=0.5)
+        with pytest.raises(AssertionError, match=problem):
+            t.check_teardown()
+        t.shutdown_problems.clear()                   # seen; let the fixture pass
+    t = fake_tandem()
+    t.kill9()                                         # on purpose: no problem
+    t.restart()
+    assert t.stop() == 0 and t.shutdown_problems == []
 
 
 def test_daemon_fixture_reports_startup_failure(fake_tandem):

@@ -1,7 +1,9 @@
 """Tandem: one tandem daemon under test, with its own config, spool and logs in a temp dir.
 
 Normally obtained from the ``tandem`` factory fixture (conftest.py), which stops it at
-teardown and fails the test if its paniclog is not empty (unless ``expect_panic=True``):
+teardown and fails the test if its paniclog has lines ``expect_panic`` does not account for
+(True: one; N: N lines; a regex or a list of them: one line each), a sanitizer complained, or
+any stop() found it dead, exiting non-zero, hung past SIGTERM or leaving children behind:
 
     t = tandem('''
         domainlist relay_to_domains = example.test
@@ -142,6 +144,8 @@ class Tandem:
         self.binary = binary or tandem_binary()
         self.expect_panic, self.ready, self.env = expect_panic, ready, env
         self.killed_hard = False   # set when SIGTERM was not enough at stop()
+        self.reaped = False             # stop() or kill9() ended this run (kill9: on purpose)
+        self.shutdown_problems = []     # crashes and hangs seen by stop(), for check_teardown
         self.port = free_port()
         self.spool = os.path.join(self.dir, "spool")
         self.log_dir = os.path.join(self.dir, "log")
@@ -175,6 +179,7 @@ class Tandem:
     def start(self):
         """Start the daemon and wait until it is ready (see ``ready``)."""
         env = tandem_env(self.env)
+        self.reaped = False
         with open(self._stderr_path, "ab") as err:
             self.proc = subprocess.Popen(
                 [self.binary, "serve", "-c", self.config_path, "--foreground"],
@@ -235,35 +240,66 @@ class Tandem:
             pass
 
     def stop(self, timeout=STOP_TIMEOUT):
-        """SIGTERM the process group, wait, SIGKILL what is left; returns the exit status."""
+        """SIGTERM the process group, wait, SIGKILL what is left; returns the exit status.
+
+        A daemon that had already died (kill9() aside), exits non-zero, needs the
+        SIGKILL, or leaves children behind is noted in shutdown_problems: the fixture's
+        teardown then fails the test (check_teardown)."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
+        if self.reaped:                       # stopped or killed already: nothing new
+            return self.proc.returncode
+        self.reaped = True
+        if self.proc.poll() is not None:
+            if self.proc.returncode != 0:
+                self._problem(f"the daemon died before stop() with status "
+                              f"{self._status(self.proc.returncode)}")
+        else:
             self._signal_group(signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.killed_hard = True
+                self._problem(f"the daemon hung at shutdown: still running {timeout:g}s after "
+                              "SIGTERM (killed with SIGKILL)")
+            else:
+                if self.proc.returncode != 0:
+                    self._problem(f"the daemon exited with status "
+                                  f"{self._status(self.proc.returncode)} on SIGTERM")
+                left = self._wait_group_gone(2.0)
+                if left:
+                    self._problem(f"processes {left} were still running after the daemon "
+                                  "exited (killed with SIGKILL)")
         self._signal_group(signal.SIGKILL)
         self.proc.wait(5)
         self._wait_group_gone()
         return self.proc.returncode
 
+    @staticmethod
+    def _status(rc):
+        return f"{rc} (signal {-rc})" if rc < 0 else str(rc)
+
+    def _problem(self, text):
+        self.shutdown_problems.append(text)
+
     def kill9(self):
         """SIGKILL the whole process group at once (a crash) and reap the parent."""
         if self.proc is not None:
+            self.reaped = True
             self._signal_group(signal.SIGKILL)
             self.proc.wait(5)
             self._wait_group_gone()
 
     def _wait_group_gone(self, timeout=5.0):
-        """Wait (bounded) until the workers and the scheduler have exited too: a killed child
+        """Wait (bounded) until the workers and the scheduler have exited too (returns the pids
+        still alive): a killed child
         can hold the listening socket a little longer than the parent (seen with ASan
         builds, whose big mappings take a while to tear down), and a restart on the same
         port would then fail with "Address already in use"."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and _live_members(self.proc.pid):
             time.sleep(0.01)
+        return _live_members(self.proc.pid)
 
     def restart(self, config=None, options=None):
         """Stop (if running) and start again on the same port, spool and logs."""
@@ -344,11 +380,40 @@ class Tandem:
         """An SmtpConn to the daemon (banner read unless banner=False)."""
         return SmtpConn(self.port, **kwargs)
 
+    def unexpected_panics(self):
+        """Paniclog lines that ``expect_panic`` does not account for.
+
+        ``expect_panic``: False (none), True (one line, whatever it says), a number of lines,
+        or a regex or list of regexes, each accounting for one line.  A second panic (say a
+        restarted scheduler crashing during recovery) is therefore never hidden by the first.
+        """
+        expected = self.expect_panic
+        if expected is True or expected is False or isinstance(expected, int):
+            patterns = [""] * int(expected)
+        elif isinstance(expected, str):
+            patterns = [expected]
+        else:
+            patterns = list(expected or [])
+        patterns.sort(key=lambda p: p == "")          # the specific ones match first
+        unexpected = []
+        for line in filter(str.strip, self.paniclog().splitlines()):
+            for i, pattern in enumerate(patterns):
+                if re.search(pattern, line):
+                    del patterns[i]
+                    break
+            else:
+                unexpected.append(line)
+        return unexpected
+
     def check_teardown(self):
-        """Raise AssertionError if the paniclog or stderr shows something wrong."""
-        problems = []
-        if self.paniclog().strip() and not self.expect_panic:
-            problems.append("paniclog is not empty")
+        """Raise AssertionError if the paniclog or stderr shows something wrong, or the daemon
+        crashed or hung at shutdown."""
+        problems = list(self.shutdown_problems)
+        unexpected = self.unexpected_panics()
+        if unexpected:
+            problems.append("paniclog is not empty" if not self.expect_panic else
+                            f"unexpected panic(s) beyond expect_panic={self.expect_panic!r}: "
+                            f"{unexpected}")
         if SANITIZER_ERROR.search(self.stderr()):
             problems.append("sanitizer error on stderr")
         if problems:
