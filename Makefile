@@ -58,7 +58,9 @@ $(B)/obj $(B)/unit $(B)/fuzz $(B)/fuzz/obj $(B)/drivers:
 
 # Sanitizer build of the daemon and unit tests into build/asan (ASan + UBSan, clang).
 # Scenario tests against it: TANDEM_BIN=build/asan/tandem (scripts/test does both).
-ASAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+# TANDEM_LEAK_CHECK: workers and the scheduler end with exit(), so LeakSanitizer checks them.
+ASAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+               -DTANDEM_LEAK_CHECK
 asan:
 	$(MAKE) B=build/asan CC=clang CFLAGS="$(ASAN_CFLAGS)" all $(patsubst $(B)/%,build/asan/%,$(UNIT))
 

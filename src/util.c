@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 /* xmalloc - malloc that never returns NULL */
 void *xmalloc(size_t n)
@@ -367,4 +368,14 @@ int fd_cloexec(int fd)
 {
     int fl = fcntl(fd, F_GETFD);
     return fl < 0 ? -1 : fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+}
+
+/* child_exit - _exit(), or exit() in the leak-checking sanitizer build (see util.h) */
+void child_exit(int status)
+{
+#ifdef TANDEM_LEAK_CHECK
+    exit(status);
+#else
+    _exit(status);
+#endif
 }

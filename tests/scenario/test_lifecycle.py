@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from aclkit import policy_box
-from harness import SmtpConn, port_open, tmp_leftovers, wait_until
+from harness import SmtpConn, port_open, relay_config, stall, tmp_leftovers, wait_until
 from harness.daemon import tandem_binary, tandem_env
 
 RELAY = """
@@ -128,3 +128,23 @@ def test_stop_command_stops_a_detached_daemon(tmp_path):
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_stop_waits_for_a_next_hops_reply_to_quit(tandem, nexthop):
+    """A cut-through session has just ended and its onward link is waiting for the reply to
+    QUIT when the daemon is told to stop: the worker lets that exchange finish (or time out)
+    before it exits and frees the link, instead of cutting the next hop off mid-QUIT."""
+    hop = nexthop(quit=stall(2, "221 2.0.0 bye"))
+    t = tandem(relay_config(hop, cutthrough=True))
+    with t.connect() as c:
+        c.ehlo()
+        assert c.send_mail("s@client.test", ["u@example.test"], b"Subject: q\r\n\r\nq\r\n")[
+            "final"][0] == 250
+        c.quit()
+    wait_until(lambda: any("QUIT" in s.commands for s in hop.sessions), 5, "the QUIT (polled:"
+               " the next hop's notice comes only after its reply)")
+    assert t.stop() == 0 and t.shutdown_problems == []
+    assert hop.sessions[0].transcript[-1] == ("S", "221 2.0.0 bye")   # answered first
+    hop.wait_idle()
+    assert [s.ended_by for s in hop.sessions] == ["QUIT"], hop.summary()
+

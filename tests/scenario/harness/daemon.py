@@ -48,9 +48,9 @@ SANITIZER_ERROR = re.compile(r"ERROR: (Address|Leak|Memory|Thread)Sanitizer|runt
 
 # Sanitizer settings for the daemon and the commands tests run (a sanitized build reads them;
 # others ignore them).  A report is fatal (the worker aborts: the parent logs it in the
-# paniclog and the harness finds it on stderr).  Leak checking stays on: worker processes
-# end with _exit() and never check, but the parent and `tandem session` return from main()
-# and do.  Values already in the environment win.
+# paniclog and the harness finds it on stderr).  Leak checking is on for every process: the
+# sanitizer build ends workers and the scheduler through exit() (-DTANDEM_LEAK_CHECK), and the
+# parent and `tandem session` return from main().  Values already in the environment win.
 SANITIZER_ENV = {
     "ASAN_OPTIONS": "halt_on_error=1:abort_on_error=1:detect_leaks=1:print_summary=1",
     "UBSAN_OPTIONS": "halt_on_error=1:abort_on_error=1:print_stacktrace=1",
