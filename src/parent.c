@@ -169,6 +169,18 @@ static bool note_crash(struct parent *p)
     return recent >= RESTART_BURST;
 }
 
+/* note_unclean_stop - a child told to stop crashed or failed on its way out: a panic, not
+ * silence (SIGTERM's default action and the shutdown timer's SIGKILL are expected) */
+static void note_unclean_stop(const char *what, pid_t pid, int status)
+{
+    if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM && WTERMSIG(status) != SIGKILL)
+        log_panic("%s process %d killed by signal %d while stopping", what, (int)pid,
+                  WTERMSIG(status));
+    else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+        log_panic("%s process %d exited with status %d while stopping", what, (int)pid,
+                  WEXITSTATUS(status));
+}
+
 /* child_exited - account for one reaped child: log abnormal exits to the panic log */
 static bool child_exited(struct parent *p, pid_t pid, int status)
 {
@@ -182,8 +194,10 @@ static bool child_exited(struct parent *p, pid_t pid, int status)
             conn_limits_reset_worker(p->limits, ch.slot);
         }
         const char *what = ch.kind == CHILD_WORKER ? "worker" : "scheduler";
-        if (ch.retiring || p->stopping)
+        if (ch.retiring || p->stopping) {
+            note_unclean_stop(what, pid, status);
             return false;
+        }
         if (WIFSIGNALED(status))
             log_panic("%s process %d killed by signal %d; restarting", what, (int)pid, WTERMSIG(status));
         else

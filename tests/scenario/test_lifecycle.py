@@ -11,7 +11,7 @@ import pytest
 
 from aclkit import policy_box
 from harness import SmtpConn, port_open, relay_config, stall, tmp_leftovers, wait_until
-from harness.daemon import tandem_binary, tandem_env
+from harness.daemon import SANITIZER_ENV, tandem_binary, tandem_env
 
 RELAY = """
 domainlist relay_to_domains = example.test
@@ -148,3 +148,25 @@ def test_stop_waits_for_a_next_hops_reply_to_quit(tandem, nexthop):
     hop.wait_idle()
     assert [s.ended_by for s in hop.sessions] == ["QUIT"], hop.summary()
 
+
+def test_a_worker_crashing_while_the_daemon_stops_is_a_panic(tandem):
+    """A child that crashes on its way out is logged in the paniclog like any crash (it was
+    silent: the parent ignored how stopping children ended), so the test fails on it."""
+    asan = os.environ.get("ASAN_OPTIONS", SANITIZER_ENV["ASAN_OPTIONS"]) + ":handle_segv=0"
+    t = tandem(RELAY, options={"shutdown_timeout": "10s"}, env={"ASAN_OPTIONS": asan},
+               expect_panic=r"worker process \d+ killed by signal 11 while stopping$")
+    sched = int(t.wait_log(r"scheduler started: pid=(\d+)").group(1))
+    [worker] = wait_until(lambda: len(children(t.pid)) == 2 and
+                          [p for p in children(t.pid) if p != sched], 5, "the worker")
+    c = t.connect()                                       # a busy session keeps the worker
+    c.ehlo()                                              # alive after SIGTERM
+    c.expect(250, "MAIL FROM:<a@b.test>")
+    c.expect(250, "RCPT TO:<x@example.test>")
+    c.expect(354, "DATA")
+    os.kill(t.pid, signal.SIGTERM)
+    t.wait_log(r"tandem daemon stopping on signal 15")
+    os.kill(worker, signal.SIGSEGV)
+    t.wait_log(rf"worker process {worker} killed by signal 11 while stopping$", log="paniclog")
+    wait_until(lambda: not t.running(), 10, "the daemon to stop")
+    c.close()
+    assert t.stop() == 0 and t.unexpected_panics() == []
