@@ -170,3 +170,21 @@ def test_a_worker_crashing_while_the_daemon_stops_is_a_panic(tandem):
     wait_until(lambda: not t.running(), 10, "the daemon to stop")
     c.close()
     assert t.stop() == 0 and t.unexpected_panics() == []
+
+
+def test_stop_waits_for_the_reply_to_the_schedulers_quit(tandem, nexthop):
+    """The same for a connection the scheduler keeps open after a queued delivery: at stop
+    it says QUIT and waits for the answer before it exits."""
+    hop = nexthop(quit=stall(2, "221 2.0.0 bye"))
+    t = tandem(relay_config(hop))
+    with t.connect() as c:
+        c.ehlo()
+        assert c.send_mail("s@client.test", ["u@example.test"], b"Subject: q\r\n\r\nq\r\n")[
+            "final"][0] == 250
+        c.quit()
+    hop.wait_accepted(1)
+    t.wait_log(r"=> u@example\.test ")
+    assert t.stop() == 0 and t.shutdown_problems == []
+    assert hop.sessions[0].transcript[-1] == ("S", "221 2.0.0 bye")   # answered first
+    hop.wait_idle()
+    assert [s.ended_by for s in hop.sessions] == ["QUIT"], hop.summary()
