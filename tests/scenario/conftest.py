@@ -44,6 +44,14 @@ def pytest_runtest_setup(item):
             pytest.fail(f"the daemon under test is broken: {reason}", pytrace=False)
 
 
+def pytest_terminal_summary(terminalreporter):
+    """Say it once more at the end, where a reader looks first."""
+    from harness.daemon import _unusable
+    for reason in filter(None, _unusable.values()):
+        terminalreporter.section("the daemon under test is broken", red=True, bold=True)
+        terminalreporter.line(f"{reason}: every test that needs it FAILED", red=True)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """On failure, attach each daemon's stderr and log tails to the report."""
