@@ -167,12 +167,13 @@ static bool note_crash(struct parent *p)
 }
 
 /* note_unclean_stop - a child told to stop crashed or failed on its way out: a panic, not
- * silence (SIGTERM's default action and the shutdown timer's SIGKILL are expected) */
+ * silence.  Expected: the shutdown timer's SIGKILL, and the default action of SIGTERM or of
+ * SIGUSR2 (retire) on a child forked so recently that it had no handler yet (nor sessions) */
 static void note_unclean_stop(const char *what, pid_t pid, int status)
 {
-    if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM && WTERMSIG(status) != SIGKILL)
-        log_panic("%s process %d killed by signal %d while stopping", what, (int)pid,
-                  WTERMSIG(status));
+    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    if (sig && sig != SIGTERM && sig != SIGKILL && sig != SIGUSR2)
+        log_panic("%s process %d killed by signal %d while stopping", what, (int)pid, sig);
     else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
         log_panic("%s process %d exited with status %d while stopping", what, (int)pid,
                   WEXITSTATUS(status));
