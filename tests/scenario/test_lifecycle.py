@@ -10,19 +10,11 @@ import subprocess
 import pytest
 
 from aclkit import policy_box
-from harness import SmtpConn, port_open, relay_config, stall, tmp_leftovers, wait_until
+from harness import (SmtpConn, port_open, queued_relay, relay_config, stall, tmp_leftovers,
+                     wait_until)
 from harness.daemon import SANITIZER_ENV, tandem_binary, tandem_env
 
-RELAY = """
-domainlist relay_to_domains = example.test
-acl_smtp_rcpt = check_rcpt
-begin routes
-*  [127.0.0.2]:2599
-begin acl
-check_rcpt:
-  accept domains = +relay_to_domains
-  deny   message = relay not permitted
-"""
+RELAY = queued_relay(deny_others=True)
 
 
 def children(pid):
