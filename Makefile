@@ -14,7 +14,7 @@ OBJ     := $(SRC:src/%.c=$(B)/obj/%.o)
 UNIT    := $(patsubst tests/unit/%.c,$(B)/unit/%,$(wildcard tests/unit/*/test_*.c))
 FUZZ    := $(addprefix $(B)/fuzz/,$(basename $(notdir $(wildcard tests/fuzz/*/fuzz_*.c))))
 
-.PHONY: all unit fuzz test clean help asan asan-unit drivers install man
+.PHONY: all unit fuzz test clean help asan asan-unit asan-drivers drivers install man
 all: $(B)/tandem
 
 $(B)/obj/%.o: src/%.c $(HDR)
@@ -63,9 +63,16 @@ $(B)/fuzz $(B)/drivers:
 
 # Sanitizer build of the daemon and unit tests into build/asan (ASan + UBSan, clang).
 # Scenario tests against it: TANDEM_BIN=build/asan/tandem (scripts/test does both).
-ASAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+# TANDEM_LEAK_CHECK: workers and the scheduler end with exit(), so LeakSanitizer checks them.
+ASAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+               -DTANDEM_LEAK_CHECK
 asan:
 	$(MAKE) B=build/asan CC=clang CFLAGS="$(ASAN_CFLAGS)" all $(patsubst $(B)/%,build/asan/%,$(UNIT))
+
+# The outbound integration-test drivers with the same sanitizers, into build/asan/drivers
+# (tests/outbound against them: TANDEM_BUILD=build/asan; scripts/test does both).
+asan-drivers: asan
+	$(MAKE) B=build/asan CC=clang CFLAGS="$(ASAN_CFLAGS)" drivers
 
 # The unit tests under the sanitizers, leaks included; any report fails the run.
 asan-unit: asan
@@ -116,5 +123,6 @@ help:
 	@echo "make drivers  build the outbound integration-test drivers into build/drivers"
 	@echo "make asan     ASan+UBSan build into build/asan"
 	@echo "make asan-unit  build it and run the unit tests under the sanitizers"
+	@echo "make asan-drivers  the outbound test drivers with ASan+UBSan into build/asan/drivers"
 	@echo "make install  install (PREFIX=/usr/local SYSCONFDIR=/etc DESTDIR=): doc/daemon.md"
 	@echo "make man      build/man/tandem.8 and tandem.conf.5 from doc/config.md and doc/daemon.md"
