@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "lookup_int.h"
 
 #define LIST_ITEM_MAX 1024 /* longest item accepted, in bytes */
 #define LIST_DEPTH_MAX 16  /* deepest chain of named-list references */
@@ -155,7 +156,7 @@ static bool unsupported(const char *text, char *err, size_t errsz)
     else if (text[0] == '/')
         why = "file names in lists are not supported";
     else if (strchr(text, ';') != NULL)
-        why = "lookups are not supported";
+        why = "a lookup is a whole item, TYPE;/path (lsearch, cdb)";
     else if (strcmp(text, "@") == 0 || strncmp(text, "@[", 2) == 0 || strncmp(text, "@mx_", 4) == 0)
         why = "\"@\" items are not supported";
     else if (text[strcspn(text, " \t")] != '\0')
@@ -232,11 +233,74 @@ static bool init_address_item(struct list_item *it, const char *text, const stru
     return false;
 }
 
+/* lookup_type_len - the length of "TYPE" when text is "TYPE;...", as Exim tells a lookup
+ * (letters, digits, '-', '*', '@' before the ';'), else 0 */
+static size_t lookup_type_len(const char *text)
+{
+    size_t n = strspn(text, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-*@");
+    return n > 0 && text[n] == ';' ? n : 0;
+}
+
+/* lookup_net_prefix - host lists: "net-" (by address) or "netN-" (by network); returns the
+ * length of the prefix (0 when there is none, -1 when it is malformed) and sets *net */
+static int lookup_net_prefix(const char *type, int *net)
+{
+    if (strncmp(type, "net", 3) != 0 || strchr(type, '-') == NULL)
+        return 0;
+    const char *p = type + 3, *dash = strchr(type, '-');
+    if (p == dash) {
+        *net = LOOKUP_BY_IP;
+        return 4;
+    }
+    size_t digits = strspn(p, "0123456789");
+    if (p + digits != dash || digits > 3 || atoi(p) > 128)
+        return -1;
+    *net = atoi(p);
+    return (int)(dash + 1 - type);
+}
+
+/* init_lookup_item - "lsearch;/path" or "cdb;/path" (host lists: "net-", "netN-" first) */
+static bool init_lookup_item(struct list_item *it, enum list_kind kind, const char *text,
+                             size_t tlen, const struct list_names *names, char *err, size_t errsz)
+{
+    char type[32];
+    int net = LOOKUP_BY_NAME, pre = 0;
+    str_copy(type, text, tlen + 1 < sizeof(type) ? tlen + 1 : sizeof(type));
+    if (kind == LIST_HOST)
+        pre = lookup_net_prefix(type, &net);
+    const char *base = type + (pre > 0 ? pre : 0);
+    enum lookup_type lt = LOOKUP_LSEARCH;
+    if (pre >= 0 && tlen < sizeof(type) && strcmp(base, "lsearch") == 0)
+        lt = LOOKUP_LSEARCH;
+    else if (pre >= 0 && tlen < sizeof(type) && strcmp(base, "cdb") == 0)
+        lt = LOOKUP_CDB;
+    else {
+        str_fmt(err, errsz, "unknown lookup type \"%.*s\" (tandem has lsearch and cdb%s)",
+                (int)tlen, text, kind == LIST_HOST ? "; host lists also net-TYPE and netN-TYPE" : "");
+        return false;
+    }
+    const char *path = text + tlen + 1;
+    path += strspn(path, " \t");
+    if (path[0] != '/') {
+        str_fmt(err, errsz, "lookup file must be an absolute path: \"%s\"", text);
+        return false;
+    }
+    it->type = ITEM_LOOKUP;
+    it->lookup_net = net;
+    it->lookup_owned = names == NULL || names->lookups == NULL;
+    it->lookup = lookup_get(it->lookup_owned ? NULL : names->lookups, lt, path,
+                            names ? names->line : 0);
+    return true;
+}
+
 /* item_init - classify one item's text for the list's kind */
 static bool item_init(struct list_item *it, enum list_kind kind, const char *text,
                       const struct list_names *names, char *err, size_t errsz)
 {
     it->text = xstrdup(text);
+    size_t tlen = lookup_type_len(text);
+    if (tlen > 0)
+        return init_lookup_item(it, kind, text, tlen, names, err, errsz);
     if (unsupported(text, err, errsz))
         return false;
     switch (kind) {
@@ -348,8 +412,11 @@ bool list_parse(struct list *l, enum list_kind kind, const char *text,
 /* list_free - release the items (named lists referred to are not owned) */
 void list_free(struct list *l)
 {
-    for (size_t i = 0; i < l->n; i++)
+    for (size_t i = 0; i < l->n; i++) {
         free(l->items[i].text);
+        if (l->items[i].lookup_owned)
+            lookup_free(l->items[i].lookup);
+    }
     free(l->items);
     l->items = NULL;
     l->n = 0;

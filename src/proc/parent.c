@@ -123,6 +123,7 @@ static void spawn(struct parent *p, enum child_kind kind)
         sigprocmask(SIG_SETMASK, &saved, NULL);
         privs_drop(&p->privs);
         if (kind == CHILD_WORKER) {
+            conf_lookups_open(p->conf);   /* as the user that reads them; failures logged */
             close(p->sched_sock[1]);
             struct worker_args a = { p->conf, p->listen_fds, p->nlisten, p->limits, ch.slot,
                                      p->sched_sock[0], p->tls_ctx };

@@ -15,7 +15,7 @@ static const char *const status_names[] = {
     [ROUTE_UNROUTABLE] = "unroutable",
     [ROUTE_NULL_MX] = "null MX",
     [ROUTE_NO_DOMAIN] = "no such domain",
-    [ROUTE_TEMPFAIL] = "temporary DNS failure",
+    [ROUTE_TEMPFAIL] = "temporary DNS failure",  /* or a lookup in a route pattern deferred */
     [ROUTE_NO_HOSTS] = "no usable hosts",
 };
 
