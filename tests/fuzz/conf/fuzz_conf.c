@@ -86,10 +86,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct conf *c = conf_load(path, &errs);
     /* lookup items would open whatever files the input names: their parsing is fuzzed here,
      * the files' parsers by fuzz_lsearch and fuzz_cdb */
+    if (c == NULL && errs.len == 0)
+        abort(); /* a failed load always says why */
     if (c != NULL && memchr(data, ';', size) == NULL)
         exercise(c);
-    else if (errs.len == 0)
-        abort(); /* a failed load always says why */
     conf_free(c);
     sbuf_free(&errs);
     if (truncate(mainlog, 0) != 0)
