@@ -28,6 +28,7 @@ struct lookup_table {
     struct lt_slot *slots;  /* open addressing, linear probing, a power of two */
     size_t mask;
     size_t nkeys;           /* distinct keys */
+    bool arena_mapped, slots_mapped;  /* large ones are mappings (huge pages), not malloc */
 };
 
 void table_init(struct lookup_table *t);

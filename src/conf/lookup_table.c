@@ -6,11 +6,13 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/core.h"
 
 #define ARENA_MAX 0xfffffffeu  /* offsets are 32-bit (+1) */
 #define SLOTS_MIN 16
+#define HUGE_MIN (2u << 20)    /* tables this large go into (transparent) huge pages */
 
 /* lower - ASCII lower case (keys compare without case, in the C locale as in Exim) */
 static inline unsigned char lower(unsigned char c)
@@ -30,6 +32,28 @@ static uint64_t key_hash(const char *key, size_t klen)
     h *= 0xff51afd7ed558ccdu;
     h ^= h >> 33;
     return h;
+}
+
+/* big_alloc - n zeroed bytes; from n = 2 MiB on, a mapping the kernel may back with huge pages
+ * (a random lookup in a large table then costs one TLB miss less) */
+static void *big_alloc(size_t n, bool *mapped)
+{
+    *mapped = n >= HUGE_MIN;
+    if (!*mapped)
+        return xcalloc(1, n ? n : 1);
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        fatalx("lookup table: cannot map %zu bytes", n);
+    (void)madvise(p, n, MADV_HUGEPAGE);
+    return p;
+}
+
+static void big_free(void *p, size_t n, bool mapped)
+{
+    if (mapped)
+        munmap(p, n);
+    else
+        free(p);
 }
 
 void table_init(struct lookup_table *t)
@@ -85,13 +109,31 @@ static struct lt_slot *probe(const struct lookup_table *t, const char *key, size
     }
 }
 
+/* settle_arena - the arena at its final size: huge pages when it is large */
+static void settle_arena(struct lookup_table *t)
+{
+    if (t->len >= HUGE_MIN) {
+        bool mapped;
+        char *a = big_alloc(t->len, &mapped);
+        memcpy(a, t->arena, t->len);
+        free(t->arena);
+        t->arena = a;
+        t->arena_mapped = mapped;
+    } else if (t->len < t->cap) {
+        t->arena = xrealloc(t->arena, t->len ? t->len : 1);
+    }
+    t->cap = t->len;
+}
+
 void table_build(struct lookup_table *t)
 {
     size_t want = t->nentries + t->nentries / 3 + 1, n = SLOTS_MIN;
     while (n < want)
         n *= 2;
-    free(t->slots);
-    t->slots = xcalloc(n, sizeof(*t->slots));
+    if (t->slots != NULL)
+        big_free(t->slots, (t->mask + 1) * sizeof(*t->slots), t->slots_mapped);
+    settle_arena(t);
+    t->slots = big_alloc(n * sizeof(*t->slots), &t->slots_mapped);
     t->mask = n - 1;
     t->nkeys = 0;
     for (size_t i = 0; i < t->nentries; i++) {
@@ -108,10 +150,6 @@ void table_build(struct lookup_table *t)
     free(t->entries);
     t->entries = NULL;
     t->nentries = 0;
-    if (t->len < t->cap) {
-        t->arena = xrealloc(t->arena, t->len ? t->len : 1);
-        t->cap = t->len ? t->len : 1;
-    }
 }
 
 const char *table_find(const struct lookup_table *t, const char *key, size_t klen)
@@ -132,8 +170,12 @@ size_t table_bytes(const struct lookup_table *t)
 
 void table_free(struct lookup_table *t)
 {
-    free(t->arena);
+    if (t->arena_mapped)
+        big_free(t->arena, t->cap, true);
+    else
+        free(t->arena);
     free(t->entries);
-    free(t->slots);
+    if (t->slots != NULL)
+        big_free(t->slots, (t->mask + 1) * sizeof(*t->slots), t->slots_mapped);
     table_init(t);
 }
