@@ -123,7 +123,8 @@ static void routed(void *arg, struct route_result *res)
         route_status_reply(res->status, &code, &ecode);
         str_fmt(reply, sizeof(reply), "%d %s %s", code, ecode,
                 j->what == VERIFY_SENDER ? "Sender verify failed: unrouteable address"
-                : res->status == ROUTE_NULL_MX || res->status == ROUTE_TEMPFAIL ? res->error
+                : res->status == ROUTE_NULL_MX || res->status == ROUTE_TEMPFAIL ||
+                          res->status == ROUTE_LOOKUP_DEFER ? res->error
                 : "Unrouteable address");
         route_result_free(res);
         job_end(j, code >= 500 ? VERIFY_FAIL : VERIFY_DEFER, reply);

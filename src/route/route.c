@@ -319,7 +319,7 @@ struct route_query *route_resolve(struct dns_ctx *d, const struct conf *c, const
 {
     const struct route *r;
     if (conf_route_find(c, domain, &r, NULL) == LIST_DEFER)
-        return answer_soon(query_new(d, c, NULL, domain, cb, arg), ROUTE_TEMPFAIL,
+        return answer_soon(query_new(d, c, NULL, domain, cb, arg), ROUTE_LOOKUP_DEFER,
                            "Temporary local problem routing the address (a lookup failed)");
     return route_resolve_route(d, c, r, domain, cb, arg);
 }

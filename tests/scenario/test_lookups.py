@@ -255,6 +255,8 @@ check_rcpt:
     t.wait_log(rf"lookup lsearch;{re.escape(d)}/routed failed: cannot open")
     assert "** bob@example.test" not in t.mainlog() and hop.messages == []
     assert "127.0.0.1]:1" not in t.mainlog()                      # "*" was not used instead
+    rc, out, _ = t.run("route bob@example.test")
+    assert "status: lookup deferred (451 4.4.3 Temporary local problem routing" in out, out
     write_lsearch(f"{d}/routed", ["example.test"])
     time.sleep(1.2)                                               # the next once-a-second check
     t.run("queue deliver-all")
