@@ -259,22 +259,35 @@ static int lookup_net_prefix(const char *type, int *net)
     return (int)(dash + 1 - type);
 }
 
+/* lookup_type_of - "lsearch" or "cdb" after any net prefix (host lists only); false if not */
+static bool lookup_type_of(const char *text, size_t tlen, enum list_kind kind,
+                           enum lookup_type *lt, int *net)
+{
+    char type[32];
+    int pre = 0;
+    if (tlen >= sizeof(type))
+        return false;
+    memcpy(type, text, tlen);
+    type[tlen] = '\0';
+    *net = LOOKUP_BY_NAME;
+    if (kind == LIST_HOST && (pre = lookup_net_prefix(type, net)) < 0)
+        return false;
+    if (strcmp(type + pre, "lsearch") == 0)
+        *lt = LOOKUP_LSEARCH;
+    else if (strcmp(type + pre, "cdb") == 0)
+        *lt = LOOKUP_CDB;
+    else
+        return false;
+    return true;
+}
+
 /* init_lookup_item - "lsearch;/path" or "cdb;/path" (host lists: "net-", "netN-" first) */
 static bool init_lookup_item(struct list_item *it, enum list_kind kind, const char *text,
                              size_t tlen, const struct list_names *names, char *err, size_t errsz)
 {
-    char type[32];
-    int net = LOOKUP_BY_NAME, pre = 0;
-    str_copy(type, text, tlen + 1 < sizeof(type) ? tlen + 1 : sizeof(type));
-    if (kind == LIST_HOST)
-        pre = lookup_net_prefix(type, &net);
-    const char *base = type + (pre > 0 ? pre : 0);
-    enum lookup_type lt = LOOKUP_LSEARCH;
-    if (pre >= 0 && tlen < sizeof(type) && strcmp(base, "lsearch") == 0)
-        lt = LOOKUP_LSEARCH;
-    else if (pre >= 0 && tlen < sizeof(type) && strcmp(base, "cdb") == 0)
-        lt = LOOKUP_CDB;
-    else {
+    enum lookup_type lt;
+    int net;
+    if (!lookup_type_of(text, tlen, kind, &lt, &net)) {
         str_fmt(err, errsz, "unknown lookup type \"%.*s\" (tandem has lsearch and cdb%s)",
                 (int)tlen, text, kind == LIST_HOST ? "; host lists also net-TYPE and netN-TYPE" : "");
         return false;
