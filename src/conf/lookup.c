@@ -316,26 +316,28 @@ void lookup_set_open(struct lookup_set *set)
 }
 
 /* lookup_set_check - for check-config: "FILE:LINE: warning: ..." for each file that would defer
- * now; nothing is logged */
+ * now; read into a scratch handle, so nothing is logged and what is loaded stays as it is */
 void lookup_set_check(struct lookup_set *set, const char *conf_path, struct sbuf *out)
 {
     for (size_t i = 0; set != NULL && i < set->n; i++) {
-        struct lookup *lk = set->v[i];
+        const struct lookup *lk = set->v[i];
+        struct lookup scratch = { .type = lk->type };
         char why[256] = "";
         struct stat st;
         int fd = open(lk->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
         bool ok = false;
+        table_init(&scratch.table);
         if (fd < 0 || fstat(fd, &st) != 0)
             str_fmt(why, sizeof(why), "cannot open: %s", strerror(errno));
         else if (!S_ISREG(st.st_mode))
             str_copy(why, "not a regular file", sizeof(why));
         else if (lk->type == LOOKUP_LSEARCH)
-            ok = load_lsearch(lk, fd, &st, why, sizeof(why));
+            ok = load_lsearch(&scratch, fd, &st, why, sizeof(why));
         else
-            ok = load_cdb(lk, fd, &st, why, sizeof(why));
+            ok = load_cdb(&scratch, fd, &st, why, sizeof(why));
         if (fd >= 0)
             close(fd);
-        drop_data(lk);
+        drop_data(&scratch);
         if (!ok)
             sbuf_printf(out, "%s:%d: warning: lookup %s;%s: %s (conditions using it would defer)\n",
                         conf_path, lk->line, type_names[lk->type], lk->path, why);

@@ -83,7 +83,7 @@ void lookup_set_free(struct lookup_set *set);
 /* Load every file now (a process about to serve), logging the failures. */
 void lookup_set_open(struct lookup_set *set);
 /* For check-config: a "CONF:LINE: warning: ..." line in out for each file that would defer
- * now.  Nothing is logged and nothing stays loaded. */
+ * now.  Nothing is logged; the lookups' own state is left as it is. */
 void lookup_set_check(struct lookup_set *set, const char *conf_path, struct sbuf *out);
 
 #endif
