@@ -3,7 +3,6 @@
 #include "conf.h"
 
 #include <arpa/inet.h>
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -151,29 +150,35 @@ static enum list_result lookup_key(const struct list_item *it, const struct subj
     return LIST_DEFER;
 }
 
-/* host_ip_key - the client's address as a net- lookup key: the address as text (IPv4 dotted),
- * or for netN- the network "a.b.c.d/N", IPv6 as eight dot-separated groups of four hex
- * digits (Exim's form, free of colons); N is capped at 32 for IPv4 */
-static bool host_ip_key(const struct subject *sj, int net, char *buf, size_t sz)
+/* net_key - the client's network for a netN- lookup: "192.0.2.0/24", IPv6 as eight
+ * dot-separated groups of four hex digits ("2001.0db8.0000....0000/32", Exim's form, free of
+ * colons); N is capped at 32 for IPv4 */
+static bool net_key(const struct subject *sj, unsigned n, char *buf, size_t sz)
 {
-    const uint8_t *a = sj->addr;
-    if (net == LOOKUP_BY_IP) {
-        if (sj->ipv4)
-            return str_fmt(buf, sz, "%u.%u.%u.%u", a[12], a[13], a[14], a[15]);
-        return inet_ntop(AF_INET6, a, buf, (socklen_t)sz) != NULL;
-    }
-    unsigned n = sj->ipv4 ? (net > 32 ? 32u : (unsigned)net) : (unsigned)net, base = sj->ipv4 ? 96 : 0;
     uint8_t m[16];
-    memcpy(m, a, 16);
+    unsigned base = sj->ipv4 ? 96 : 0;
+    if (sj->ipv4 && n > 32)
+        n = 32;
+    memcpy(m, sj->addr, sizeof(m));
     for (unsigned bit = base + n; bit < 128; bit++)
         m[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
     if (sj->ipv4)
         return str_fmt(buf, sz, "%u.%u.%u.%u/%u", m[12], m[13], m[14], m[15], n);
-    size_t off = 0;
-    for (int g = 0; g < 8; g++)
-        off += (size_t)snprintf(buf + off, sz - off, "%02x%02x%s", m[2 * g], m[2 * g + 1],
-                                g < 7 ? "." : "");
-    return str_fmt(buf + off, sz - off, "/%u", n);
+    return str_fmt(buf, sz, "%02x%02x.%02x%02x.%02x%02x.%02x%02x.%02x%02x.%02x%02x.%02x%02x.%02x%02x/%u",
+                   m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], m[9], m[10], m[11],
+                   m[12], m[13], m[14], m[15], n);
+}
+
+/* host_ip_key - the client's address as a net- lookup key (IPv4 dotted, IPv6 as inet_ntop
+ * writes it), or its network for netN- */
+static bool host_ip_key(const struct subject *sj, int net, char *buf, size_t sz)
+{
+    const uint8_t *a = sj->addr;
+    if (net != LOOKUP_BY_IP)
+        return net_key(sj, (unsigned)net, buf, sz);
+    if (sj->ipv4)
+        return str_fmt(buf, sz, "%u.%u.%u.%u", a[12], a[13], a[14], a[15]);
+    return inet_ntop(AF_INET6, a, buf, (socklen_t)sz) != NULL;
 }
 
 /* lookup_item - look the subject up as the list's kind keys it: domains and local parts as

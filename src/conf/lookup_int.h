@@ -59,6 +59,15 @@ bool cdb_header_ok(const uint8_t *buf, size_t len);
 int cdb_get(const uint8_t *buf, size_t len, const char *key, size_t klen, const uint8_t **val,
             uint32_t *vlen);
 
+/* ---- list_lookup: list items that are lookups. */
+
+/* Does text look like a lookup item ("TYPE;...")? */
+bool list_is_lookup(const char *text);
+/* Fill it for a lookup item of a list of kind; false with a message for an unknown type or a
+ * path that is not absolute.  The file is shared through names->lookups when there is one. */
+bool list_lookup_item(struct list_item *it, enum list_kind kind, const char *text,
+                      const struct list_names *names, char *err, size_t errsz);
+
 /* ---- lookup: one file named in the configuration, shared by every item that names it. */
 
 enum lookup_type { LOOKUP_LSEARCH, LOOKUP_CDB };
