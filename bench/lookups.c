@@ -10,7 +10,8 @@
  *
  * Prints one table row per list: entries, load time, memory (growth of the process's resident
  * set while loading and querying; for cdb that is the file's pages mapped from the page
- * cache, shared by every process), and nanoseconds per lookup for hits and for misses.
+ * cache, shared by every process), and nanoseconds per lookup for hits and for misses, the
+ * best of the rounds (other work on the machine only ever adds time).
  * Not a test: nothing fails on a number.  Files go to a temporary directory, removed after. */
 #include <errno.h>
 #include <stdint.h>
@@ -102,16 +103,22 @@ static char (*queries(unsigned n, unsigned q, bool hits))[KEY_MAX]
     return k;
 }
 
-/* time_lookups - ns per list check over the keys, r rounds; every answer must be want */
+/* time_lookups - ns per list check over the keys: the fastest of r rounds (a busy machine
+ * only ever adds time); every answer must be want */
 static double time_lookups(const struct list *l, char (*keys)[KEY_MAX], unsigned q, unsigned r,
                            enum list_result want)
 {
-    double t0 = now_s();
-    for (unsigned round = 0; round < r; round++)
+    double best = 0;
+    for (unsigned round = 0; round < r; round++) {
+        double t0 = now_s();
         for (unsigned i = 0; i < q; i++)
             if (list_check_address(l, keys[i], NULL) != want)
                 fatalx("lookup of %s: not %s", keys[i], list_result_name(want));
-    return (now_s() - t0) * 1e9 / ((double)q * r);
+        double ns = (now_s() - t0) * 1e9 / q;
+        if (round == 0 || ns < best)
+            best = ns;
+    }
+    return best;
 }
 
 /* measure - one row: load the list (its first lookup loads the file), then time it */
@@ -206,8 +213,8 @@ int main(int argc, char **argv)
         write_list(path[i], sizes[i]);
         make_cdb(path[3 + i], path[i]);
     }
-    printf("%u query keys x %u rounds per cell; ns per `recipients =` check (a miss also looks "
-           "up \"*@domain\")\n\n", o.queries, o.rounds);
+    printf("ns per `recipients =` check, the best of %u rounds over %u keys (a miss also looks "
+           "up \"*@domain\")\n\n", o.rounds, o.queries);
     printf("| list                         |   entries |   load ms |  mem MiB |  hit ns |  miss ns |\n");
     printf("|---|---|---|---|---|---|\n");
     struct sbuf lit;
