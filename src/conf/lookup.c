@@ -5,8 +5,8 @@
  * that is missing, unreadable, not a regular file or corrupt makes every lookup in it defer
  * (never match or not match by accident); that is logged once per change, as is every load.
  *
- * A file changed in place is read once it has been left alone for a second (so that a half
- * written file is not read); one renamed over the old one is read at once.
+ * A changed file is read once it has been left alone for a second, so that a file still being
+ * written is not read half-done (the first read, when a process starts, does not wait).
  *
  * The state is per process: each worker (and the scheduler) loads the files it uses. */
 #include "lookup_int.h"
@@ -220,13 +220,11 @@ static void load(struct lookup *lk)
     log_main("lookup %s;%s loaded: %s", type_names[lk->type], lk->path, why);
 }
 
-/* being_written - a file changed in place (same inode) less than a second ago may be half
- * written: the copy in hand is kept until the file has been left alone for a second.  A file
- * renamed over the old one is complete and is read at once. */
-static bool being_written(const struct lookup *lk, const struct stat *st)
+/* being_written - a file modified less than a second ago may still be being written (in place,
+ * or created anew before it is complete): it is read once it has been left alone for a second;
+ * until then the copy in hand answers, or lookups keep deferring when there is none */
+static bool being_written(const struct stat *st)
 {
-    if (!lk->ok || st->st_dev != lk->id.dev || st->st_ino != lk->id.ino)
-        return false;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     int64_t age = ((int64_t)now.tv_sec - st->st_mtim.tv_sec) * 1000000000LL +
@@ -253,7 +251,7 @@ static void refresh(struct lookup *lk)
     }
     struct file_id id;
     id_of(&id, &st);
-    if (first || (!id_eq(&id, &lk->id) && !being_written(lk, &st)))
+    if (first || (!id_eq(&id, &lk->id) && !being_written(&st)))
         load(lk);
 }
 
