@@ -14,7 +14,7 @@ OBJ     := $(SRC:src/%.c=$(B)/obj/%.o)
 UNIT    := $(patsubst tests/unit/%.c,$(B)/unit/%,$(wildcard tests/unit/*/test_*.c))
 FUZZ    := $(addprefix $(B)/fuzz/,$(basename $(notdir $(wildcard tests/fuzz/*/fuzz_*.c))))
 
-.PHONY: all unit fuzz test clean help asan asan-unit asan-drivers drivers install man
+.PHONY: all unit fuzz test clean help asan asan-unit asan-drivers drivers install man bench-lookups
 all: $(B)/tandem
 
 $(B)/obj/%.o: src/%.c $(HDR)
@@ -40,6 +40,13 @@ $(B)/drivers/%: tests/outbound/%.c $(B)/libtandem.a | $(B)/drivers
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libtandem.a $(LDLIBS)
 
 drivers: $(DRIVERS)
+
+# bench/lookups.c: a lookup in a list of ten against one of a million (bench/README.md).
+$(B)/bench-lookups: bench/lookups.c $(B)/libtandem.a
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libtandem.a $(LDLIBS)
+
+bench-lookups: $(B)/bench-lookups
+	$(B)/bench-lookups $(BENCH_LOOKUPS_ARGS)
 
 # libFuzzer targets: clang, ASan+UBSan, all of src/ but main.c linked in.  src/ is compiled
 # once into a library with the fuzzer's coverage instrumentation; each target links it.
@@ -114,13 +121,15 @@ install: all $(MAN)
 man: $(MAN)
 
 clean:
-	rm -rf $(B)/obj $(B)/unit $(B)/fuzz $(B)/drivers $(B)/man $(B)/tandem $(B)/libtandem.a build/asan
+	rm -rf $(B)/obj $(B)/unit $(B)/fuzz $(B)/drivers $(B)/man $(B)/tandem $(B)/libtandem.a build/asan \
+	       $(B)/bench-lookups
 
 help:
 	@echo "make          build build/tandem"
 	@echo "make unit     build and run the cmocka unit tests"
 	@echo "make fuzz     build the libFuzzer targets into build/fuzz"
 	@echo "make drivers  build the outbound integration-test drivers into build/drivers"
+	@echo "make bench-lookups  time a lookup in a list of 10 and of 1,000,000 (bench/lookups.c)"
 	@echo "make asan     ASan+UBSan build into build/asan"
 	@echo "make asan-unit  build it and run the unit tests under the sanitizers"
 	@echo "make asan-drivers  the outbound test drivers with ASan+UBSan into build/asan/drivers"

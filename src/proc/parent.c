@@ -138,6 +138,7 @@ static void spawn(struct parent *p, enum child_kind kind)
         }
         metrics_attach(p->metrics, kind == CHILD_WORKER ? ch.slot : p->nslots);
         if (kind == CHILD_WORKER) {
+            conf_lookups_open(p->conf);   /* as the user that reads them; failures logged */
             close(p->sched_sock[1]);
             struct worker_args a = { p->conf, p->listen_fds, p->nlisten, p->limits, ch.slot,
                                      p->sched_sock[0], p->tls_ctx };
