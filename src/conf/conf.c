@@ -176,7 +176,7 @@ const struct route *conf_route_for(const struct conf *c, const char *domain)
 
 const char *tls_policy_name(enum tls_policy p)
 {
-    static const char *const names[] = { "unset", "none", "may", "encrypt", "verify" };
+    static const char *const names[] = { "unset", "none", "may", "encrypt", "verify", "dane" };
     return (unsigned)p < ARRAY_LEN(names) ? names[p] : "?";
 }
 

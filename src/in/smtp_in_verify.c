@@ -47,8 +47,10 @@ static bool same_address(const struct sockaddr_storage *ss, const char *ip)
     return inet_ntop(ss->ss_family, a, buf, sizeof(buf)) && strcmp(buf, ip) == 0;
 }
 
-static void helo_looked_up(void *arg, enum dns_status st, const struct sockaddr_storage *addrs, size_t n)
+static void helo_looked_up(void *arg, enum dns_status st, enum dns_security sec,
+                           const struct sockaddr_storage *addrs, size_t n)
 {
+    (void)sec;
     struct verify_job *j = arg;
     j->dq = NULL;
     if (st == DNS_TEMPFAIL) {

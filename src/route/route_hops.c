@@ -235,7 +235,10 @@ void route_hops_key(const struct route_result *res, char *buf, size_t sz)
     for (size_t i = 0; i < res->nhops; i++) {
         char a[80];
         hop_addr_key(&res->hops[i], a, sizeof(a));
-        sbuf_printf(&k, " %s/%d/%s", a, (int)res->hops[i].tls, res->hops[i].name);
+        const struct next_hop *h = &res->hops[i];
+        sbuf_printf(&k, " %s/%d/%s", a, (int)h->tls, h->name);
+        if (h->tls == TLS_DANE)
+            sbuf_printf(&k, "/%s/%s", h->dnssec ? "dnssec" : "insecure", res->domain);
     }
     if (k.len < sz) {
         str_copy(buf, k.s, sz);

@@ -552,7 +552,7 @@ static void test_option_errors(void **state)
     expect_error("dns_servers = [::1]:x\n", 1, "dns_servers: \"[::1]:x\"");
     expect_error("dns_servers = :\n", 1, "dns_servers: no server given");
     expect_error("remote_port = 0\n", 1, "remote_port: invalid port \"0\"");
-    expect_error("tls_outbound = always\n", 1, "tls_outbound: expected none, may, encrypt or verify, not \"always\"");
+    expect_error("tls_outbound = always\n", 1, "tls_outbound: expected none, may, encrypt, verify or dane, not \"always\"");
     expect_error("bare_newline = allow\n", 1, "bare_newline: expected reject or space, not \"allow\"");
     expect_error("acl_smtp_rcpt = bad name\n", 1, "acl_smtp_rcpt: invalid ACL name \"bad name\"");
     expect_error("acl_smtp_data = nowhere\n", 1, "acl_smtp_data: ACL \"nowhere\" is not defined");
@@ -577,7 +577,7 @@ static void test_many_errors_in_order(void **state)
                   "F:2: hostname: invalid host name \"bad host\"\n"
                   "F:3: hostlist h: hostlist \"undefined\" is not defined\n"
                   "F:4: unknown option \"foo\"\n"
-                  "F:6: route \"x.example\": tls= must be none, may, encrypt or verify, not \"maybe\"\n"
+                  "F:6: route \"x.example\": tls= must be none, may, encrypt, verify or dane, not \"maybe\"\n"
                   "F:9: message: unknown variable \"$nope\"\n");
 }
 
@@ -614,7 +614,7 @@ static void test_route_errors(void **state)
     expect_error("begin routes\nexample.org port=25\n", 2, "no next hop");
     expect_error("begin routes\nx mx port=0\n", 2, "route \"x\": invalid port \"0\"");
     expect_error("begin routes\nx mx port=25 port=26\n", 2, "route \"x\": port= given twice");
-    expect_error("begin routes\nx mx tls=maybe\n", 2, "route \"x\": tls= must be none, may, encrypt or verify, not \"maybe\"");
+    expect_error("begin routes\nx mx tls=maybe\n", 2, "route \"x\": tls= must be none, may, encrypt, verify or dane, not \"maybe\"");
     expect_error("begin routes\nx mx tls=none tls=may\n", 2, "tls= given twice");
     expect_error("begin routes\nx mx retries=3\n", 2, "route \"x\": unknown route option \"retries=3\"");
     expect_error("begin routes\nx mx:25\n", 2, "route \"x\": \"mx:25\": an mx hop takes no port (use port=)");
