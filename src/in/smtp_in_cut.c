@@ -23,7 +23,7 @@ static void cut_drained(void *arg, struct cut_link *l);
 /* upstream_env - what the link needs from the server */
 static struct upstream_env upstream_env_of(struct smtp_session *s)
 {
-    struct upstream_env ue = { s->srv->base, s->srv->conf, s->srv->client_tls };
+    struct upstream_env ue = { s->srv->base, s->srv->conf, s->srv->client_tls, s->srv->tlsp };
     return ue;
 }
 

@@ -99,7 +99,7 @@ static void start_callout(struct verify_job *j)
     struct smtp_session *s = j->s;
     const struct conf *c = s->srv->conf;
     char postmaster[300];
-    struct callout_env ce = { { s->srv->base, c, s->srv->client_tls }, s->srv->hints,
+    struct callout_env ce = { { s->srv->base, c, s->srv->client_tls, s->srv->tlsp }, s->srv->hints,
                               s->srv->callout_limiter };
     struct callout_req req = { j->address, "", j->opts, false };
     if (j->what == VERIFY_RECIPIENT && j->opts.use_sender && s->txn)

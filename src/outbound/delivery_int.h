@@ -69,6 +69,9 @@ struct dlv_txn {
     size_t nrcpts;
     size_t hop;                   /* the hop being tried */
     size_t tried, skipped;        /* hosts tried / skipped for their retry time */
+    struct tlsp_query *tq;        /* deciding the hop's TLS requirement */
+    struct tls_req *req;          /* the hop's TLS requirement, once decided */
+    struct next_hop dial;         /* the hop as dialled (its tls from req) */
     struct smtp_out *so;
     bool reused;
     enum txn_phase phase;

@@ -101,6 +101,8 @@ uint16_t route_hop_port(const struct conf *c, const struct route *r, uint16_t sp
 
 /* "ip:port", IPv6 as "[ip]:port" (the hints key of a next hop). */
 void hop_addr_key(const struct next_hop *h, char *buf, size_t sz);
+/* "name [ip]:port", or "[ip]:port" for an IP literal (the name sanitized), as in H= fields. */
+void hop_log_text(const struct next_hop *h, char *buf, size_t sz);
 
 /* ---- route_print: print a routing result for people (tandem route) and tests. */
 

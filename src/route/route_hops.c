@@ -216,6 +216,16 @@ void hop_addr_key(const struct next_hop *h, char *buf, size_t sz)
         str_fmt(buf, sz, "%s:%u", h->ip, (unsigned)h->port);
 }
 
+void hop_log_text(const struct next_hop *h, char *buf, size_t sz)
+{
+    char name[300];
+    str_sanitize(name, sizeof(name), h->name, strlen(h->name));
+    if (name[0] && !h->is_literal && strcmp(name, h->ip) != 0)
+        str_fmt(buf, sz, "%s [%s]:%u", name, h->ip, (unsigned)h->port);
+    else
+        str_fmt(buf, sz, "[%s]:%u", h->ip, (unsigned)h->port);
+}
+
 /* fnv64 - FNV-1a, to keep over-long keys distinct */
 static uint64_t fnv64(const char *s, size_t n)
 {
