@@ -54,7 +54,7 @@ struct cut_link {
     int waiting;                 /* the step whose outcome is awaited, -1 none */
     bool corking;                /* body goes to `corked` (cut_link_cork) */
     struct sbuf corked;          /* held body: out ahead of the next body bytes or the dot */
-    char dead_text[300];
+    char dead_text[600];
     bool dead_timeout;
 };
 

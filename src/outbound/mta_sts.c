@@ -74,12 +74,13 @@ static void report(struct sts_lookup *l, const struct sts_policy *p, const char 
     event_active(l->report_ev, 0, 0);
 }
 
-/* report_fallback - no live policy: the cached one while it is valid, else none */
+/* report_fallback - no live policy (what says why): the cached one while it is valid, else
+ * none */
 static void report_fallback(struct sts_lookup *l, const char *what)
 {
     char note[400];
     if (l->have_cached) {
-        str_fmt(note, sizeof(note), "%s; the cached policy (id=%s) applies", what, l->cached.id);
+        str_fmt(note, sizeof(note), "cached, as %s", what);
         report(l, &l->cached, note);
     } else {
         report(l, NULL, what);
@@ -111,8 +112,8 @@ static void job_done(struct sts_job *j, const struct sts_policy *p, const char *
 {
     char what[400];
     if (p == NULL) {
-        str_fmt(what, sizeof(what), "MTA-STS policy fetch from %s failed: %s", j->host, err);
-        log_main("%s", what);
+        str_fmt(what, sizeof(what), "the fetch from %s failed: %s", j->host, err);
+        log_main("MTA-STS policy of %s: %s", j->domain, what);
     } else {
         log_main("MTA-STS policy of %s fetched: id=%s mode=%s max_age=%u", j->domain, p->id,
                  sts_mode_name(p->mode), (unsigned)p->max_age);
@@ -207,11 +208,11 @@ static void txt_id(const struct dns_txt *txt, size_t n, char id[STS_ID_MAX + 1],
             which = i;
         }
     if (sts == 0)
-        *why = "no MTA-STS TXT record";
+        *why = "no _mta-sts TXT record";
     else if (sts > 1)
-        *why = "more than one MTA-STS TXT record";
+        *why = "more than one _mta-sts TXT record";
     else if (txt[which].truncated || !sts_parse_txt(txt[which].text, txt[which].len, id))
-        *why = "invalid MTA-STS TXT record";
+        *why = "an invalid _mta-sts TXT record";
 }
 
 static void txt_answer(void *arg, enum dns_status st, enum dns_security sec,
@@ -221,13 +222,13 @@ static void txt_answer(void *arg, enum dns_status st, enum dns_security sec,
     struct dns_txt txt[DNS_TXT_MAX];
     size_t n = 0;
     char id[STS_ID_MAX + 1] = "";
-    const char *why = "no MTA-STS TXT record";
+    const char *why = "no _mta-sts TXT record";
     (void)sec;
     l->txtq = NULL;
     if (st == DNS_OK)
         st = dns_parse_txt(pkt, len, txt, DNS_TXT_MAX, &n);
     if (st == DNS_TEMPFAIL)
-        why = "the MTA-STS TXT lookup failed";
+        why = "the _mta-sts TXT lookup failed";
     else if (st == DNS_OK)
         txt_id(txt, n, id, &why);
     int64_t now = (int64_t)time(NULL);

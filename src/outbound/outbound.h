@@ -253,7 +253,7 @@ struct upstream_result {
     struct smtp_out *so;            /* UP_OK: the caller owns it (set its callbacks) */
     const struct next_hop *hop;     /* the host that answered last, NULL if none */
     const struct smtp_reply *reply; /* the deciding reply, NULL for connection trouble */
-    char text[300];                 /* for logs: "Connection refused", "451 4.3.0 ..." */
+    char text[600];                 /* for logs: "Connection refused", "451 4.3.0 ..." */
 };
 
 typedef void (*upstream_cb)(void *arg, const struct upstream_result *r);
@@ -329,7 +329,7 @@ enum cut_step { CUT_STEP_RCPT, CUT_STEP_DATA, CUT_STEP_DOT };
 struct cut_result {
     enum cut_step step;
     const struct smtp_reply *reply;  /* NULL: connection trouble (text says what) */
-    char text[300];                  /* one line for logs: the reply, or the failure */
+    char text[600];                  /* one line for logs: the reply, or the failure */
     bool timed_out;                  /* the failure was a timeout */
 };
 

@@ -93,30 +93,34 @@ static void refused(struct tlsp_query *q, const char *why)
 static void sts_done(void *arg, const struct sts_policy *p, const char *note)
 {
     struct tlsp_query *q = arg;
-    char mx[600], why[900];
+    char mx[600], pol[900];
     q->sts = NULL;
-    if (p == NULL || p->mode == STS_NONE) {
-        decided(q, TLS_MAY, TLS_AUTH_NONE, "may: %s; %s%s%s", q->dane_note,
-                p ? "MTA-STS policy mode none" : "no MTA-STS policy", note[0] ? ": " : "", note);
+    if (p == NULL) {
+        decided(q, TLS_MAY, TLS_AUTH_NONE, "may: no MTA-STS policy for %s (%s); %s", q->domain,
+                note, q->dane_note);
         return;
     }
     bool match = sts_mx_match(p, q->hop.name);
     sts_mx_list(p, mx, sizeof(mx));
-    str_fmt(why, sizeof(why), "MTA-STS policy id=%s mode=%s max_age=%u mx: %s; MX host %s %s%s%s",
-            p->id, sts_mode_name(p->mode), (unsigned)p->max_age, mx, q->hop.name,
-            match ? "matches" : "does not match", note[0] ? "; " : "", note);
+    str_fmt(pol, sizeof(pol), "MTA-STS policy of %s (id=%s mode=%s max_age=%u mx: %s%s%s)",
+            q->domain, p->id, sts_mode_name(p->mode), (unsigned)p->max_age, mx, note[0] ? "; " : "",
+            note);
     if (p->mode == STS_ENFORCE && match) {
-        decided(q, TLS_VERIFY, TLS_AUTH_MTA_STS, "verify: %s; %s", q->dane_note, why);
+        decided(q, TLS_VERIFY, TLS_AUTH_MTA_STS, "verify: %s: MX host %s matches; %s", pol,
+                q->hop.name, q->dane_note);
     } else if (p->mode == STS_ENFORCE) {
-        char text[1000];
-        str_fmt(text, sizeof(text), "%s (%s)", why, q->dane_note);
+        char text[1200];
+        str_fmt(text, sizeof(text), "MX host %s is not in the %s; %s", q->hop.name, pol, q->dane_note);
         refused(q, text);
-    } else {
+    } else if (p->mode == STS_TESTING) {
         q->req.sts_testing = true;
         if (!match)
-            log_main("%s: MTA-STS testing policy for %s: MX host %s is not in the policy "
-                     "(enforce would defer; delivering anyway)", q->hop.name, q->domain, q->hop.name);
-        decided(q, TLS_MAY, TLS_AUTH_NONE, "may: %s; %s", q->dane_note, why);
+            log_main("MTA-STS testing policy for %s: MX host %s is not in the policy "
+                     "(enforce would defer; delivering anyway)", q->domain, q->hop.name);
+        decided(q, TLS_MAY, TLS_AUTH_NONE, "may: %s: MX host %s %s; %s", pol, q->hop.name,
+                match ? "matches" : "does not match", q->dane_note);
+    } else {
+        decided(q, TLS_MAY, TLS_AUTH_NONE, "may: %s; %s", pol, q->dane_note);
     }
 }
 
@@ -125,7 +129,7 @@ static void no_dane(struct tlsp_query *q, const char *note)
 {
     str_copy(q->dane_note, note, sizeof(q->dane_note));
     if (!q->hop.via_mx) {
-        decided(q, TLS_MAY, TLS_AUTH_NONE, "may: %s; not an MX host: no MTA-STS", note);
+        decided(q, TLS_MAY, TLS_AUTH_NONE, "may: not an MX host: no MTA-STS; %s", note);
         return;
     }
     q->sts = sts_lookup_start(q->t, q->domain, sts_done, q);
@@ -207,7 +211,7 @@ static void tlsa_answer(void *arg, enum dns_status st, enum dns_security sec,
             decided(q, TLS_DANE, TLS_AUTH_DANE, "dane: %zu usable TLSA record%s for %s: %s",
                     q->ntlsa, q->ntlsa == 1 ? "" : "s", name, list);
         else
-            decided(q, TLS_ENCRYPT, TLS_AUTH_NONE, "encrypt: DANE: no usable TLSA record for %s "
+            decided(q, TLS_ENCRYPT, TLS_AUTH_NONE, "encrypt: no usable TLSA record for %s "
                     "(TLS without authentication, RFC 7672 2.2)", name);
     }
 }

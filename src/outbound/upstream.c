@@ -21,7 +21,7 @@ struct upstream {
     struct smtp_out *so;
     struct smtp_reply last;        /* copy of the last deciding reply */
     bool have_last;
-    char last_text[300];
+    char last_text[600];
     struct event *start_ev;        /* the first attempt starts from the loop, never inline */
 };
 

@@ -95,8 +95,14 @@ def delivered(t, hop, mode, rcpt, ta):
                       rf"X=TLS\S+ CV=(yes|no) TA={ta} C=\"250 ")
 
 
+def transaction_commands(hop):
+    return sum(cmd.upper().startswith(("MAIL", "RCPT", "DATA", "BDAT"))
+               for s in hop.sessions for cmd in s.commands)
+
+
 def deferred(t, hop, mode, rcpt, reason):
     """Nothing reached hop in clear (no MAIL at all); the deferral names reason."""
+    before = transaction_commands(hop)
     rcpt_reply, data = send(t, rcpt)
     if mode == "cutthrough":
         assert rcpt_reply[0] == 451 and data is None, rcpt_reply
@@ -105,8 +111,7 @@ def deferred(t, hop, mode, rcpt, reason):
     else:
         assert rcpt_reply[0] == 250 and data[0] == 250
         t.wait_log(rf"== {re.escape(rcpt)} R=\S+ T=remote_smtp defer \(-3[78]\) H=\S+ .*{reason}")
-    assert not any(cmd.upper().startswith(("MAIL", "RCPT", "DATA"))
-                   for s in hop.sessions for cmd in s.commands), hop.summary()
+    assert transaction_commands(hop) == before, hop.summary()     # nothing went in clear
     assert hop.messages == []
 
 
@@ -223,3 +228,44 @@ def test_route_shows_dane_records(tandem, nexthop, signed_dns, certs, mx_cert):
     assert f"  host mx1.dane.test [{hop.host}] port={hop.port} pref=10 tls=dane dnssec\n" in out
     assert (f"  tls mx1.dane.test [{hop.host}]:{hop.port}: dane: 1 usable TLSA record for "
             f"_{hop.port}._tcp.mx1.dane.test: 3 1 1 {digest[:16]}...\n") in out
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_dane_wins_over_mta_sts(tandem, nexthop, signed_dns, certs, mx_cert, mode):
+    """Secure TLSA records and an MTA-STS policy that would refuse this MX: DANE applies, and
+    the policy is not even fetched."""
+    from harness.sts_server import StsServer
+    hop = nexthop(tls=mx_cert)
+    sts = StsServer(certs, "dane.test", policy="version: STSv1\nmode: enforce\n"
+                                               "mx: *.elsewhere.test\nmax_age: 86400\n")
+    try:
+        z = signed_dns(zone(hop, "3 1 1 " + spki_sha256(mx_cert[0]), extra={
+            "_mta-sts.dane.test": {"TXT": "v=STSv1; id=1;"}, "mta-sts.dane.test": {"A": sts.ip}}),
+            signed=["dane.test"])
+        t = start(tandem, hop, z, mode, main=f"tls_outbound_ca = {certs.ca}")
+        delivered(t, hop, mode, "u@dane.test", "dane")
+        assert sts.requests == []
+    finally:
+        sts.stop()
+
+
+@pytest.mark.parametrize("matching", [True, False])
+def test_dane_applies_to_callouts(tandem, nexthop, signed_dns, certs, mx_cert, matching):
+    """A recipient callout dials through the same decision: verified over DANE, or not at all."""
+    hop = nexthop(tls=mx_cert)
+    digest = spki_sha256(mx_cert[0]) if matching else "99" * 32
+    z = signed_dns(zone(hop, "3 1 1 " + digest), signed=["dane.test"])
+    t = tandem(relay_config("mx", domains="dane.test", callout="10s",
+                            route_options=f"port={hop.port} tls=dane", main=z.config_line))
+    with t.connect() as c:
+        c.ehlo()
+        c.expect(250, "MAIL FROM:<s@client.test>")
+        code, lines = c.cmd("RCPT TO:<u@dane.test>")
+        c.quit()
+    if matching:
+        assert code == 250
+        assert hop.sessions[0].tls and any(cmd.startswith("RCPT TO:<u@dane.test>")
+                                           for cmd in hop.sessions[0].commands)
+    else:
+        assert code == 451, lines
+        assert transaction_commands(hop) == 0
