@@ -112,6 +112,8 @@ struct dns_tlsa {
 enum dns_status dns_parse_tlsa(const unsigned char *pkt, size_t len, struct dns_tlsa *out,
                                size_t max, size_t *n);
 void dns_tlsa_free(struct dns_tlsa *t, size_t n);
+/* A copy of src with its own data (dns_tlsa_free). */
+void dns_tlsa_copy(struct dns_tlsa *dst, const struct dns_tlsa *src);
 
 #define DNS_TXT_MAX 8            /* TXT records kept per name */
 #define DNS_TXT_LEN 1024         /* bytes kept of one record (its strings joined) */

@@ -23,6 +23,14 @@ static enum dns_status open_answer(const unsigned char *pkt, size_t len, ns_msg 
     }
 }
 
+void dns_tlsa_copy(struct dns_tlsa *dst, const struct dns_tlsa *src)
+{
+    *dst = *src;
+    dst->data = xcalloc(1, src->len + 1);
+    if (src->len)
+        memcpy(dst->data, src->data, src->len);
+}
+
 void dns_tlsa_free(struct dns_tlsa *t, size_t n)
 {
     for (size_t i = 0; t != NULL && i < n; i++) {
@@ -68,7 +76,8 @@ enum dns_status dns_parse_tlsa(const unsigned char *pkt, size_t len, struct dns_
         t->selector = rd[1];
         t->mtype = rd[2];
         t->len = rdlen - 3;
-        t->data = xmemdup(rd + 3, t->len ? t->len : 1);
+        t->data = xcalloc(1, t->len + 1);
+        memcpy(t->data, rd + 3, t->len);
     }
     return any ? DNS_OK : DNS_NODATA;
 }

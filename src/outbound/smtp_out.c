@@ -32,10 +32,8 @@ static void so_copy_tlsa(struct smtp_out *so, const struct smtp_out_opts *opts)
         return;
     }
     so->tlsa = xcalloc(opts->ntlsa, sizeof(*so->tlsa));
-    for (size_t i = 0; i < opts->ntlsa; i++) {
-        so->tlsa[i] = opts->tlsa[i];
-        so->tlsa[i].data = xmemdup(opts->tlsa[i].data, opts->tlsa[i].len ? opts->tlsa[i].len : 1);
-    }
+    for (size_t i = 0; i < opts->ntlsa; i++)
+        dns_tlsa_copy(&so->tlsa[i], &opts->tlsa[i]);
     so->opts.tlsa = so->tlsa;
 }
 

@@ -272,10 +272,8 @@ struct tls_req *tls_req_dup(const struct tls_req *req)
 {
     struct tls_req *d = xmemdup(req, sizeof(*req));
     struct dns_tlsa *t = req->ntlsa ? xcalloc(req->ntlsa, sizeof(*t)) : NULL;
-    for (size_t i = 0; i < req->ntlsa; i++) {
-        t[i] = req->tlsa[i];
-        t[i].data = xmemdup(req->tlsa[i].data, req->tlsa[i].len ? req->tlsa[i].len : 1);
-    }
+    for (size_t i = 0; i < req->ntlsa; i++)
+        dns_tlsa_copy(&t[i], &req->tlsa[i]);
     d->tlsa = t;
     return d;
 }
