@@ -132,6 +132,11 @@ static void hop_decided(void *arg, const struct tls_req *req)
     tlsp_apply(req, &dial, &o);
     if (o.ssl_ctx == NULL && o.tls == TLS_MAY)
         o.tls = TLS_NONE;
+    if (o.ssl_ctx == NULL && o.tls >= TLS_ENCRYPT) {   /* tls_outbound_ca could not be loaded */
+        remember(u, NULL, "TLS required but no TLS client context");
+        try_next(u);
+        return;
+    }
     u->so = smtp_out_new(u->env.base, &dial, &o, &up_cbs, u);
     smtp_out_connect(u->so);
 }
