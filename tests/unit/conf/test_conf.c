@@ -212,8 +212,8 @@ static void test_every_option(void **state)
 static void test_tls_policies(void **state)
 {
     (void)state;
-    const char *names[] = { "none", "may", "encrypt", "verify" };
-    enum tls_policy pols[] = { TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY };
+    const char *names[] = { "none", "may", "encrypt", "verify", "dane" };
+    enum tls_policy pols[] = { TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY, TLS_DANE };
     for (size_t i = 0; i < ARRAY_LEN(names); i++) {
         char text[64];
         str_fmt(text, sizeof(text), "tls_outbound = %s\n", names[i]);
@@ -223,6 +223,9 @@ static void test_tls_policies(void **state)
         conf_free(c);
     }
     assert_string_equal(tls_policy_name(TLS_UNSET), "unset");
+    struct conf *c = load("begin routes\nx.example mx tls=dane\n");
+    assert_int_equal(c->routes[0].tls, TLS_DANE);
+    conf_free(c);
 }
 
 static void test_syntax(void **state)
