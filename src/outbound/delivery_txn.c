@@ -195,6 +195,7 @@ static void hop_decided(void *arg, const struct tls_req *req)
     t->reused = true;
     t->phase = TP_RESET;
     smtp_out_set_cbs(so, &txn_cbs, t);
+    smtp_out_set_auth(so, req->auth, req->show_auth);
     smtp_out_rset(so, NULL);
 }
 

@@ -117,6 +117,8 @@ bool smtp_out_tls_verified(const struct smtp_out *so);
 bool smtp_out_tls_fell_back(const struct smtp_out *so); /* `may`: handshake failed, went on in clear */
 /* " TA=dane" / " TA=mta-sts" / " TA=none" when the connection's options ask for it, else "". */
 void smtp_out_log_auth(const struct smtp_out *so, char *buf, size_t sz);
+/* A reused connection (same TLS requirement) takes the new user's view of it for log lines. */
+void smtp_out_set_auth(struct smtp_out *so, enum tls_auth auth, bool show_auth);
 
 /* Transaction commands.  Parameters are added only when the server offers the extension;
  * the caller checks smtp_out_exts() first when the message needs one (8BITMIME, SMTPUTF8). */

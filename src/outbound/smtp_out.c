@@ -384,6 +384,12 @@ bool smtp_out_tls_fell_back(const struct smtp_out *so)
     return so->tls_fell_back;
 }
 
+void smtp_out_set_auth(struct smtp_out *so, enum tls_auth auth, bool show_auth)
+{
+    so->opts.auth = auth;
+    so->opts.show_auth = show_auth;
+}
+
 void smtp_out_log_auth(const struct smtp_out *so, char *buf, size_t sz)
 {
     if (so->opts.show_auth)
