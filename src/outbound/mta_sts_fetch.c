@@ -246,6 +246,7 @@ static bool easy_setup(struct sts_fetch *x, const char *url)
               curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
               curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) == CURLE_OK &&
               curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+              curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L) == CURLE_OK &&   /* rare: no pool */
               curl_easy_setopt(e, CURLOPT_TIMEOUT, t) == CURLE_OK &&
               curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, t) == CURLE_OK &&
               curl_easy_setopt(e, CURLOPT_MAXFILESIZE, (long)STS_BODY_MAX) == CURLE_OK &&
