@@ -1,6 +1,6 @@
 # tandem - build, unit tests, fuzz targets.  `make help` lists the targets.
 CC      ?= cc
-PKGS    := libevent_openssl libevent libunbound lmdb openssl
+PKGS    := libevent_openssl libevent libunbound lmdb openssl libcurl
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -fno-strict-aliasing \
