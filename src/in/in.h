@@ -20,6 +20,7 @@ struct ssl_ctx_st;
 struct dns_ctx;
 struct hints;
 struct dialer;
+struct tlsp;
 struct spool_pool;
 
 #define NOTIFY_BACKLOG_MAX 65536
@@ -37,6 +38,7 @@ struct server {
     struct ssl_ctx_st *client_tls; /* outbound TLS (callouts, cutthrough) */
     struct dns_ctx *dns;         /* asynchronous DNS for routing */
     struct hints *hints;         /* callout cache, host health (NULL if unavailable) */
+    struct tlsp *tlsp;           /* outbound TLS decisions: DANE, MTA-STS (the dialer's) */
     struct dialer *dialer;       /* onward connections: health, per-host limit, pool */
     struct spool_pool *spool_pool; /* reusable temporary files for messages being received */
     char (*notify_backlog)[24];  /* ids the scheduler's full queue could not take yet */

@@ -30,7 +30,8 @@ void server_init_outbound(struct server *srv)
     srv->hints = hints_open(srv->conf->spool_directory, err, sizeof(err));
     if (srv->hints == NULL)
         log_main("callout cache unavailable: %s", err);
-    srv->dialer = dialer_new(srv->base, srv->conf, srv->client_tls, srv->hints);
+    srv->tlsp = tlsp_new(srv->base, srv->conf, srv->dns, srv->hints);
+    srv->dialer = dialer_new(srv->base, srv->conf, srv->client_tls, srv->hints, srv->tlsp);
     srv->need_host_names = srv->dns && conf_needs_host_names(srv->conf);
     if (!srv->no_deliver)
         srv->spool_pool = spool_pool_new(srv->conf->spool_directory);
@@ -39,8 +40,11 @@ void server_init_outbound(struct server *srv)
 
 void server_free_outbound(struct server *srv)
 {
-    dialer_free(srv->dialer);          /* pooled connections QUIT */
+    dialer_free(srv->dialer);          /* pooled connections QUIT ... */
     srv->dialer = NULL;
+    smtp_out_drain(srv->base);         /* ... and have their reply before the loop goes */
+    tlsp_free(srv->tlsp);
+    srv->tlsp = NULL;
     if (srv->dns)
         dns_free(srv->dns);
     if (srv->client_tls)
@@ -118,8 +122,14 @@ void server_accept(struct server *srv, int fd, const struct sockaddr *peer, sock
     const struct conf *c = srv->conf;
     char ip[64];
     sockaddr_ip(peer, ip, sizeof(ip));
-    if (c->hosts_proxy.n > 0 && list_match_host(&c->hosts_proxy, ip, NULL)) {
+    enum list_result proxied = c->hosts_proxy.n > 0 ? list_check_host(&c->hosts_proxy, ip, NULL, NULL)
+                                                    : LIST_NO_MATCH;
+    if (proxied == LIST_MATCH) {
         proxy_wait_start(srv, fd, peer, peerlen, implicit_tls);
+        return;
+    }
+    if (proxied == LIST_DEFER) {          /* a hosts_proxy lookup file is unreadable */
+        server_refuse(fd, ip, "hosts_proxy cannot be checked (lookup deferred)");
         return;
     }
     const char *why = srv->limits ? conn_limits_check(srv->limits, ip, c->smtp_accept_max,

@@ -156,12 +156,17 @@ size_t conn_pool_count(const struct conn_pool *p, const char *key)
     return n;
 }
 
+void conn_pool_clear(struct conn_pool *p)
+{
+    while (p && p->head)
+        smtp_out_quit(unlink_entry(p->head));
+}
+
 void conn_pool_free(struct conn_pool *p)
 {
     if (p == NULL)
         return;
-    while (p->head)
-        smtp_out_quit(unlink_entry(p->head));
+    conn_pool_clear(p);
     if (p->tick)
         event_free(p->tick);
     free(p);

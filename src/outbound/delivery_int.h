@@ -77,7 +77,7 @@ struct dlv_txn {
     bool mail_ok, data_sent, dot_sent, ignore_dot;
     struct spool_reader *rd;
     /* the last host-level failure, for "all hosts failed" */
-    char last_err[256];
+    char last_err[512];
     int last_errno;
     char last_host[300];
 };

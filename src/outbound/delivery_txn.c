@@ -68,10 +68,10 @@ static void all_failed(struct dlv_txn *t, const struct dial_result *r)
     if (r->tried > t->tried_at_handover && r->host[0]) {  /* a later failure than ours */
         str_copy(t->last_err, r->why, sizeof(t->last_err));
         str_copy(t->last_host, r->host, sizeof(t->last_host));
-        t->last_errno = errnum_for(r->fail_kind, r->sys_errno);
+        t->last_errno = r->tls_refused ? DLV_ERRNO_TLSREQUIRED : errnum_for(r->fail_kind, r->sys_errno);
     }
     if (t->last_host[0] == '\0' && r->status == DIAL_RETRY_WAIT) {
-        v.text = "retry time not reached for any host";
+        v.text = r->text;          /* "retry time not reached for any host (H=...: why)" */
         v.errnum = DLV_ERRNO_HRETRY;
     } else if (t->last_host[0] == '\0' && r->status != DIAL_FAILED) {
         v.text = r->text;          /* every host at its connection limit */

@@ -1,8 +1,9 @@
 /* dialer.c - THE way to an onward connection (see outbound/outbound.h): walk a route's hosts,
- * skip those in their retry window, reuse a pooled connection after an RSET, or take a lease
- * under the per-host limit and connect with the options derived from the configuration.  Every
- * connection it makes is watched: each outcome updates the host's health record (shared by all
- * processes), and the lease goes back when the connection is gone. */
+ * skip those in their retry window, have tls_policy decide each host's TLS requirement (DANE,
+ * MTA-STS, the route's), reuse a pooled connection made under the same requirement after an
+ * RSET, or take a lease under the per-host limit and connect with the options dialer_opts
+ * derives.  Every connection it makes is watched: each outcome updates the host's health record
+ * (shared by all processes), and the lease goes back when the connection is gone. */
 #include "outbound.h"
 
 #include <stdlib.h>
@@ -23,19 +24,22 @@ struct dialer {
     const struct conf *conf;
     struct ssl_ctx_st *client_tls;
     struct hints *hints;
+    struct tlsp *tlsp;              /* TLS requirements; NULL: each hop's policy as written */
     struct leases *leases;
     struct host_limit *limit;
     struct conn_pool *pool;
     struct tls_resume *resume;
+    struct dconn *conns;            /* every live connection it made */
 };
 
 /* What the dialer knows of a connection it made (the engine's watcher). */
 struct dconn {
-    struct dialer *dr;
+    struct dialer *dr;  /* NULL once the dialer is gone (a QUIT may outlive it) */
     struct next_hop hop;
     int lease;
     bool idle;        /* pooled: its failures are not the host's */
     bool checking;    /* the RSET before reuse: a failure means a stale connection */
+    struct dconn *next, *prev;
 };
 
 struct dial {
@@ -46,6 +50,9 @@ struct dial {
     void *arg;
     size_t i;                       /* the hop being tried */
     bool in_check, checked, may_try;
+    struct tlsp_query *tq;          /* deciding its TLS requirement */
+    struct tls_req *treq;           /* ... decided */
+    struct next_hop hop_dial;       /* the hop as dialled: its tls from the decision */
     struct smtp_out *so;            /* connecting, or being checked: ours until reported */
     bool reused;
     struct limit_wait *wait;
@@ -77,7 +84,7 @@ static bool reclaim(void *arg, struct smtp_out *so)
 }
 
 struct dialer *dialer_new(struct event_base *base, const struct conf *c, struct ssl_ctx_st *client_tls,
-                          struct hints *hints)
+                          struct hints *hints, struct tlsp *tlsp)
 {
     static const struct conn_pool_ops ops = { reclaim };
     char err[512];
@@ -86,6 +93,7 @@ struct dialer *dialer_new(struct event_base *base, const struct conf *c, struct 
     dr->conf = c;
     dr->client_tls = client_tls;
     dr->hints = hints;
+    dr->tlsp = tlsp;
     dr->leases = leases_open(c->spool_directory, err, sizeof(err));
     if (dr->leases == NULL)
         log_main("%s: callout_max_per_host is counted in this process only", err);
@@ -100,7 +108,11 @@ void dialer_free(struct dialer *dr)
 {
     if (dr == NULL)
         return;
-    conn_pool_free(dr->pool);     /* QUITs; their leases go back as they close */
+    conn_pool_free(dr->pool);     /* QUITs; the replies come after we are gone */
+    for (struct dconn *dc = dr->conns; dc; dc = dc->next) {
+        host_limit_release(dr->limit, dc->lease);   /* given back now */
+        dc->dr = NULL;
+    }
     host_limit_free(dr->limit);
     dr->limit = NULL;
     tls_resume_free(dr->resume);
@@ -109,18 +121,27 @@ void dialer_free(struct dialer *dr)
     free(dr);
 }
 
+void dialer_close_pool(struct dialer *dr)
+{
+    if (dr)
+        conn_pool_clear(dr->pool);
+}
+
 struct event_base *dialer_base(const struct dialer *dr) { return dr->base; }
 const struct conf *dialer_conf(const struct dialer *dr) { return dr->conf; }
 struct hints *dialer_hints(const struct dialer *dr) { return dr->hints; }
 size_t dialer_pooled(const struct dialer *dr) { return conn_pool_count(dr->pool, NULL); }
 
 void dialer_opts(const struct dialer *dr, const struct next_hop *hop, const struct dial_req *req,
-                 struct smtp_out_opts *o)
+                 const struct tls_req *treq, struct next_hop *dial, struct smtp_out_opts *o)
 {
     const struct conf *c = dr->conf;
     memset(o, 0, sizeof(*o));
+    *dial = *hop;
     o->helo = c->helo_data ? c->helo_data : c->hostname ? c->hostname : "localhost";
     o->tls = hop->tls;
+    if (treq)
+        tlsp_apply(treq, dial, o);      /* the hop's TLS requirement, as tls_policy decided */
     o->ssl_ctx = dr->client_tls;
     o->resume = dr->resume;
     if (req->use == DIAL_DELIVERY) {
@@ -134,7 +155,7 @@ void dialer_opts(const struct dialer *dr, const struct next_hop *hop, const stru
         o->data_timeout = c->cutthrough_data_timeout ? c->cutthrough_data_timeout : 540;
     }
     if (o->ssl_ctx == NULL && o->tls == TLS_MAY)
-        o->tls = TLS_NONE;
+        dial->tls = o->tls = TLS_NONE;
 }
 
 /* ---- the watcher: health and leases of every connection the dialer made ---------------- */
@@ -143,7 +164,7 @@ static void watch_outcome(void *arg, struct smtp_out *so, const struct so_failur
 {
     struct dconn *dc = arg;
     (void)so;
-    if (dc->dr->hints == NULL || dc->idle || dc->checking)
+    if (dc->dr == NULL || dc->dr->hints == NULL || dc->idle || dc->checking)
         return;
     if (f == NULL)
         health_ok(dc->dr->hints, &dc->hop);
@@ -157,8 +178,15 @@ static void watch_closed(void *arg, struct smtp_out *so)
 {
     struct dconn *dc = arg;
     (void)so;
-    if (dc->dr->limit)
+    if (dc->dr) {
         host_limit_release(dc->dr->limit, dc->lease);
+        if (dc->prev)
+            dc->prev->next = dc->next;
+        else
+            dc->dr->conns = dc->next;
+        if (dc->next)
+            dc->next->prev = dc->prev;
+    }
     free(dc);
 }
 
@@ -168,15 +196,15 @@ void dialer_release(struct dialer *dr, struct smtp_out *so)
 {
     struct dconn *dc = so ? smtp_out_watcher(so) : NULL;
     char key[400];
-    struct lease_count n;
     if (so == NULL)
         return;
     if (dc && smtp_out_is_ready(so) && dr->conf->onward_pool_size > 0) {
-        char addr[80];
-        hop_addr_key(&dc->hop, addr, sizeof(addr));
-        bool room = !leases_count(dr->leases, addr, &n) || n.idle < dr->conf->onward_pool_size;
+        pool_key(&dc->hop, key, sizeof(key));
+        /* onward_pool_size per next hop in this process: a process keeps what its own load
+         * needs (the daemon's total stays under callout_max_per_host, and a process waiting at
+         * that limit makes the others give idle ones up) */
+        bool room = conn_pool_count(dr->pool, key) < dr->conf->onward_pool_size;
         if (room && !host_limit_wanted(dr->limit, dc->lease)) {
-            pool_key(&dc->hop, key, sizeof(key));
             dc->idle = true;
             host_limit_set_idle(dr->limit, dc->lease, true);
             if (conn_pool_put(dr->pool, so, key))
@@ -284,8 +312,9 @@ static void all_failed(struct dial *d)
                  sizeof(d->res.text));
         report(d, DIAL_LIMIT);
     } else {
-        str_copy(d->res.text, d->route->nhops ? "retry time not reached for any host" : "no next hop",
-                 sizeof(d->res.text));
+        if (strncmp(d->res.text, "retry time not reached", 22) != 0)   /* else it says why */
+            str_copy(d->res.text, d->route->nhops ? "retry time not reached for any host"
+                                                  : "no next hop", sizeof(d->res.text));
         report(d, d->route->nhops ? DIAL_RETRY_WAIT : DIAL_FAILED);
     }
 }
@@ -315,7 +344,7 @@ static const struct smtp_out_cbs dial_cbs = { dial_ready, NULL, dial_failed, NUL
 static void connect_hop(struct dial *d, int lease)
 {
     struct smtp_out_opts o;
-    dialer_opts(d->dr, cur_hop(d), &d->req, &o);
+    dialer_opts(d->dr, cur_hop(d), &d->req, d->treq, &d->hop_dial, &o);
     if (o.ssl_ctx == NULL && o.tls >= TLS_ENCRYPT) {
         host_limit_release(d->dr->limit, lease);
         str_copy(d->res.text, "TLS required but no TLS client context", sizeof(d->res.text));
@@ -326,11 +355,15 @@ static void connect_hop(struct dial *d, int lease)
     }
     struct dconn *dc = xcalloc(1, sizeof(*dc));
     dc->dr = d->dr;
-    dc->hop = *cur_hop(d);
+    dc->hop = d->hop_dial;
     dc->lease = lease;
+    dc->next = d->dr->conns;
+    if (dc->next)
+        dc->next->prev = dc;
+    d->dr->conns = dc;
     d->res.tried++;
     d->reused = false;
-    d->so = smtp_out_new(d->dr->base, cur_hop(d), &o, &dial_cbs, d);
+    d->so = smtp_out_new(d->dr->base, &d->hop_dial, &o, &dial_cbs, d);
     smtp_out_watch(d->so, &dconn_watch, dc);
     smtp_out_connect(d->so);
 }
@@ -358,7 +391,8 @@ static void try_lease(struct dial *d)
         return;
     }
     struct smtp_out_opts o;
-    dialer_opts(d->dr, cur_hop(d), &d->req, &o);
+    struct next_hop dial;
+    dialer_opts(d->dr, cur_hop(d), &d->req, d->treq, &dial, &o);
     unsigned wait = d->req.use == DIAL_DELIVERY ? o.connect_timeout : o.command_timeout;
     if (d->req.use == DIAL_CUTTHROUGH && wait > DIAL_CUT_LIMIT_WAIT)
         wait = DIAL_CUT_LIMIT_WAIT;   /* a client waits: then what tandem knows answers */
@@ -378,6 +412,8 @@ static void check_reply(void *arg, struct smtp_out *so, enum smtp_out_cmd cmd, v
         dc->checking = false;
         d->res.tried++;
         metric_inc(M_ONWARD_REUSED);
+        if (d->treq)               /* this use's view of the TLS requirement, for its log lines */
+            smtp_out_set_auth(so, d->treq->auth, d->treq->show_auth);
         report(d, DIAL_OK);
         return;
     }
@@ -402,7 +438,9 @@ static void try_pool(struct dial *d)
 {
     char key[400];
     struct smtp_out_opts o;
-    pool_key(cur_hop(d), key, sizeof(key));
+    struct next_hop dial;
+    dialer_opts(d->dr, cur_hop(d), &d->req, d->treq, &dial, &o);
+    pool_key(&dial, key, sizeof(key));      /* made under the same TLS requirement */
     struct smtp_out *so = conn_pool_take(d->dr->pool, key);
     struct dconn *dc = so ? smtp_out_watcher(so) : NULL;
     if (so == NULL || dc == NULL) {
@@ -414,12 +452,56 @@ static void try_pool(struct dial *d)
     dc->idle = false;
     dc->checking = true;
     host_limit_set_idle(d->dr->limit, dc->lease, false);
-    dialer_opts(d->dr, cur_hop(d), &d->req, &o);
     smtp_out_set_timeouts(so, o.command_timeout, o.data_timeout);
     d->so = so;
     d->reused = true;
     smtp_out_set_cbs(so, &check_cbs, d);
     smtp_out_rset(so, NULL);
+}
+
+/* forget_tls - the current host's TLS decision is no longer needed */
+static void forget_tls(struct dial *d)
+{
+    tlsp_cancel(d->tq);
+    d->tq = NULL;
+    tls_req_free(d->treq);
+    d->treq = NULL;
+}
+
+/* on_tls - the host's TLS requirement is decided: dial it, unless it is refused */
+static void on_tls(void *arg, const struct tls_req *req)
+{
+    struct dial *d = arg;
+    d->tq = NULL;
+    if (req->refuse) {
+        char host[400];
+        hop_log_text(cur_hop(d), host, sizeof(host));
+        str_fmt(d->res.text, sizeof(d->res.text), "H=%s: %s", host, req->why);
+        str_copy(d->res.why, req->why, sizeof(d->res.why));
+        str_copy(d->res.host, host, sizeof(d->res.host));
+        d->res.fail_kind = SOF_TLS;
+        d->res.sys_errno = 0;
+        d->res.tls_refused = true;
+        d->res.hop = cur_hop(d);
+        d->res.tried++;
+        next_host(d);
+        return;
+    }
+    d->treq = tls_req_dup(req);
+    try_pool(d);
+}
+
+/* decide_tls - have tls_policy decide the current host's TLS requirement (without one, the
+ * hop's policy as written) */
+static void decide_tls(struct dial *d)
+{
+    forget_tls(d);
+    if (d->dr->tlsp == NULL) {
+        struct tls_req req = { .tls = cur_hop(d)->tls };
+        on_tls(d, &req);
+        return;
+    }
+    d->tq = tlsp_decide(d->dr->tlsp, d->route->domain, cur_hop(d), on_tls, d);
 }
 
 /* on_health - the host's health record answered */
@@ -428,13 +510,16 @@ static void on_health(void *arg, bool may_try, const struct host_health *h)
     struct dial *d = arg;
     d->checked = true;
     d->may_try = may_try;
-    if (!may_try && h->last_error[0] && d->res.tried == 0)
-        str_fmt(d->res.text, sizeof(d->res.text), "retry time not reached for any host (last error: %s)",
-                h->last_error);
+    if (!may_try && h->last_error[0] && d->res.tried == 0) {
+        char host[400];
+        hop_log_text(cur_hop(d), host, sizeof(host));
+        str_fmt(d->res.text, sizeof(d->res.text), "retry time not reached for any host (H=%s: %s)",
+                host, h->last_error);
+    }
     if (d->in_check)
         return;                 /* step goes on */
     if (may_try) {
-        try_pool(d);
+        decide_tls(d);
     } else {
         d->res.skipped++;
         next_host(d);
@@ -446,7 +531,8 @@ static void step(struct dial *d)
 {
     while (d->i < d->route->nhops) {
         struct smtp_out_opts o;
-        dialer_opts(d->dr, cur_hop(d), &d->req, &o);
+        struct next_hop dial;
+        dialer_opts(d->dr, cur_hop(d), &d->req, NULL, &dial, &o);
         d->in_check = true;
         d->checked = false;
         health_check(d->dr->hints, cur_hop(d), d->req.ignore_retry,
@@ -455,7 +541,7 @@ static void step(struct dial *d)
         if (!d->checked)
             return;             /* the backend answers later */
         if (d->may_try) {
-            try_pool(d);
+            decide_tls(d);
             return;
         }
         d->res.skipped++;
@@ -491,6 +577,7 @@ void dial_free(struct dial *d)
     if (d == NULL)
         return;
     host_limit_cancel(d->wait);
+    forget_tls(d);
     if (d->so)
         smtp_out_free(d->so);
     if (d->have_last_reply)

@@ -42,6 +42,7 @@
 struct event_base;
 struct ssl_ctx_st;
 struct smtp_out;
+struct dns_tlsa;
 
 enum smtp_ext {
     EXT_PIPELINING = 1 << 0, EXT_SIZE = 1 << 1, EXT_8BITMIME = 1 << 2, EXT_SMTPUTF8 = 1 << 3,
@@ -70,15 +71,24 @@ struct so_failure {
 };
 
 struct tls_resume;
+/* The authentication a connection's TLS requirement stands on (TA= in log lines). */
+enum tls_auth { TLS_AUTH_NONE = 0, TLS_AUTH_DANE, TLS_AUTH_MTA_STS };
 
 struct smtp_out_opts {
     const char *helo;               /* name sent in EHLO/HELO (helo_data) */
-    enum tls_policy tls;            /* TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY */
+    enum tls_policy tls;            /* TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY, TLS_DANE */
     struct ssl_ctx_st *ssl_ctx;     /* client context (core/core.h); required unless tls == TLS_NONE */
     struct tls_resume *resume;      /* sessions to resume (the dialer's), or NULL */
     unsigned connect_timeout;       /* seconds */
     unsigned command_timeout;       /* per reply */
     unsigned data_timeout;          /* per body write stall and for the reply to the final dot */
+    /* Set from a tls_policy decision (tlsp_apply), zero otherwise: */
+    const struct dns_tlsa *tlsa;    /* TLS_DANE: the TLSA records to match (copied); the
+                                     * certificate must match one (RFC 7672), SNI is the name */
+    size_t ntlsa;
+    enum tls_auth auth;             /* what the requirement stands on */
+    bool show_auth;                 /* log lines carry TA= (the route asked for tls=dane) */
+    bool sts_testing;               /* MTA-STS `testing`: log what enforce would refuse */
 };
 
 struct smtp_out_cbs {
@@ -122,6 +132,10 @@ const struct next_hop *smtp_out_hop(const struct smtp_out *so);
 const char *smtp_out_tls_info(const struct smtp_out *so); /* "TLS1.3:CIPHER:BITS" or NULL */
 bool smtp_out_tls_verified(const struct smtp_out *so);
 bool smtp_out_tls_fell_back(const struct smtp_out *so); /* `may`: handshake failed, went on in clear */
+/* " TA=dane" / " TA=mta-sts" / " TA=none" when the connection's options ask for it, else "". */
+void smtp_out_log_auth(const struct smtp_out *so, char *buf, size_t sz);
+/* A reused connection (same TLS requirement) takes the new user's view of it for log lines. */
+void smtp_out_set_auth(struct smtp_out *so, enum tls_auth auth, bool show_auth);
 
 /* Transaction commands.  Parameters are added only when the server offers the extension;
  * the caller checks smtp_out_exts() first when the message needs one (8BITMIME, SMTPUTF8). */
@@ -154,10 +168,65 @@ void smtp_out_rset(struct smtp_out *so, void *tag);
 /* QUIT; the object frees itself once the reply (or a short timeout) arrives, and calls no
  * callbacks after this. */
 void smtp_out_quit(struct smtp_out *so);
+/* Run base until every object given smtp_out_quit() in this process has had its reply or its
+ * timeout (a few seconds at most): a process about to end calls it, so that no link is
+ * abandoned halfway through its QUIT and none is left allocated. */
+void smtp_out_drain(struct event_base *base);
 
 /* "H=name [ip]:port" for log lines (name omitted when it is the IP literal). */
 void smtp_out_log_host(const struct smtp_out *so, char *buf, size_t sz);
 bool smtp_out_tls_resumed(const struct smtp_out *so);   /* the TLS session was resumed */
+
+/* ---- tls_policy: THE place where the TLS requirement of a next hop is decided, for queued
+ * delivery, callouts and cutthrough alike: call tlsp_decide before dialling a hop, then
+ * tlsp_apply to the hop and the engine options.  For hops whose route says tls=dane:
+ * - DANE (RFC 7672) when the hop's MX and address answers were DNSSEC-validated and the TLSA
+ *   records at _PORT._tcp.HOST are secure: DANE-EE(3) and DANE-TA(2) records with selectors
+ *   0/1 and matching types 0/1/2 are matched by OpenSSL (TLS_DANE); PKIX-TA/EE records are
+ *   unusable; a secure RRset with no usable record still means TLS, unauthenticated
+ *   (TLS_ENCRYPT, RFC 7672 2.2); a failed (or bogus) TLSA lookup refuses the hop;
+ * - else, for MX hosts, the recipient domain's MTA-STS policy (RFC 8461): `enforce` means a
+ *   PKIX-valid certificate for an MX host matching the policy (TLS_VERIFY), and refuses the
+ *   hop when it does not match; `testing` and `none` mean `may` (testing logs what enforce
+ *   would refuse);
+ * - else `may`.
+ * Other policies are passed through as they are.  A refused hop is not dialled: the caller
+ * moves on to the next hop, or defers with req->why. */
+
+struct dns_ctx;
+struct hints;
+struct tlsp;            /* per process: DNS, the policy cache, HTTPS fetches */
+struct tlsp_query;
+
+struct tls_req {
+    enum tls_policy tls;            /* for the engine: NONE, MAY, ENCRYPT, VERIFY or DANE */
+    enum tls_auth auth;
+    bool show_auth;                 /* the route's policy is dane: log lines carry TA= */
+    bool sts_testing;               /* an MTA-STS testing policy applies */
+    bool refuse;                    /* do not dial this hop (why says why) */
+    const struct dns_tlsa *tlsa;    /* TLS_DANE: the usable records (valid during the call) */
+    size_t ntlsa;
+    char why[512];                  /* one line: what applies and why */
+};
+
+typedef void (*tlsp_cb)(void *arg, const struct tls_req *req);
+
+/* A context on base for c, using dns and hints (NULL: no policy cache). */
+struct tlsp *tlsp_new(struct event_base *base, const struct conf *c, struct dns_ctx *dns,
+                      struct hints *hints);
+void tlsp_free(struct tlsp *t);
+/* Decide for hop, reached for recipient domain; cb runs later from the loop (never inside
+ * this call). */
+struct tlsp_query *tlsp_decide(struct tlsp *t, const char *domain, const struct next_hop *hop,
+                               tlsp_cb cb, void *arg);
+void tlsp_cancel(struct tlsp_query *q);
+/* Put the decision into the hop to dial (its tls, which keys the connection cache) and into
+ * the engine options (tls, TLSA records, what the log lines say). */
+void tlsp_apply(const struct tls_req *req, struct next_hop *hop, struct smtp_out_opts *o);
+/* A decision kept beyond its callback (its TLSA records copied), and its release. */
+struct tls_req *tls_req_dup(const struct tls_req *req);
+void tls_req_free(struct tls_req *req);
+const char *tls_auth_name(enum tls_auth a);     /* "none", "dane", "mta-sts" */
 
 /* ---- tls_resume: outbound TLS session resumption.  The last session each next hop gave this
  * process (address, port, name and TLS policy: the key) is offered on the next connection to
@@ -241,6 +310,7 @@ struct conn_pool_ops {
 struct conn_pool *conn_pool_new(struct event_base *base, unsigned idle_seconds, size_t max,
                                 const struct conn_pool_ops *ops, void *arg);
 void conn_pool_free(struct conn_pool *p);   /* QUITs every connection */
+void conn_pool_clear(struct conn_pool *p);  /* QUITs every connection, keeps the pool */
 /* Keep so under key; the pool owns it when this returns true (false: not ready, or no pool). */
 bool conn_pool_put(struct conn_pool *p, struct smtp_out *so, const char *key);
 /* A pooled connection under key, or NULL; the caller owns it and sets its callbacks first. */
@@ -257,9 +327,13 @@ size_t conn_pool_count(const struct conn_pool *p, const char *key);   /* key NUL
 struct dialer;
 struct ssl_ctx_st;
 
+struct tlsp;
+/* tlsp (may be NULL: each hop's policy as written) decides every host's TLS requirement. */
 struct dialer *dialer_new(struct event_base *base, const struct conf *c, struct ssl_ctx_st *client_tls,
-                          struct hints *hints);
+                          struct hints *hints, struct tlsp *tlsp);
 void dialer_free(struct dialer *dr);   /* pooled connections are QUIT (run the loop a little) */
+/* QUIT every pooled connection now (a process about to end: then smtp_out_drain). */
+void dialer_close_pool(struct dialer *dr);
 struct event_base *dialer_base(const struct dialer *dr);
 const struct conf *dialer_conf(const struct dialer *dr);
 struct hints *dialer_hints(const struct dialer *dr);
@@ -291,10 +365,12 @@ struct dial_result {
     const struct smtp_reply *reply;  /* the reply that came with the last failure, or NULL */
     enum so_fail fail_kind;          /* the last failure's kind */
     int sys_errno;
-    char text[300];                  /* "H=name [ip]:port: Connection refused", "retry time ..." */
+    char text[700];                  /* "H=name [ip]:port: Connection refused", "retry time ..." */
     char host[300];                  /* "name [ip]:port" of the last failure, "" if none */
-    char why[256];                   /* the last failure alone: "Connection refused" */
-    size_t tried, skipped, busy;     /* hosts connected to, in their retry window, at the limit */
+    char why[512];                   /* the last failure alone: "Connection refused" */
+    bool tls_refused;                /* the last failure: tls_policy ruled the host out */
+    size_t tried, skipped, busy;     /* hosts tried (connected to, or ruled out by tls_policy),
+                                        in their retry window, at the limit */
 };
 
 typedef void (*dial_cb)(void *arg, const struct dial_result *r);
@@ -310,8 +386,11 @@ void dial_free(struct dial *d);       /* cancels what is in progress; NULL is fi
 void dialer_release(struct dialer *dr, struct smtp_out *so);
 /* The same after a transaction that is still open (a callout's MAIL and RCPT): RSET first. */
 void dialer_recycle(struct dialer *dr, struct smtp_out *so);
+/* THE place a hop's engine options are made: helo, the use's timeouts, the client context and
+ * sessions to resume, and the hop's TLS requirement as tls_policy decided it (treq NULL: the
+ * hop's policy as written); *dial is the hop as dialled (its tls from the decision). */
 void dialer_opts(const struct dialer *dr, const struct next_hop *hop, const struct dial_req *req,
-                 struct smtp_out_opts *o);
+                 const struct tls_req *treq, struct next_hop *dial, struct smtp_out_opts *o);
 
 /* ---- upstream: open an SMTP transaction at the first next hop that takes it: the common first
  * step of recipient callouts and cutthrough delivery.  The dialer walks the hosts (skipping
@@ -339,7 +418,7 @@ struct upstream_result {
                                        with the last failure (MAIL's 4xx, or a greeting, EHLO
                                        or STARTTLS reply of any code), NULL for connection
                                        trouble.  Only UP_REFUSED's is a verdict. */
-    char text[300];                 /* for logs: "H=... [ip]:port: Connection refused",
+    char text[600];                 /* for logs: "H=... [ip]:port: Connection refused",
                                        "451 4.3.0 ..." (a MAIL reply) */
 };
 
@@ -370,6 +449,7 @@ struct delivery_env {
     struct ssl_ctx_st *client_tls;
     struct hints *hints;          /* host health, the queue's notes */
     struct dialer *dialer;        /* connections: hosts, health, limit, pool */
+    struct tlsp *tlsp;            /* TLS requirements (tlsp_new): the dialer decides with it */
 };
 
 enum dlv_outcome { DLV_NOT_TRIED = 0, DLV_DELIVERED, DLV_DEFERRED, DLV_FAILED };
@@ -414,7 +494,7 @@ enum cut_step { CUT_STEP_RCPT, CUT_STEP_DATA, CUT_STEP_DOT };
 struct cut_result {
     enum cut_step step;
     const struct smtp_reply *reply;  /* NULL: connection trouble (text says what) */
-    char text[300];                  /* one line for logs: the reply, or the failure */
+    char text[600];                  /* one line for logs: the reply, or the failure */
     bool timed_out;                  /* the failure was a timeout */
     bool after_dot;                  /* the link died after the final dot was written: the next
                                         hop may have taken the message */

@@ -25,7 +25,7 @@ struct upstream {
     bool reused;
     struct smtp_reply last;        /* copy of the last deciding reply */
     bool have_last;
-    char last_text[300];
+    char last_text[600];
     enum dial_status last_status;
     size_t tried_at_mail;          /* hosts the dialer had tried when MAIL was last answered */
 };

@@ -33,7 +33,8 @@ bool queue_env_open(struct delivery_env *de, struct event_base *base, const stru
     }
     if ((de->hints = hints_open(c->spool_directory, herr, sizeof(herr))) == NULL)
         log_panic("%s; retry state and delivery notes are not kept", herr);
-    de->dialer = dialer_new(base, c, de->client_tls, de->hints);   /* reuses connections */
+    de->tlsp = tlsp_new(base, c, de->dns, de->hints);
+    de->dialer = dialer_new(base, c, de->client_tls, de->hints, de->tlsp);  /* reuses connections */
     return true;
 }
 
@@ -63,6 +64,7 @@ static void drain(struct event_base *base)
 void queue_env_close(struct delivery_env *de)
 {
     dialer_free(de->dialer);          /* QUITs pooled connections; the drain lets them finish */
+    tlsp_free(de->tlsp);
     hints_close(de->hints);
     if (de->dns)
         dns_free(de->dns);

@@ -162,10 +162,12 @@ int main(int argc, char **argv)
     if (dr.de.hints == NULL)
         fatalx("%s", err);
     block_hosts(dr.de.hints);
-    dr.de.dialer = dialer_new(dr.de.base, c, dr.de.client_tls, dr.de.hints);
+    dr.de.tlsp = tlsp_new(dr.de.base, c, dr.de.dns, NULL);
+    dr.de.dialer = dialer_new(dr.de.base, c, dr.de.client_tls, dr.de.hints, dr.de.tlsp);
     start(&dr);
     event_base_dispatch(dr.de.base);
     printf("exit\n");
+    tlsp_free(dr.de.tlsp);
     hints_close(dr.de.hints);
     dns_free(dr.de.dns);
     SSL_CTX_free(dr.de.client_tls);

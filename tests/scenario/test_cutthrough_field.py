@@ -2,6 +2,7 @@
 slow, `tandem session --no-deliver`, BDAT, SMTPUTF8, the wait for the final dot.  Each test
 checks the client's replies, what the next hops saw, the spool and the log lines."""
 import re
+import subprocess
 import threading
 import time
 
@@ -482,3 +483,46 @@ def test_pooled_connection_closed_by_the_next_hop_is_replaced(tandem, nexthop):
     assert m.rcpts == ["p3@example.test"]
     assert t.spool_ids() == []
     assert not re.search(r"^127\.0\.0\.2:\d+ down", hosts(t), re.M)   # not the host's fault
+
+
+# -- a local lookup answers when the next hop cannot ----------------------------------------------
+
+@pytest.mark.parametrize("kind", ["lsearch", "cdb"])
+def test_lookup_the_acl_requires_answers_for_a_dead_next_hop(tandem, tmp_path, kind):
+    """A backup MX with the primary's list of valid recipients (Postfix's
+    relay_recipient_maps): with the next hop down, a listed recipient is accepted and queued
+    although unknown=defer (the lookup knows it, and the log names the lookup); an unlisted one
+    is refused by the ACL that requires the list."""
+    path = str(tmp_path / "recipients")
+    keys = ["listed@example.test", "other@example.test"]
+    if kind == "lsearch":
+        with open(path, "w") as f:
+            f.write("# the primary's recipients\n" + "".join(f"{k}\n" for k in keys))
+    else:
+        subprocess.run(["cdb", "-c", "-m", path], check=True,
+                       input="".join(f"{k} x\n" for k in keys).encode())
+    t = tandem(f"""
+domainlist relay_to_domains = example.test
+acl_smtp_rcpt = check_rcpt
+begin routes
++relay_to_domains  [127.0.0.2]:1
+begin acl
+check_rcpt:
+  deny    message = relay not permitted
+          !domains = +relay_to_domains
+  deny    message = 550 5.1.1 unknown user
+          !recipients = {kind};{path}
+  accept  control = cutthrough_delivery/unknown=defer
+""", options={"callout_timeout": "3s"})
+    with t.connect() as c:
+        c.ehlo()
+        c.expect(250, "MAIL FROM:<s@client.test>")
+        assert c.cmd("RCPT TO:<listed@example.test>")[0] == 250
+        assert c.cmd("RCPT TO:<nobody@example.test>") == (550, ["5.1.1 unknown user"])
+        assert c.data(BODY)[0] == 250
+        c.quit()
+    [mid] = t.spool_ids()
+    assert [x["addr"] for x in read_spool(t.spool, mid).rcpts] == ["listed@example.test"]
+    t.wait_log(rf"RCPT <listed@example\.test>: next hop could not answer \(.*Connection refused\): "
+               rf"valid according to recipients = {kind};{re.escape(path)} \(ACL line \d+\): "
+               r"accepted, queued for delivery")
