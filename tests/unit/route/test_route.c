@@ -431,6 +431,25 @@ static void test_hops_key(void **state)
     route_result_free(r2);
 }
 
+static void test_hops_name(void **state)
+{
+    (void)state;
+    static const char *const ab[] = { "192.0.2.2", "192.0.2.1" };
+    static const uint16_t p25[] = { 25, 25 };
+    char name[64];
+    struct route_result *r = result_of(ab, p25, 2, TLS_MAY);
+    route_hops_name(r, name, sizeof(name));          /* equal preferences: first by name */
+    assert_string_equal(name, "192.0.2.1");
+    r->hops[0].pref = 10;                             /* .2 preferred: it names the set */
+    r->hops[1].pref = 20;
+    route_hops_name(r, name, sizeof(name));
+    assert_string_equal(name, "192.0.2.2");
+    r->nhops = 0;
+    route_hops_name(r, name, sizeof(name));
+    assert_string_equal(name, "");
+    route_result_free(r);
+}
+
 static void test_ports_and_policies(void **state)
 {
     (void)state;
@@ -486,6 +505,7 @@ int main(void)
         cmocka_unit_test(test_filter_hops),
         cmocka_unit_test(test_hop_fill_and_keys),
         cmocka_unit_test(test_hops_key),
+        cmocka_unit_test(test_hops_name),
         cmocka_unit_test(test_ports_and_policies),
         cmocka_unit_test(test_status_replies),
     };
