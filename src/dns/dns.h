@@ -3,6 +3,7 @@
 #ifndef TANDEM_DNS_H
 #define TANDEM_DNS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -84,5 +85,27 @@ enum dns_status dns_parse_addr(const unsigned char *pkt, size_t len, int rrtype,
 /* Put mx[0..n) in the order to try them: ascending preference, equal preferences shuffled
  * with rnd (a function returning a uniform value below its argument; NULL = arc4random). */
 void dns_mx_order(struct dns_mx *mx, size_t n, unsigned (*rnd)(unsigned below));
+
+/* ---- dns_rr: pure parsing of TXT answers, for dns_lookup_raw's packets.  Untrusted input, as
+ * above: a malformed answer yields no records and DNS_TEMPFAIL. */
+
+#define DNS_TXT_MAX 8            /* TXT records kept per name */
+#define DNS_TXT_LEN 1024         /* bytes kept of one record (its strings joined) */
+
+struct dns_txt {
+    char text[DNS_TXT_LEN];      /* the character-strings joined (RFC 7208 3.3), NUL-terminated */
+    size_t len;                  /* bytes in text (it may hold NUL bytes of its own) */
+    bool truncated;              /* longer than DNS_TXT_LEN - 1: text is its beginning */
+};
+
+/* TXT records of an answer, at most max, in answer order. */
+enum dns_status dns_parse_txt(const unsigned char *pkt, size_t len, struct dns_txt *out,
+                              size_t max, size_t *n);
+
+/* ---- dns_name: names built from addresses. */
+
+/* The address reversed for a DNS lookup, without a suffix: "4.3.2.1" for 1.2.3.4, 32
+ * dot-separated nibbles for IPv6 (RFC 3596).  False if ip is not an address or out too small. */
+bool dns_reversed_ip(const char *ip, char *out, size_t sz);
 
 #endif

@@ -20,6 +20,7 @@ struct dns_ctx;
 struct hints;
 struct callout_limiter;
 struct spool_pool;
+struct spam_client;
 
 #define NOTIFY_BACKLOG_MAX 65536
 
@@ -38,6 +39,7 @@ struct server {
     struct hints *hints;         /* callout cache (NULL if unavailable) */
     struct callout_limiter *callout_limiter;
     struct spool_pool *spool_pool; /* reusable temporary files for messages being received */
+    struct spam_client *spam;    /* the content scanner, when the data ACL scans */
     char (*notify_backlog)[24];  /* ids the scheduler's full queue could not take yet */
     size_t nnotify;
     struct event *notify_ev;

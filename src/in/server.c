@@ -30,6 +30,8 @@ void server_init_outbound(struct server *srv)
         log_main("callout cache unavailable: %s", err);
     srv->callout_limiter = callout_limiter_new(srv->conf->callout_max_per_host);
     srv->need_host_names = srv->dns && conf_needs_host_names(srv->conf);
+    if (acl_uses(srv->conf->acl_for_stage[ACL_DATA], COND_SPAM))
+        srv->spam = spam_client_new(srv->base, &srv->conf->spamd);
     if (!srv->no_deliver)
         srv->spool_pool = spool_pool_new(srv->conf->spool_directory);
     srv->notify_backlog = xcalloc(NOTIFY_BACKLOG_MAX, sizeof(*srv->notify_backlog));
@@ -44,6 +46,7 @@ void server_free_outbound(struct server *srv)
     if (srv->hints)
         hints_close(srv->hints);
     callout_limiter_free(srv->callout_limiter);
+    spam_client_free(srv->spam);
     spool_pool_free(srv->spool_pool);
     if (srv->notify_ev)
         event_free(srv->notify_ev);

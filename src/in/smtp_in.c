@@ -518,6 +518,7 @@ static void session_free(struct smtp_session *s)
         acl_run_free(s->acl);
     smtp_txn_reset(s);
     smtp_cut_session_end(s);
+    smtp_policy_session_end(s);
     if (srv->limits)
         conn_limits_remove(srv->limits, srv->worker_index, s->peer_ip);
     LIST_REMOVE(s, entry);

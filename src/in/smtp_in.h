@@ -17,6 +17,7 @@ struct event;
 struct server;
 struct spool_writer;
 struct smtp_cut;
+struct smtp_policy;
 struct route_query;
 struct dns_query;
 
@@ -112,6 +113,7 @@ struct smtp_session {
     const char *data_cmd;          /* "DATA" or "BDAT" for logs */
     uint64_t skip_remaining;       /* bytes of a refused BDAT chunk still to discard */
     struct smtp_cut *cut;          /* cutthrough state (smtp_in_cut.c), NULL until used */
+    struct smtp_policy *policy;    /* DNS lists, rates, the content scan (smtp_in_policy.c) */
     void *verify_job;              /* smtp_in_verify.c's job in progress */
     struct smtp_rdns rdns;         /* the client's host name (smtp_in_rdns.c) */
     struct txn_error skip_err;     /* the reply for that chunk once it is discarded */
@@ -188,6 +190,14 @@ void smtp_cut_end(struct smtp_session *s);
 void smtp_cut_log_deliveries(struct smtp_session *s, const char *reply_text);
 void smtp_cut_txn_reset(struct smtp_session *s);
 void smtp_cut_session_end(struct smtp_session *s);
+/* smtp_in_policy.c */
+void smtp_policy_env(struct smtp_session *s, enum acl_stage stage, struct acl_env *env);
+void smtp_policy_data_begin(struct smtp_session *s);
+void smtp_policy_body(struct smtp_session *s, const char *p, size_t n);
+bool smtp_policy_pause_if_behind(struct smtp_session *s);
+void smtp_policy_data_end(struct smtp_session *s);
+void smtp_policy_txn_reset(struct smtp_session *s);
+void smtp_policy_session_end(struct smtp_session *s);
 /* smtp_in_rdns.c */
 void smtp_rdns_start(struct smtp_session *s, void (*then)(struct smtp_session *s));
 void smtp_rdns_cancel(struct smtp_session *s);

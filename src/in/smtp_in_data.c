@@ -35,6 +35,7 @@ void smtp_txn_reset(struct smtp_session *s)
     if (t == NULL)
         return;
     smtp_cut_txn_reset(s);
+    smtp_policy_txn_reset(s);
     if (t->spool)
         spool_abort(t->spool);
     free(t->discard_log);
@@ -79,6 +80,7 @@ static void emit(void *arg, const char *p, size_t n)
     if (t->err.code)
         return;
     smtp_cut_body(s, p, n);
+    smtp_policy_body(s, p, n);
     if (t->spool == NULL)
         return;
     if (!spool_write(t->spool, p, n)) {
@@ -159,6 +161,7 @@ static bool receive_begin(struct smtp_session *s, bool raw)
     }
     data_dec_init(&t->dec, raw);
     hdr_scan_init(&t->hdr);
+    smtp_policy_data_begin(s);
     write_received(s);
     return true;
 }
@@ -208,8 +211,8 @@ size_t smtp_data_feed(struct smtp_session *s, const char *in, size_t len)
     content(s);
     if (t->dec.done)
         message_end(s);
-    else
-        smtp_cut_pause_if_behind(s);       /* pauses input while the next hop catches up */
+    else if (!smtp_cut_pause_if_behind(s))  /* pauses input while the next hop catches up */
+        smtp_policy_pause_if_behind(s);     /* ... or the content scanner */
     return used;
 }
 
@@ -281,8 +284,8 @@ size_t smtp_bdat_feed(struct smtp_session *s, const char *in, size_t len)
     content(s);
     if (t->bdat_remaining == 0)
         chunk_done(s);
-    else
-        smtp_cut_pause_if_behind(s);
+    else if (!smtp_cut_pause_if_behind(s))
+        smtp_policy_pause_if_behind(s);
     return n;
 }
 
@@ -428,7 +431,7 @@ static void refuse(struct smtp_session *s)
 static void data_acl_done(struct smtp_session *s, const struct acl_outcome *o)
 {
     sf_clear(s, SF_WAITING);
-    if (o->headers.len && !smtp_cut_active(s)) {   /* delivered before the content */
+    if (o->headers.len) {   /* before the content of the queued copy (doc/config.md: cutthrough) */
         struct sbuf h;
         sbuf_init(&h);
         smtp_acl_headers_merge(&s->txn->acl_headers, &o->headers, &h);   /* once each */
@@ -470,6 +473,7 @@ static void message_end(struct smtp_session *s)
     struct txn *t = s->txn;
     struct hdr_sink sink = { emit, add_missing_headers, s };
     hdr_scan_finish(&t->hdr, &sink);
+    smtp_policy_data_end(s);
     local_checks(s);
     s->phase = PH_READY;
     if (t->err.code) {

@@ -118,6 +118,7 @@ enum hints_db {
     HINTS_QUEUE,   /* "queue": per-message retry state, key message id (queue/queue.h) */
     HINTS_RCPT,    /* "rcpt": last outcome per recipient, key "ID/index" (queue/queue.h) */
     HINTS_CALLOUT, /* "callout": the callout cache (policy/policy.h) */
+    HINTS_RATELIMIT, /* "ratelimit": smoothed rates of the ratelimit condition (policy.h) */
     HINTS_NDB
 };
 
@@ -147,6 +148,14 @@ bool hints_del(struct hints *h, enum hints_db db, const char *key);
 typedef bool (*hints_each_cb)(void *arg, const char *key, const void *val, size_t len);
 bool hints_each(struct hints *h, enum hints_db db, const char *prefix, hints_each_cb cb,
                 void *arg);
+/* Read-modify-write one entry in a single write transaction, so that processes updating the
+ * same key never lose an update: fn gets the current value (NULL, 0 when absent) and writes the
+ * new one into out (at most HINTS_VALUE_MAX bytes, length in *outlen); it returns false to
+ * leave the entry as it was.  False on error (then nothing is stored). */
+typedef bool (*hints_update_fn)(void *arg, const void *old, size_t oldlen, void *out,
+                                size_t *outlen);
+bool hints_update(struct hints *h, enum hints_db db, const char *key, hints_update_fn fn,
+                  void *arg);
 /* Delete every entry whose key begins with prefix (in small transactions, so that even a full
  * map can be emptied); returns how many. */
 size_t hints_del_prefix(struct hints *h, enum hints_db db, const char *prefix);
