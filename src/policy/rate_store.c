@@ -28,7 +28,8 @@ double rate_next(double rate, int64_t then_us, bool found, double count, unsigne
         interval = 1e-9;            /* the clock went backwards, or no time passed */
     double i_over_p = interval / (double)period;
     double a = exp(-i_over_p);
-    double next = (1 - a) * count / i_over_p + a * rate;
+    double next = -expm1(-i_over_p) * count / i_over_p + a * rate;   /* 1 - a, without
+                                                                        cancellation */
     return next < count ? count : next;
 }
 
