@@ -226,14 +226,17 @@ static void value_text(const struct dnsl_entry *e, char *out, size_t sz)
     }
 }
 
-/* report - the verdict: callback, then the check is gone */
+/* report - the verdict: the check is gone, then the callback runs (with copies of what it
+ * reports, so that it may start another check or free the cache) */
 static void report(struct dnsl_check *k, int verdict, const struct dnsl_zone *z,
                    const struct dnsl_entry *a, const struct dnsl_entry *txt)
 {
-    char value[DNSL_ADDRS_MAX * 17] = "";
-    struct dnsl_result r = { verdict, z ? z->zone : "", k->ip, value, txt ? txt->text : "" };
+    char value[DNSL_ADDRS_MAX * 17] = "", ip[64], text[DNSL_TEXT_MAX];
     if (a != NULL)
         value_text(a, value, sizeof(value));
+    str_copy(ip, k->ip, sizeof(ip));
+    str_copy(text, txt ? txt->text : "", sizeof(text));
+    struct dnsl_result r = { verdict, z ? z->zone : "", ip, value, text };
     struct dnsl_cache *c = k->cache;
     for (struct dnsl_check **pp = &c->checks; *pp; pp = &(*pp)->next)
         if (*pp == k) {
