@@ -10,10 +10,15 @@ looked up in the DNS (the route is an IP literal, Exim's host_lookup and ident a
 """
 
 
-def tandem_config(directory, port, sink_port, cutthrough=True, tls=None):
-    """tandem relaying everything to the sink; `tls` = (cert, key) offers STARTTLS."""
+def tandem_config(directory, port, sink_port, cutthrough=True, tls=None, extra=None):
+    """tandem relaying everything to the sink; `tls` = (cert, key) offers STARTTLS; `extra`
+    = dict(main=..., rcpt=..., acls=...) adds main options, RCPT ACL statements before the
+    accept, and further ACLs (the edge policy kinds, bench/lib/edge.py)."""
+    extra = extra or {}
     control = "  accept  control = cutthrough_delivery" if cutthrough else "  accept"
+    control = extra.get("rcpt", "") + control
     tls_lines = (f"tls_certificate = {tls[0]}\ntls_privatekey = {tls[1]}\n" if tls else "")
+    tls_lines += extra.get("main", "")
     return f"""\
 # tandem under bench/run ({'cutthrough' if cutthrough else 'store-and-forward'})
 hostname = tandem.bench
@@ -37,7 +42,7 @@ begin routes
 begin acl
 check_rcpt:
 {control}
-"""
+{extra.get("acls", "")}"""
 
 
 def exim_config(directory, port, sink_port, cutthrough=True, extra=""):

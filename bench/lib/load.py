@@ -17,12 +17,13 @@ import os
 import subprocess
 import time
 
+import edge
 from servers import Exim, Sink, Tandem
 from noise import Noise, fsync_cost
 from proctree import PeakSampler
 from util import listen_overflows, log, postfix_env, postfix_tool
 
-CUTTHROUGH_KINDS = ("tandem-ct", "exim-ct")
+CUTTHROUGH_KINDS = ("tandem-ct", "tandem-ct-dnsl", "tandem-ct-spam", "exim-ct")
 
 
 def run_source(port, sc, count, timeout):
@@ -75,6 +76,8 @@ def start(kind, workdir, ctx):
     try:
         if kind == "sink":
             return sink, sink
+        if kind in edge.KINDS:
+            return sink, edge.start_tandem(kind, workdir, ctx, sink.port)
         if kind.startswith("tandem"):
             return sink, Tandem(os.path.join(workdir, "tandem"), ctx.tandem_bin, sink.port,
                                 cutthrough=kind == "tandem-ct")

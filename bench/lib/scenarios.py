@@ -23,13 +23,15 @@ SCENARIOS = [
 
 SMOKE_SCENARIOS = [SCENARIOS[0], SCENARIOS[1]]
 
-# Server kinds, in table order: (key, label, needs --vs-exim)
+# Server kinds, in table order: (key, label, the option that adds it: None = always)
 SERVERS = [
-    ("sink", "smtp-sink (direct)", False),
-    ("tandem-ct", "tandem cutthrough", False),
-    ("tandem-sf", "tandem store-and-forward", False),
-    ("exim-ct", "Exim cutthrough", True),
-    ("exim-sf", "Exim store-and-forward", True),
+    ("sink", "smtp-sink (direct)", None),
+    ("tandem-ct", "tandem cutthrough", None),
+    ("tandem-ct-dnsl", "tandem cutthrough + dnslists", "edge"),
+    ("tandem-ct-spam", "tandem cutthrough + spam (rspamd)", "edge"),
+    ("tandem-sf", "tandem store-and-forward", None),
+    ("exim-ct", "Exim cutthrough", "vs_exim"),
+    ("exim-sf", "Exim store-and-forward", "vs_exim"),
 ]
 
 SERVER_LABELS = {key: label for key, label, _ in SERVERS}
