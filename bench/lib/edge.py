@@ -69,10 +69,12 @@ def start_tandem(kind, workdir, ctx, sink_port):
 
 
 def _message(size):
-    """A plain message of about `size` bytes (what smtp-source sends is as dull)."""
-    head = b"From: bench@client.test\r\nTo: rcpt@example.test\r\nSubject: bench\r\n\r\n"
-    line = b"The quick brown fox jumps over the lazy dog, again and again.\r\n"
-    return head + line * max(1, (size - len(head)) // len(line))
+    """A message of about `size` bytes shaped like smtp-source's (numbered lines of X), so that
+    rspamd alone scans what it scans behind tandem."""
+    head = (b"From: <bench@client.test>\r\nTo: <rcpt@example.test>\r\n"
+            b"Date: Mon, 7 Dec 2026 23:04:33 +0000\r\nMessage-Id: <bench.1@client.test>\r\n\r\n")
+    lines = [b"%d" % (i % 10) + b"X" * 77 + b"\r\n" for i in range(max(1, (size - len(head)) // 80))]
+    return head + b"".join(lines)
 
 
 def _post(port, body):
