@@ -40,6 +40,7 @@ struct server {
     struct callout_limiter *callout_limiter;
     struct spool_pool *spool_pool; /* reusable temporary files for messages being received */
     struct spam_client *spam;    /* the content scanner, when the data ACL scans */
+    bool uses_dnslists, uses_ratelimit; /* some stage's ACL has the condition */
     char (*notify_backlog)[24];  /* ids the scheduler's full queue could not take yet */
     size_t nnotify;
     struct event *notify_ev;

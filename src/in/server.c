@@ -30,6 +30,10 @@ void server_init_outbound(struct server *srv)
         log_main("callout cache unavailable: %s", err);
     srv->callout_limiter = callout_limiter_new(srv->conf->callout_max_per_host);
     srv->need_host_names = srv->dns && conf_needs_host_names(srv->conf);
+    for (int st = 0; st < ACL_NSTAGES; st++) {
+        srv->uses_dnslists |= acl_uses(srv->conf->acl_for_stage[st], COND_DNSLISTS);
+        srv->uses_ratelimit |= acl_uses(srv->conf->acl_for_stage[st], COND_RATELIMIT);
+    }
     if (acl_uses(srv->conf->acl_for_stage[ACL_DATA], COND_SPAM))
         srv->spam = spam_client_new(srv->base, &srv->conf->spamd);
     if (!srv->no_deliver)

@@ -26,16 +26,20 @@ static struct smtp_policy *policy_of(struct smtp_session *s)
     return s->policy;
 }
 
-/* smtp_policy_env - what this ACL run's conditions work with */
+/* smtp_policy_env - what this ACL run's conditions work with (the DNS list answers and the
+ * rates are made for sessions of a configuration that uses them, on the first ACL run) */
 void smtp_policy_env(struct smtp_session *s, enum acl_stage stage, struct acl_env *env)
 {
-    struct smtp_policy *p = policy_of(s);
+    const struct server *srv = s->srv;
     const struct txn *t = s->txn;
     memset(env, 0, sizeof(*env));
-    if (p->dnsl == NULL && s->srv->dns != NULL)
-        p->dnsl = dnsl_cache_new(s->srv->dns, s->srv->conf->dnslist_timeout);
-    if (p->rates == NULL)
-        p->rates = rate_memo_new(s->srv->hints);
+    if (!srv->uses_dnslists && !srv->uses_ratelimit && srv->spam == NULL)
+        return;
+    struct smtp_policy *p = policy_of(s);
+    if (p->dnsl == NULL && srv->uses_dnslists && srv->dns != NULL)
+        p->dnsl = dnsl_cache_new(srv->dns, srv->conf->dnslist_timeout);
+    if (p->rates == NULL && srv->uses_ratelimit)
+        p->rates = rate_memo_new(srv->hints);
     env->dnsl = p->dnsl;
     env->rates = p->rates;
     env->spam = stage == ACL_DATA ? p->scan : NULL;

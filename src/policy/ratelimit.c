@@ -17,7 +17,7 @@
 enum memo_scope { SCOPE_CONN, SCOPE_MAIL, SCOPE_CMD };
 
 struct memo_entry {
-    char key[HINTS_RATE_KEY_MAX + 1];
+    char *key;
     enum memo_scope scope;
     unsigned serial;            /* SCOPE_MAIL: the message, SCOPE_CMD: the ACL run */
     double rate;
@@ -25,8 +25,8 @@ struct memo_entry {
 
 struct rate_memo {
     struct hints *hints;
-    struct memo_entry e[RATE_MEMO_MAX];
-    size_t n, next;             /* next: the slot reused when full */
+    struct memo_entry *e;       /* grows to RATE_MEMO_MAX, then slots are reused in turn */
+    size_t n, next;
     unsigned mail_serial, cmd_serial;
 };
 
@@ -39,6 +39,11 @@ struct rate_memo *rate_memo_new(struct hints *h)
 
 void rate_memo_free(struct rate_memo *m)
 {
+    if (m == NULL)
+        return;
+    for (size_t i = 0; i < m->n; i++)
+        free(m->e[i].key);
+    free(m->e);
     free(m);
 }
 
@@ -88,12 +93,19 @@ static struct memo_entry *memo_find(struct rate_memo *m, const char *key, enum m
 static void memo_put(struct rate_memo *m, const char *key, enum memo_scope sc, double rate)
 {
     struct memo_entry *e = memo_find(m, key, sc);
-    if (e == NULL) {
-        e = m->n < RATE_MEMO_MAX ? &m->e[m->n++] : &m->e[m->next++ % RATE_MEMO_MAX];
-        str_copy(e->key, key, sizeof(e->key));
-        e->scope = sc;
-        e->serial = memo_serial(m, sc);
+    if (e == NULL && m->n < RATE_MEMO_MAX) {
+        m->e = xreallocarray(m->e, m->n + 1, sizeof(*m->e));
+        e = &m->e[m->n++];
+        e->key = NULL;
+    } else if (e == NULL) {
+        e = &m->e[m->next++ % RATE_MEMO_MAX];
     }
+    if (e->key == NULL || strcmp(e->key, key) != 0) {
+        free(e->key);
+        e->key = xstrdup(key);
+    }
+    e->scope = sc;
+    e->serial = memo_serial(m, sc);
     e->rate = rate;
 }
 
