@@ -10,11 +10,9 @@
 #include "core/core.h"
 
 /* log_cond - a condition's problem in the main log, with the message id when there is one */
-static void log_cond(const struct acl_run *r, const char *fmt, const char *a, const char *b)
+static void log_cond(const struct acl_run *r, const char *text)
 {
     const char *id = acl_run_var(r, VAR_MESSAGE_ID);
-    char text[600];
-    str_fmt(text, sizeof(text), fmt, a, b);
     if (id != NULL)
         log_main("%s %s", id, text);
     else
@@ -61,7 +59,7 @@ static void rate_done(void *arg, const struct rate_outcome *o)
     const struct acl_item *it = acl_run_current_item(r);
     char rate[64];
     if (!o->ok) {
-        log_cond(r, "ratelimit database not available%s%s", "", "");
+        log_cond(r, "ratelimit database not available");
         acl_cond_done(r, ACL_COND_DEFER);
         return;
     }
@@ -96,8 +94,10 @@ static void rate_start(struct acl_run *r, const struct acl_item *it)
 /* spam_failed - no verdict: defer, or (defer_ok) the condition is false; logged either way */
 static void spam_failed(struct acl_run *r, const struct acl_item *it, const char *why)
 {
-    log_cond(r, "spam acl condition: %s%s", why,
-             it->spam.defer_ok ? " (defer_ok: the condition is false)" : "");
+    char text[400];
+    str_fmt(text, sizeof(text), "spam acl condition: %s%s", why,
+            it->spam.defer_ok ? " (defer_ok: the condition is false)" : "");
+    log_cond(r, text);
     acl_cond_done(r, it->spam.defer_ok ? ACL_COND_FALSE : ACL_COND_DEFER);
 }
 

@@ -51,16 +51,15 @@ static void clean(char *out, size_t sz, const char *s)
     out[n] = '\0';
 }
 
-/* add_header - "Name: value" with the value cleaned; nothing for an empty value */
-static void add_header(struct spam_scan *s, const char *name, const char *fmt, const char *value)
+/* add_header - "Name: value" (or "Name: <value>" for addresses) with the value cleaned;
+ * nothing for an empty value */
+static void add_header(struct spam_scan *s, const char *name, const char *value, bool angle)
 {
     char v[400], line[SPAM_HDR_MAX];
     if (value == NULL || value[0] == '\0')
         return;
     clean(v, sizeof(v), value);
-    char f[64];
-    str_fmt(f, sizeof(f), "%%s: %s", fmt);
-    str_fmt(line, sizeof(line), f, name, v);
+    str_fmt(line, sizeof(line), angle ? "%s: <%s>" : "%s: %s", name, v);
     s->headers = curl_slist_append(s->headers, line);
 }
 
@@ -69,15 +68,17 @@ static void request_headers(struct spam_scan *s, const struct spam_meta *m)
 {
     s->headers = curl_slist_append(s->headers, "Transfer-Encoding: chunked");
     s->headers = curl_slist_append(s->headers, "Expect:");   /* no 100-continue round trip */
-    add_header(s, "IP", "%s", m->ip);
-    add_header(s, "Helo", "%s", m->helo);
-    add_header(s, "Hostname", "%s", m->host_name);
-    add_header(s, "Queue-Id", "%s", m->queue_id);
-    add_header(s, "MTA-Name", "%s", m->mta_name);
-    if (m->sender != NULL)
-        add_header(s, "From", "<%s>", m->sender[0] ? m->sender : "@");
+    add_header(s, "IP", m->ip, false);
+    add_header(s, "Helo", m->helo, false);
+    add_header(s, "Hostname", m->host_name, false);
+    add_header(s, "Queue-Id", m->queue_id, false);
+    add_header(s, "MTA-Name", m->mta_name, false);
+    if (m->sender != NULL && m->sender[0] == '\0')
+        s->headers = curl_slist_append(s->headers, "From: <>");
+    else
+        add_header(s, "From", m->sender, true);
     for (size_t i = 0; i < m->nrcpts && i < SPAM_RCPTS_MAX; i++)
-        add_header(s, "Rcpt", "<%s>", m->rcpts[i]);
+        add_header(s, "Rcpt", m->rcpts[i], true);
 }
 
 /* finish - the outcome is known: stop the timers, tell a waiting caller from the loop */
