@@ -1,5 +1,6 @@
 /* acl.c - evaluate a compiled ACL with Exim's semantics.  The evaluation is resumable: a
- * verify condition may complete later (from the event loop) and a delay waits on a timer. */
+ * verify condition may complete later (from the event loop), as may dnslists, ratelimit and
+ * spam (started by acl_cond.c), and a delay waits on a timer. */
 #include "acl_int.h"
 
 #include <event2/event.h>
