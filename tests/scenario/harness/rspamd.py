@@ -12,7 +12,6 @@ Hyperscan is off, so it starts in about a second instead of twenty.
 """
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -37,10 +36,6 @@ logging {{ type = "file"; filename = "{dir}/rspamd.log"; level = "info"; }}
 actions {{ reject = 15; add_header = 6; greylist = 4; }}
 worker "normal" {{ bind_socket = "127.0.0.1:{port}"; count = 1; }}
 """
-
-
-def have_rspamd():
-    return shutil.which("rspamd") is not None
 
 
 class Rspamd:
