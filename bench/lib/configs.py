@@ -10,15 +10,16 @@ looked up in the DNS (the route is an IP literal, Exim's host_lookup and ident a
 """
 
 
-def tandem_config(directory, port, sink_port, cutthrough=True, tls=None, extra=None):
+def tandem_config(directory, port, sink_port, cutthrough=True, tls=None, extra=""):
     """tandem relaying everything to the sink; `tls` = (cert, key) offers STARTTLS; `extra`
-    = dict(main=..., rcpt=..., acls=...) adds main options, RCPT ACL statements before the
-    accept, and further ACLs (the edge policy kinds, bench/lib/edge.py)."""
-    extra = extra or {}
+    adds main options (hosts_proxy behind HAProxy), or is a dict(main=..., rcpt=..., acls=...):
+    main options, RCPT ACL statements before the accept, and further ACLs (the edge policy
+    kinds, bench/lib/edge.py)."""
+    extra = extra if isinstance(extra, dict) else {"main": extra}
     control = "  accept  control = cutthrough_delivery" if cutthrough else "  accept"
     control = extra.get("rcpt", "") + control
     tls_lines = (f"tls_certificate = {tls[0]}\ntls_privatekey = {tls[1]}\n" if tls else "")
-    tls_lines += extra.get("main", "")
+    main_lines = extra.get("main", "")
     return f"""\
 # tandem under bench/run ({'cutthrough' if cutthrough else 'store-and-forward'})
 hostname = tandem.bench
@@ -34,7 +35,7 @@ smtp_receive_timeout = 5m
 remote_max_parallel = 200
 callout_max_per_host = 10000
 tls_outbound = none
-{tls_lines}acl_smtp_rcpt = check_rcpt
+{tls_lines}{main_lines}acl_smtp_rcpt = check_rcpt
 
 begin routes
 *   [127.0.0.1]:{sink_port}

@@ -18,12 +18,14 @@ import subprocess
 import time
 
 import edge
+from balanced import Balanced
 from servers import Exim, Sink, Tandem
 from noise import Noise, fsync_cost
 from proctree import PeakSampler
 from util import listen_overflows, log, postfix_env, postfix_tool
 
-CUTTHROUGH_KINDS = ("tandem-ct", "tandem-ct-dnsl", "tandem-ct-spam", "exim-ct")
+CUTTHROUGH_KINDS = ("tandem-ct", "tandem-ct-dnsl", "tandem-ct-spam", "exim-ct", "haproxy-1",
+                    "haproxy-2")
 
 
 def run_source(port, sc, count, timeout):
@@ -78,6 +80,9 @@ def start(kind, workdir, ctx):
             return sink, sink
         if kind in edge.KINDS:
             return sink, edge.start_tandem(kind, workdir, ctx, sink.port)
+        if kind.startswith("haproxy"):
+            return sink, Balanced(os.path.join(workdir, "balanced"), ctx.tandem_bin, sink.port,
+                                  nodes=int(kind[-1]))
         if kind.startswith("tandem"):
             return sink, Tandem(os.path.join(workdir, "tandem"), ctx.tandem_bin, sink.port,
                                 cutthrough=kind == "tandem-ct")
@@ -194,6 +199,9 @@ def _measure(kind, sc, ctx, sink, server, row):
     if kind in CUTTHROUGH_KINDS:
         cut = server.log_count(">>") - ct_before
         row["cut_through"] = cut
+        if hasattr(server, "node_counts"):
+            row["notes"].append("per node (>> lines since start): " +
+                                " / ".join(str(n) for n in server.node_counts(">>")))
         if cut < count:
             row["notes"].append(f"cut through: {cut} of {count} (>> lines)")
 

@@ -23,15 +23,17 @@ SCENARIOS = [
 
 SMOKE_SCENARIOS = [SCENARIOS[0], SCENARIOS[1]]
 
-# Server kinds, in table order: (key, label, the option that adds it: None = always)
+# Server kinds, in table order: (key, label, the option that adds it: "" = always)
 SERVERS = [
-    ("sink", "smtp-sink (direct)", None),
-    ("tandem-ct", "tandem cutthrough", None),
+    ("sink", "smtp-sink (direct)", ""),
+    ("tandem-ct", "tandem cutthrough", ""),
     ("tandem-ct-dnsl", "tandem cutthrough + dnslists", "edge"),
     ("tandem-ct-spam", "tandem cutthrough + spam (rspamd)", "edge"),
-    ("tandem-sf", "tandem store-and-forward", None),
+    ("tandem-sf", "tandem store-and-forward", ""),
     ("exim-ct", "Exim cutthrough", "vs_exim"),
     ("exim-sf", "Exim store-and-forward", "vs_exim"),
+    ("haproxy-1", "HAProxy + 1 tandem node (cutthrough)", "haproxy"),
+    ("haproxy-2", "HAProxy + 2 tandem nodes (cutthrough)", "haproxy"),
 ]
 
 SERVER_LABELS = {key: label for key, label, _ in SERVERS}

@@ -112,7 +112,7 @@ class Sink(Server):
 class Tandem(Server):
     """tandem relaying to the sink, with cutthrough or store-and-forward."""
 
-    def __init__(self, workdir, binary, sink_port, cutthrough=True, tls=None, extra=None):
+    def __init__(self, workdir, binary, sink_port, cutthrough=True, tls=None, extra=""):
         self.name = "tandem " + ("cutthrough" if cutthrough else "store-and-forward")
         self.dir, self.port = workdir, free_port()
         for sub in ("spool", "log"):

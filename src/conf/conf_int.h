@@ -76,6 +76,8 @@ void conf_route_free(struct route *r);
 /* Strip surrounding double quotes (\" inside is a quote); NULL if unterminated. */
 char *conf_unquote(const char *value);
 bool conf_parse_port(const char *s, uint16_t *port);
+/* spamd_address (conf_spamd.c). */
+bool conf_parse_spamd(struct spamd_addr *sa, const char *value, char *err, size_t errsz);
 bool conf_hostname_ok(const char *s);
 
 #endif

@@ -14,7 +14,8 @@
 
 enum opt_type {
     OT_STRING, OT_HOSTNAME, OT_LISTEN, OT_UINT, OT_WORKERS, OT_SIZE, OT_TIME, OT_HOSTLIST,
-    OT_DNS, OT_PORT, OT_TLS, OT_TIMES, OT_BARE_NL, OT_ACL, OT_SPAMD, OT_NTYPES
+    OT_DNS, OT_PORT, OT_TLS, OT_TIMES, OT_BARE_NL, OT_ACL, OT_ADDR, OT_HINTS, OT_SPAMD,
+    OT_NTYPES
 };
 
 struct option {
@@ -68,6 +69,10 @@ static const struct option options[] = {
     { "connect_timeout", OT_TIME, F(connect_timeout), "30s", 1, NOMAX },
     { "data_timeout", OT_TIME, F(data_timeout), "5m", 1, NOMAX },
     { "shutdown_timeout", OT_TIME, F(shutdown_timeout), "30s", 0, NOMAX },
+    { "hosts_proxy", OT_HOSTLIST, F(hosts_proxy), NULL, 0, 0 },
+    { "metrics_listen", OT_ADDR, F(metrics_listen), NULL, 0, 0 },
+    { "transaction_log", OT_STRING, F(transaction_log), NULL, 0, 0 },
+    { "hints_backend", OT_HINTS, F(hints_backend), "lmdb", 0, 0 },
     { "spamd_address", OT_SPAMD, F(spamd), NULL, 0, 0 },
     { "dnslist_timeout", OT_TIME, F(dnslist_timeout), "5s", 1, NOMAX },
     { "acl_smtp_connect", OT_ACL, F(acl_names[ACL_CONNECT]), NULL, ACL_CONNECT, 0 },
@@ -411,70 +416,42 @@ static bool set_acl(struct conf_parser *p, const struct option *o, void *field,
     return set_string(p, o, field, value, err, errsz);
 }
 
-/* spamd_host_port - "ip:port", "[ipv6]:port" or Exim's "ip port" (tok[1] is then used up) */
-static bool spamd_host_port(struct spamd_addr *sa, char **tok, size_t *n, char *err, size_t errsz)
+/* set_addr - one numeric addr:port (metrics_listen) */
+static bool set_addr(struct conf_parser *p, const struct option *o, void *field,
+                     const char *value, char *err, size_t errsz)
 {
-    char *t = tok[0], *colon = strrchr(t, ':'), *host = t;
-    const char *port = "";
-    struct in6_addr a;
-    if (t[0] == '[' && colon != NULL && colon > t && colon[-1] == ']') {
-        host = t + 1;
-        colon[-1] = '\0';
-        port = colon + 1;
-    } else if (colon != NULL && strchr(t, ':') == colon) {
-        *colon = '\0';
-        port = colon + 1;
-    } else if (*n > 1) {
-        port = tok[1];
-        memmove(tok + 1, tok + 2, (*n - 2) * sizeof(*tok));
-        (*n)--;
+    struct listen_addr la, **dst = field;
+    (void)p;
+    (void)o;
+    if (!listen_item(value, &la, err, errsz))
+        return false;
+    if (la.implicit_tls) {
+        free(la.text);
+        return fail(err, errsz, "\"%.60s\": /tls is for SMTP listeners", value);
     }
-    if (inet_pton(AF_INET, host, &a) != 1 && inet_pton(AF_INET6, host, &a) != 1)
-        return fail(err, errsz, "\"%.60s\" is not a numeric IP address", host);
-    if (!conf_parse_port(port, &sa->port))
-        return fail(err, errsz, "invalid or missing port \"%.20s\"", port);
-    free(sa->host);
-    sa->host = xstrdup(host);
+    *dst = xmemdup(&la, sizeof(la));
     return true;
 }
 
-/* spamd_option - "variant=rspamd" or "tmo=TIME" after the address */
-static bool spamd_option(struct spamd_addr *sa, const char *o, bool *rspamd, char *err,
-                         size_t errsz)
+/* set_hints - where the shared hints live: "lmdb"; "redis://HOST:PORT[/DB]" is not built yet
+ * and is refused rather than silently served from LMDB */
+static bool set_hints(struct conf_parser *p, const struct option *o, void *field,
+                      const char *value, char *err, size_t errsz)
 {
-    if (strcmp(o, "variant=rspamd") == 0)
-        return *rspamd = true;
-    if (strncmp(o, "tmo=", 4) == 0) {
-        if (parse_time(o + 4, &sa->tmo) && sa->tmo > 0)
-            return true;
-        return fail(err, errsz, "invalid time \"%.40s\"", o + 4);
-    }
-    return fail(err, errsz, "unknown option \"%.40s\" (variant=rspamd, tmo=TIME)", o);
+    if (strcmp(value, "lmdb") == 0)
+        return set_string(p, o, field, value, err, errsz);
+    if (strncmp(value, "redis://", 8) == 0)
+        return fail(err, errsz, "the redis backend is not available in this version");
+    return fail(err, errsz, "expected lmdb or redis://HOST:PORT[/DB], not \"%.40s\"", value);
 }
 
-/* set_spamd - "127.0.0.1:11333 variant=rspamd [tmo=2m]": one rspamd, its HTTP protocol */
+/* set_spamd - spamd_address (conf_spamd.c) */
 static bool set_spamd(struct conf_parser *p, const struct option *o, void *field,
                       const char *value, char *err, size_t errsz)
 {
-    struct spamd_addr *sa = field;
-    char *copy = xstrdup(value), *tok[8], *save = NULL;
-    size_t n = 0;
-    bool rspamd = false, ok = true;
     (void)p;
     (void)o;
-    for (char *t = strtok_r(copy, " \t", &save); t && ok; t = strtok_r(NULL, " \t", &save))
-        ok = n < ARRAY_LEN(tok) ? (tok[n++] = t) != NULL : fail(err, errsz, "too many words");
-    if (ok && n == 0)
-        ok = fail(err, errsz, "no address given");
-    sa->tmo = 120;
-    if (ok)
-        ok = spamd_host_port(sa, tok, &n, err, errsz);
-    for (size_t i = 1; ok && i < n; i++)
-        ok = spamd_option(sa, tok[i], &rspamd, err, errsz);
-    if (ok && !rspamd)
-        ok = fail(err, errsz, "only rspamd's HTTP protocol is supported: add variant=rspamd");
-    free(copy);
-    return ok;
+    return conf_parse_spamd(field, value, err, errsz);
 }
 
 static const opt_parser parsers[OT_NTYPES] = {
@@ -482,7 +459,8 @@ static const opt_parser parsers[OT_NTYPES] = {
     [OT_UINT] = set_uint, [OT_WORKERS] = set_workers, [OT_SIZE] = set_size,
     [OT_TIME] = set_time, [OT_HOSTLIST] = set_hostlist, [OT_DNS] = set_dns,
     [OT_PORT] = set_port, [OT_TLS] = set_tls, [OT_TIMES] = set_times,
-    [OT_BARE_NL] = set_bare_nl, [OT_ACL] = set_acl, [OT_SPAMD] = set_spamd,
+    [OT_BARE_NL] = set_bare_nl, [OT_ACL] = set_acl, [OT_ADDR] = set_addr,
+    [OT_HINTS] = set_hints, [OT_SPAMD] = set_spamd,
 };
 
 /* set_option - parse value into option i, reporting an error naming the option */

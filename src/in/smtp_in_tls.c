@@ -89,6 +89,7 @@ void smtp_tls_established(struct smtp_session *s)
     char desc[200];
     sf_set(s, SF_TLS);
     sf_clear(s, SF_TLS_HANDSHAKE);
+    metric_inc(M_TLS_IN);
     if (s->phase == PH_CONNECT) {
         tls_describe(bufferevent_openssl_get_ssl(s->bev), desc, sizeof(desc));
         s->tls_info = xstrdup(desc);
