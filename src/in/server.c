@@ -123,8 +123,14 @@ void server_accept(struct server *srv, int fd, const struct sockaddr *peer, sock
     const struct conf *c = srv->conf;
     char ip[64];
     sockaddr_ip(peer, ip, sizeof(ip));
-    if (c->hosts_proxy.n > 0 && list_match_host(&c->hosts_proxy, ip, NULL)) {
+    enum list_result proxied = c->hosts_proxy.n > 0 ? list_check_host(&c->hosts_proxy, ip, NULL, NULL)
+                                                    : LIST_NO_MATCH;
+    if (proxied == LIST_MATCH) {
         proxy_wait_start(srv, fd, peer, peerlen, implicit_tls);
+        return;
+    }
+    if (proxied == LIST_DEFER) {          /* a hosts_proxy lookup file is unreadable */
+        server_refuse(fd, ip, "hosts_proxy cannot be checked (lookup deferred)");
         return;
     }
     const char *why = srv->limits ? conn_limits_check(srv->limits, ip, c->smtp_accept_max,

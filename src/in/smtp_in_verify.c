@@ -123,7 +123,9 @@ static void routed(void *arg, struct route_result *res)
         route_status_reply(res->status, &code, &ecode);
         str_fmt(reply, sizeof(reply), "%d %s %s", code, ecode,
                 j->what == VERIFY_SENDER ? "Sender verify failed: unrouteable address"
-                                         : res->status == ROUTE_NULL_MX ? res->error : "Unrouteable address");
+                : res->status == ROUTE_NULL_MX || res->status == ROUTE_TEMPFAIL ||
+                          res->status == ROUTE_LOOKUP_DEFER ? res->error
+                : "Unrouteable address");
         route_result_free(res);
         job_end(j, code >= 500 ? VERIFY_FAIL : VERIFY_DEFER, reply);
         return;
@@ -160,8 +162,12 @@ static void verify_address(struct verify_job *j, const char *addr)
         return;
     }
     if (j->s->srv->dns == NULL) {
-        job_end(j, conf_route_for(j->s->srv->conf, domain) ? VERIFY_OK : VERIFY_FAIL,
-                "550 5.1.2 Unrouteable address");
+        const struct route *r;
+        enum list_result m = conf_route_find(j->s->srv->conf, domain, &r, NULL);
+        if (m == LIST_DEFER)
+            job_end(j, VERIFY_DEFER, "451 4.4.3 Temporary local problem routing the address");
+        else
+            job_end(j, r ? VERIFY_OK : VERIFY_FAIL, "550 5.1.2 Unrouteable address");
         return;
     }
     j->rq = route_resolve(j->s->srv->dns, j->s->srv->conf, domain, routed, j);

@@ -136,6 +136,10 @@ void smtp_out_rset(struct smtp_out *so, void *tag);
 /* QUIT; the object frees itself once the reply (or a short timeout) arrives, and calls no
  * callbacks after this. */
 void smtp_out_quit(struct smtp_out *so);
+/* Run base until every object given smtp_out_quit() in this process has had its reply or its
+ * timeout (a few seconds at most): a process about to end calls it, so that no link is
+ * abandoned halfway through its QUIT and none is left allocated. */
+void smtp_out_drain(struct event_base *base);
 
 /* "H=name [ip]:port" for log lines (name omitted when it is the IP literal). */
 void smtp_out_log_host(const struct smtp_out *so, char *buf, size_t sz);

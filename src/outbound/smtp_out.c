@@ -22,6 +22,9 @@
 static void on_fail_event(evutil_socket_t fd, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 
+/* Objects of this process given QUIT and not yet destroyed (see smtp_out_drain). */
+static unsigned links_quitting;
+
 struct smtp_out *smtp_out_new(struct event_base *base, const struct next_hop *hop,
                               const struct smtp_out_opts *opts, const struct smtp_out_cbs *cbs, void *arg)
 {
@@ -55,6 +58,8 @@ void smtp_out_set_cbs(struct smtp_out *so, const struct smtp_out_cbs *cbs, void 
 /* so_destroy - release everything; the connection closes without QUIT */
 static void so_destroy(struct smtp_out *so)
 {
+    if (so->quitting)
+        links_quitting--;
     so_free_bev(so);
     event_free(so->timer);
     event_free(so->fail_ev);
@@ -83,6 +88,24 @@ void smtp_out_free(struct smtp_out *so)
 {
     if (so)
         so_destroy_or_defer(so);
+}
+
+/* so_note_quitting - QUIT is on its way: count the object until it is destroyed */
+void so_note_quitting(struct smtp_out *so)
+{
+    if (!so->quitting) {
+        so->quitting = true;
+        links_quitting++;
+    }
+}
+
+/* smtp_out_drain - let every QUIT in flight finish: each has a reply or a timer coming, so
+ * the loop always makes progress */
+void smtp_out_drain(struct event_base *base)
+{
+    while (links_quitting > 0)
+        if (event_base_loop(base, EVLOOP_ONCE) != 0)
+            break;
 }
 
 /* leave - end of a callback section: destroy if the caller freed us meanwhile */

@@ -99,6 +99,7 @@ struct smtp_out {
     int busy;                 /* callbacks running: defer destruction */
     bool zombie;              /* freed by the caller while busy */
     bool quiet;               /* no more callbacks (QUIT given) */
+    bool quitting;            /* counted in the process's links waiting for QUIT's reply */
 };
 
 /* smtp_out.c */
@@ -110,6 +111,7 @@ void so_stop_timer(struct smtp_out *so);
 void so_install_bev(struct smtp_out *so, struct bufferevent *bev);
 void so_free_bev(struct smtp_out *so);
 void so_destroy_or_defer(struct smtp_out *so);
+void so_note_quitting(struct smtp_out *so);
 void so_reconnect(struct smtp_out *so);
 
 /* smtp_out_session.c */

@@ -269,9 +269,9 @@ static void report(evutil_socket_t fd, short what, void *arg)
     cb(cbarg, res);
 }
 
-struct route_query *route_resolve_route(struct dns_ctx *d, const struct conf *c,
-                                        const struct route *r, const char *domain,
-                                        route_cb cb, void *arg)
+/* query_new - a query for domain on route r (NULL: none) */
+static struct route_query *query_new(struct dns_ctx *d, const struct conf *c, const struct route *r,
+                                     const char *domain, route_cb cb, void *arg)
 {
     struct route_query *q = xcalloc(1, sizeof(*q));
     q->d = d;
@@ -284,11 +284,24 @@ struct route_query *route_resolve_route(struct dns_ctx *d, const struct conf *c,
     q->done_ev = event_new(dns_base(d), -1, 0, report, q);
     if (q->done_ev == NULL)
         fatalx("route: cannot create an event");
-    if (r == NULL) {
-        q->res = result_new(q, ROUTE_UNROUTABLE, "Unrouteable address");
-        event_active(q->done_ev, EV_TIMEOUT, 0);
-        return q;
-    }
+    return q;
+}
+
+/* answer_soon - a query whose answer is known already: reported from the event loop */
+static struct route_query *answer_soon(struct route_query *q, enum route_status st, const char *why)
+{
+    q->res = result_new(q, st, why);
+    event_active(q->done_ev, EV_TIMEOUT, 0);
+    return q;
+}
+
+struct route_query *route_resolve_route(struct dns_ctx *d, const struct conf *c,
+                                        const struct route *r, const char *domain,
+                                        route_cb cb, void *arg)
+{
+    struct route_query *q = query_new(d, c, r, domain, cb, arg);
+    if (r == NULL)
+        return answer_soon(q, ROUTE_UNROUTABLE, "Unrouteable address");
     q->ngroups = r->nhops;
     q->groups = xcalloc(r->nhops ? r->nhops : 1, sizeof(*q->groups));
     q->npending = 1; /* held until every group has started */
@@ -298,10 +311,17 @@ struct route_query *route_resolve_route(struct dns_ctx *d, const struct conf *c,
     return q;
 }
 
+/* route_resolve - the first matching route, then its hops.  A lookup in a route pattern that
+ * defers is a temporary routing failure (451 4.4.3, delivery deferred), never a match or a
+ * "no route" by accident; the lookup logs which file failed, the reply does not name it. */
 struct route_query *route_resolve(struct dns_ctx *d, const struct conf *c, const char *domain,
                                   route_cb cb, void *arg)
 {
-    return route_resolve_route(d, c, conf_route_for(c, domain), domain, cb, arg);
+    const struct route *r;
+    if (conf_route_find(c, domain, &r, NULL) == LIST_DEFER)
+        return answer_soon(query_new(d, c, NULL, domain, cb, arg), ROUTE_LOOKUP_DEFER,
+                           "Temporary local problem routing the address (a lookup failed)");
+    return route_resolve_route(d, c, r, domain, cb, arg);
 }
 
 void route_cancel(struct route_query *q)

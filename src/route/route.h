@@ -33,6 +33,7 @@ enum route_status {
     ROUTE_NO_DOMAIN,    /* NXDOMAIN for the domain (mx routes): 550 5.1.2 */
     ROUTE_TEMPFAIL,     /* DNS trouble: 451 4.4.3, never permanent */
     ROUTE_NO_HOSTS,     /* every host lookup failed permanently or pointed back at us: 4.4.4/5.4.4 */
+    ROUTE_LOOKUP_DEFER, /* a lookup in a route pattern failed before a route matched: 451 4.4.3 */
 };
 
 struct route_result {

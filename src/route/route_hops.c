@@ -17,6 +17,7 @@ static const char *const status_names[] = {
     [ROUTE_NO_DOMAIN] = "no such domain",
     [ROUTE_TEMPFAIL] = "temporary DNS failure",
     [ROUTE_NO_HOSTS] = "no usable hosts",
+    [ROUTE_LOOKUP_DEFER] = "lookup deferred",
 };
 
 const char *route_status_name(enum route_status st)
@@ -34,6 +35,7 @@ void route_status_reply(enum route_status st, int *code, const char **ecode)
         [ROUTE_NO_DOMAIN] = { 550, "5.1.2" },
         [ROUTE_TEMPFAIL] = { 451, "4.4.3" },
         [ROUTE_NO_HOSTS] = { 451, "4.4.4" },
+        [ROUTE_LOOKUP_DEFER] = { 451, "4.4.3" },
     };
     size_t i = (size_t)st < ARRAY_LEN(replies) ? (size_t)st : ROUTE_TEMPFAIL;
     *code = replies[i].code;

@@ -16,15 +16,6 @@
 
 static int outstanding;
 
-/* Until the configuration code is linked in, route_resolve's lookup needs a stand-in; the
- * driver itself only calls route_resolve_route.  Weak: the real one wins when present. */
-__attribute__((weak)) const struct route *conf_route_for(const struct conf *c, const char *domain)
-{
-    (void)c;
-    (void)domain;
-    return NULL;
-}
-
 static void mx_done(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
 {
     (void)arg;
