@@ -192,7 +192,7 @@ enum list_result conf_route_find(const struct conf *c, const char *domain,
 
 const char *tls_policy_name(enum tls_policy p)
 {
-    static const char *const names[] = { "unset", "none", "may", "encrypt", "verify" };
+    static const char *const names[] = { "unset", "none", "may", "encrypt", "verify", "dane" };
     return (unsigned)p < ARRAY_LEN(names) ? names[p] : "?";
 }
 

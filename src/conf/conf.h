@@ -252,7 +252,10 @@ void acl_text_expand(const struct acl_text *t, const char *const vals[VAR_NVARS]
 
 /* ---- conf: the parsed, validated configuration.  Immutable once loaded. */
 
-enum tls_policy { TLS_UNSET = 0, TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY };
+/* Outbound TLS.  TLS_DANE is a policy, not an engine setting: per next hop it becomes DANE
+ * authentication (secure TLSA records), else the domain's MTA-STS policy, else `may`
+ * (outbound/outbound.h: tls_policy). */
+enum tls_policy { TLS_UNSET = 0, TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY, TLS_DANE };
 enum bare_newline { BARE_NEWLINE_REJECT = 0, BARE_NEWLINE_SPACE };
 
 struct listen_addr {

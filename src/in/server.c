@@ -10,6 +10,7 @@
 #include "conf/conf.h"
 #include "core/core.h"
 #include "dns/dns.h"
+#include "outbound/outbound.h"
 #include "policy/policy.h"
 #include "store/store.h"
 
@@ -29,6 +30,7 @@ void server_init_outbound(struct server *srv)
     srv->hints = hints_open(srv->conf->spool_directory, err, sizeof(err));
     if (srv->hints == NULL)
         log_main("callout cache unavailable: %s", err);
+    srv->tlsp = tlsp_new(srv->base, srv->conf, srv->dns, srv->hints);
     srv->callout_limiter = callout_limiter_new(srv->conf->callout_max_per_host);
     srv->need_host_names = srv->dns && conf_needs_host_names(srv->conf);
     for (int st = 0; st < ACL_NSTAGES; st++) {
@@ -44,6 +46,8 @@ void server_init_outbound(struct server *srv)
 
 void server_free_outbound(struct server *srv)
 {
+    tlsp_free(srv->tlsp);
+    srv->tlsp = NULL;
     if (srv->dns)
         dns_free(srv->dns);
     if (srv->client_tls)

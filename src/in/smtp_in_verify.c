@@ -47,8 +47,10 @@ static bool same_address(const struct sockaddr_storage *ss, const char *ip)
     return inet_ntop(ss->ss_family, a, buf, sizeof(buf)) && strcmp(buf, ip) == 0;
 }
 
-static void helo_looked_up(void *arg, enum dns_status st, const struct sockaddr_storage *addrs, size_t n)
+static void helo_looked_up(void *arg, enum dns_status st, enum dns_security sec,
+                           const struct sockaddr_storage *addrs, size_t n)
 {
+    (void)sec;
     struct verify_job *j = arg;
     j->dq = NULL;
     if (st == DNS_TEMPFAIL) {
@@ -97,7 +99,7 @@ static void start_callout(struct verify_job *j)
     struct smtp_session *s = j->s;
     const struct conf *c = s->srv->conf;
     char postmaster[300];
-    struct callout_env ce = { { s->srv->base, c, s->srv->client_tls }, s->srv->hints,
+    struct callout_env ce = { { s->srv->base, c, s->srv->client_tls, s->srv->tlsp }, s->srv->hints,
                               s->srv->callout_limiter };
     struct callout_req req = { j->address, "", j->opts, false };
     if (j->what == VERIFY_RECIPIENT && j->opts.use_sender && s->txn)

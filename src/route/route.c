@@ -18,6 +18,7 @@ struct route_slot {
     bool literal;
     struct dns_query *dq;
     enum dns_status st;
+    enum dns_security sec;
     struct sockaddr_storage addrs[2 * DNS_ADDR_MAX];
     size_t naddrs;
 };
@@ -26,6 +27,7 @@ struct route_slot {
 struct route_group {
     enum hop_kind kind;
     enum dns_status mx_st;      /* mx: the MX lookup's status */
+    enum dns_security mx_sec;   /* mx: the MX lookup's DNSSEC status */
     bool null_mx;
     struct route_slot *slots;
     size_t nslots;
@@ -55,11 +57,13 @@ static void query_step_done(struct route_query *q)
         finish(q);
 }
 
-static void slot_answer(void *arg, enum dns_status st, const struct sockaddr_storage *addrs, size_t n)
+static void slot_answer(void *arg, enum dns_status st, enum dns_security sec,
+                        const struct sockaddr_storage *addrs, size_t n)
 {
     struct route_slot *s = arg;
     s->dq = NULL;
     s->st = st;
+    s->sec = sec;
     s->naddrs = n < ARRAY_LEN(s->addrs) ? n : ARRAY_LEN(s->addrs);
     if (s->naddrs)
         memcpy(s->addrs, addrs, s->naddrs * sizeof(*addrs));
@@ -99,12 +103,14 @@ static void mx_slots(struct route_query *q, struct route_group *g, const struct 
         slot_start(q, &g->slots[i]);
 }
 
-static void mx_answer(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
+static void mx_answer(void *arg, enum dns_status st, enum dns_security sec,
+                      const struct dns_mx *mx, size_t n)
 {
     struct route_query *q = arg;
     struct route_group *g = q->mxg;
     q->mxq = NULL;
     g->mx_st = st;
+    g->mx_sec = sec;
     size_t named = 0;
     for (size_t i = 0; st == DNS_OK && i < n; i++)
         named += mx[i].host[0] != '\0';
@@ -143,6 +149,7 @@ static struct route_result *result_new(struct route_query *q, enum route_status 
     struct route_result *res = xcalloc(1, sizeof(*res));
     res->status = st;
     res->route = q->r;
+    str_copy(res->domain, q->domain, sizeof(res->domain));
     str_copy(res->error, why, sizeof(res->error));
     return res;
 }
@@ -176,8 +183,13 @@ static size_t collect(struct route_query *q, struct next_hop *hops, size_t *self
                 *self_dropped += s->naddrs;
                 continue;
             }
-            for (size_t j = 0; j < s->naddrs && n < ROUTE_HOPS_MAX; j++)
-                hop_fill(&hops[n++], s->name, &s->addrs[j], s->port, s->pref, s->literal, tls);
+            bool mx = g->kind == HOP_MX;
+            bool dnssec = !s->literal && s->sec == DNS_SECURE && (!mx || g->mx_sec == DNS_SECURE);
+            for (size_t j = 0; j < s->naddrs && n < ROUTE_HOPS_MAX; j++) {
+                hop_fill(&hops[n], s->name, &s->addrs[j], s->port, s->pref, s->literal, tls);
+                hops[n].via_mx = mx;
+                hops[n++].dnssec = dnssec;
+            }
         }
     }
     return n;

@@ -239,8 +239,8 @@ static void test_every_option(void **state)
 static void test_tls_policies(void **state)
 {
     (void)state;
-    const char *names[] = { "none", "may", "encrypt", "verify" };
-    enum tls_policy pols[] = { TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY };
+    const char *names[] = { "none", "may", "encrypt", "verify", "dane" };
+    enum tls_policy pols[] = { TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY, TLS_DANE };
     for (size_t i = 0; i < ARRAY_LEN(names); i++) {
         char text[64];
         str_fmt(text, sizeof(text), "tls_outbound = %s\n", names[i]);
@@ -250,6 +250,9 @@ static void test_tls_policies(void **state)
         conf_free(c);
     }
     assert_string_equal(tls_policy_name(TLS_UNSET), "unset");
+    struct conf *c = load("begin routes\nx.example mx tls=dane\n");
+    assert_int_equal(c->routes[0].tls, TLS_DANE);
+    conf_free(c);
 }
 
 static void test_syntax(void **state)
@@ -581,7 +584,7 @@ static const struct conf_error option_errors[] = {
     { "dns_servers = :\n", 1, "dns_servers: no server given" },
     { "remote_port = 0\n", 1, "remote_port: invalid port \"0\"" },
     { "tls_outbound = always\n", 1,
-      "tls_outbound: expected none, may, encrypt or verify, not \"always\"" },
+      "tls_outbound: expected none, may, encrypt, verify or dane, not \"always\"" },
     { "bare_newline = allow\n", 1, "bare_newline: expected reject or space, not \"allow\"" },
     { "acl_smtp_rcpt = bad name\n", 1, "acl_smtp_rcpt: invalid ACL name \"bad name\"" },
     { "acl_smtp_data = nowhere\n", 1, "acl_smtp_data: ACL \"nowhere\" is not defined" },
@@ -613,7 +616,7 @@ static void test_many_errors_in_order(void **state)
                   "F:2: hostname: invalid host name \"bad host\"\n"
                   "F:3: hostlist h: hostlist \"undefined\" is not defined\n"
                   "F:4: unknown option \"foo\"\n"
-                  "F:6: route \"x.example\": tls= must be none, may, encrypt or verify, not \"maybe\"\n"
+                  "F:6: route \"x.example\": tls= must be none, may, encrypt, verify or dane, not \"maybe\"\n"
                   "F:9: message: unknown variable \"$nope\"\n");
 }
 
@@ -661,7 +664,7 @@ static const struct conf_error route_errors[] = {
     { "begin routes\nx mx port=0\n", 2, "route \"x\": invalid port \"0\"" },
     { "begin routes\nx mx port=25 port=26\n", 2, "route \"x\": port= given twice" },
     { "begin routes\nx mx tls=maybe\n", 2,
-      "route \"x\": tls= must be none, may, encrypt or verify, not \"maybe\"" },
+      "route \"x\": tls= must be none, may, encrypt, verify or dane, not \"maybe\"" },
     { "begin routes\nx mx tls=none tls=may\n", 2, "tls= given twice" },
     { "begin routes\nx mx retries=3\n", 2, "route \"x\": unknown route option \"retries=3\"" },
     { "begin routes\nx mx:25\n", 2, "route \"x\": \"mx:25\": an mx hop takes no port (use port=)" },
