@@ -49,6 +49,7 @@ struct parent {
     size_t nlisten;
     struct privs privs;
     struct conn_limits *limits;
+    unsigned accept_max_sized; /* the smtp_accept_max the connection tables were sized for */
     SSL_CTX *tls_ctx;          /* inbound TLS; children inherit it */
     unsigned nslots;
     bool slot_busy[MAX_CHILDREN];
@@ -313,6 +314,10 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
     if (p->tls_ctx)
         SSL_CTX_free(p->tls_ctx);
     p->tls_ctx = ctx;
+    if (c->smtp_accept_max > p->accept_max_sized)
+        log_main("configuration reload: smtp_accept_max %u is above the %u the connection "
+                 "tables were sized for; a worker takes at most that many client addresses "
+                 "until tandem is restarted", c->smtp_accept_max, p->accept_max_sized);
     conf_free(p->conf);
     p->conf = c;
     retire_children(p);
@@ -571,7 +576,8 @@ int parent_serve(const char *conf_path, bool foreground)
     p.nslots = worker_count(p.conf) * 4 + 4;
     if (p.nslots > MAX_CHILDREN)
         p.nslots = MAX_CHILDREN;
-    p.limits = conn_limits_create(p.nslots);
+    p.limits = conn_limits_create(p.nslots, p.conf->smtp_accept_max);
+    p.accept_max_sized = p.conf->smtp_accept_max;
     if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, p.sched_sock) != 0)
         fatal("socketpair");
     fd_nonblock(p.sched_sock[0]);

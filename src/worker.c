@@ -63,8 +63,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         str_copy(ip, "?", sizeof(ip));
     if (strncmp(ip, "::ffff:", 7) == 0)
         memmove(ip, ip + 7, strlen(ip + 7) + 1);
-    const char *why = conn_limits_check(w->srv.limits, ip, c->smtp_accept_max,
-                                        c->smtp_accept_max_per_host);
+    const char *why = conn_limits_check(w->srv.limits, (unsigned)w->srv.worker_index, ip,
+                                        c->smtp_accept_max, c->smtp_accept_max_per_host);
     if (why) {
         refuse_connection(fd, ip, why);
         return;
