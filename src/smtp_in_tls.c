@@ -71,6 +71,7 @@ void smtp_starttls(struct smtp_session *s, const struct smtp_cmd *c)
     s->busy = true; /* until the handshake completes */
     s->tls_handshake = true;
     smtp_session_swap_bev(s, tbev);
+    smtp_deadline_start(s);          /* the whole handshake within smtp_receive_timeout */
 }
 
 /* smtp_tls_accept_bev - a bufferevent that starts with the TLS handshake (implicit TLS) */
@@ -91,6 +92,7 @@ void smtp_tls_established(struct smtp_session *s)
     char desc[200];
     s->tls = true;
     s->tls_handshake = false;
+    smtp_deadline_stop(s);
     if (s->phase == PH_CONNECT) {
         tls_describe(bufferevent_openssl_get_ssl(s->bev), desc, sizeof(desc));
         s->tls_info = xstrdup(desc);
