@@ -12,6 +12,7 @@
 #include "conn_cache.h"
 #include "hints.h"
 #include "route_hops.h"
+#include "spool.h"
 #include "util.h"
 
 static void try_hop(struct dlv_txn *t);
@@ -197,7 +198,7 @@ static bool local_refusal(struct dlv_txn *t)
         v.ecode = "5.6.7";
         v.text = "SMTPUTF8 is required but the next hop does not offer it";
         v.errnum = DLV_ERRNO_UTF8;
-    } else if ((smtp_out_exts(t->so) & EXT_SIZE) && limit && env->size > limit) {
+    } else if ((smtp_out_exts(t->so) & EXT_SIZE) && limit && spool_content_length(env) > limit) {
         v.code = 552;
         v.ecode = "5.3.4";
         v.text = "message is larger than the next hop's SIZE limit";
@@ -232,7 +233,7 @@ static void start_batch(struct dlv_txn *t)
     memset(t->batch_ok, 0, DLV_BATCH_MAX * sizeof(*t->batch_ok));
     /* 8-bit content to a server without 8BITMIME goes anyway, without BODY= (as most MTAs
      * do); the engine adds each parameter only when the server offers its extension. */
-    struct mail_out m = { env->sender, env->size, env->body == BODY_8BITMIME || env->body == BODY_BINARYMIME,
+    struct mail_out m = { env->sender, spool_content_length(env), env->body == BODY_8BITMIME || env->body == BODY_BINARYMIME,
                           env->smtputf8, env->ret, env->envid };
     t->phase = TP_MAIL;
     smtp_out_mail(t->so, &m, NULL);
