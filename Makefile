@@ -8,25 +8,28 @@ override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstric
 override LDLIBS += $(shell pkg-config --libs $(PKGS)) -lresolv
 B       ?= build
 
-SRC     := $(filter-out src/main.c,$(wildcard src/*.c))
+SRC     := $(filter-out src/cli/main.c,$(wildcard src/*/*.c))
+HDR     := $(wildcard src/*/*.h)
 OBJ     := $(SRC:src/%.c=$(B)/obj/%.o)
-UNIT    := $(patsubst tests/unit/%.c,$(B)/unit/%,$(wildcard tests/unit/test_*.c))
-FUZZ    := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+UNIT    := $(patsubst tests/unit/%.c,$(B)/unit/%,$(wildcard tests/unit/*/test_*.c))
+FUZZ    := $(addprefix $(B)/fuzz/,$(basename $(notdir $(wildcard tests/fuzz/*/fuzz_*.c))))
 
 .PHONY: all unit fuzz test clean help asan asan-unit drivers
 all: $(B)/tandem
 
-$(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
+$(B)/obj/%.o: src/%.c $(HDR)
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(B)/libtandem.a: $(OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(B)/tandem: $(B)/obj/main.o $(B)/libtandem.a
+$(B)/tandem: $(B)/obj/cli/main.o $(B)/libtandem.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/unit/%: tests/unit/%.c $(B)/libtandem.a | $(B)/unit
-	$(CC) $(CFLAGS) -o $@ $< $(B)/libtandem.a $(LDLIBS) -lcmocka
+$(B)/unit/%: tests/unit/%.c $(B)/libtandem.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -iquote tests/unit -o $@ $< $(B)/libtandem.a $(LDLIBS) -lcmocka
 
 unit: $(UNIT)
 	@set -e; for t in $(UNIT); do echo "== $$t"; $$t; done
@@ -44,16 +47,18 @@ FUZZSAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -iquote src $(FUZZSAN) \
              $(shell pkg-config --cflags $(PKGS))
 FUZZOBJ   := $(SRC:src/%.c=$(B)/fuzz/obj/%.o)
-$(B)/fuzz/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/fuzz/obj
+$(B)/fuzz/obj/%.o: src/%.c $(HDR)
+	@mkdir -p $(dir $@)
 	clang $(FUZZFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 $(B)/fuzz/libtandem.a: $(FUZZOBJ)
 	rm -f $@ && ar rcs $@ $^
-$(B)/fuzz/%: tests/fuzz/%.c $(B)/fuzz/libtandem.a | $(B)/fuzz
+vpath fuzz_%.c $(sort $(dir $(wildcard tests/fuzz/*/fuzz_*.c)))
+$(B)/fuzz/fuzz_%: fuzz_%.c $(B)/fuzz/libtandem.a | $(B)/fuzz
 	clang $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $< $(B)/fuzz/libtandem.a $(LDLIBS)
 
 fuzz: $(FUZZ)
 
-$(B)/obj $(B)/unit $(B)/fuzz $(B)/fuzz/obj $(B)/drivers:
+$(B)/fuzz $(B)/drivers:
 	mkdir -p $@
 
 # Sanitizer build of the daemon and unit tests into build/asan (ASan + UBSan, clang).

@@ -14,16 +14,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "conf.h"
-#include "conn_cache.h"
-#include "delivery.h"
-#include "dns.h"
-#include "envelope.h"
-#include "hints.h"
-#include "log.h"
-#include "spool.h"
-#include "tls.h"
-#include "util.h"
+#include "conf/conf.h"
+#include "core/core.h"
+#include "dns/dns.h"
+#include "outbound/outbound.h"
+#include "smtp/smtp.h"
+#include "store/store.h"
 
 /* ---- in-memory retry hints (weak: the real LMDB ones win when linked) -------------------- */
 struct mem_hint {
@@ -191,8 +187,8 @@ int main(int argc, char **argv)
     envelope_set(&dr.env.protocol, "esmtp");
     dr.de.base = event_base_new();
     dr.de.conf = c;
-    dr.de.dns = dns_new(dr.de.base, c);
-    dr.de.client_tls = tls_client_ctx(c, err, sizeof(err));
+    dr.de.dns = dns_new(dr.de.base, c->dns_servers, c->dnssec_trust_anchor);
+    dr.de.client_tls = tls_client_ctx(c->tls_outbound_ca, err, sizeof(err));
     dr.de.cache = cache ? conn_cache_new(dr.de.base, 2, 8) : NULL;
     dr.de.hints = (struct hints *)mem_hints; /* only the in-memory stubs above look at it */
     start(&dr);

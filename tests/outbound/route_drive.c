@@ -9,12 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conf.h"
-#include "dns.h"
-#include "route.h"
-#include "route_hops.h"
-#include "route_print.h"
-#include "util.h"
+#include "conf/conf.h"
+#include "core/core.h"
+#include "dns/dns.h"
+#include "route/route.h"
 
 static int outstanding;
 
@@ -148,7 +146,7 @@ int main(int argc, char **argv)
     const char *what = argv[optind], *name = argv[optind + 1];
     setvbuf(stdout, NULL, _IOLBF, 0);
     struct event_base *base = event_base_new();
-    struct dns_ctx *d = dns_new(base, &c);
+    struct dns_ctx *d = dns_new(base, c.dns_servers, c.dnssec_trust_anchor);
     for (int i = 0; i < repeat; i++) {
         outstanding++;
         if (strcmp(what, "mx") == 0) {

@@ -15,10 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "route.h"
-#include "smtp_out.h"
-#include "tls.h"
-#include "util.h"
+#include "core/core.h"
+#include "outbound/outbound.h"
+#include "route/route.h"
 
 struct drive {
     struct event_base *base;
@@ -259,7 +258,7 @@ int main(int argc, char **argv)
     memset(&c, 0, sizeof(c));
     c.tls_outbound_ca = (char *)ca;
     char err[256];
-    SSL_CTX *ctx = pol > TLS_NONE ? tls_client_ctx(&c, err, sizeof(err)) : NULL;
+    SSL_CTX *ctx = pol > TLS_NONE ? tls_client_ctx(c.tls_outbound_ca, err, sizeof(err)) : NULL;
     if (pol > TLS_NONE && ctx == NULL)
         fatalx("%s", err);
     dr.base = event_base_new();

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "conf.h"
-#include "util.h"
+#include "conf/conf.h"
+#include "core/core.h"
 
 /* Write text to a new temporary file; returns its path (static buffer). */
 static inline const char *tu_write(const char *text)

@@ -18,9 +18,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "envelope.h"
-#include "spool.h"
-#include "util.h"
+#include "smtp/smtp.h"
+#include "store/store.h"
+#include "core/core.h"
 
 struct spool_fixture {
     char dir[64];

@@ -1,0 +1,263 @@
+/* conf/conf.h - the contract of the configuration: named lists, compiled ACLs, routes and options,
+ * loaded once and immutable after.  May include: core, smtp. */
+#ifndef TANDEM_CONF_H
+#define TANDEM_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/core.h"
+
+/* ---- list: Exim-style colon-separated lists: domains, hosts, addresses; named lists. */
+
+enum list_kind { LIST_DOMAIN, LIST_HOST, LIST_ADDRESS, LIST_LOCAL_PART };
+
+enum list_item_type {
+    ITEM_ANY,      /* "*" */
+    ITEM_LITERAL,  /* exact, case-insensitive (domains, host names, addresses) */
+    ITEM_SUFFIX,   /* "*.example.org": any subdomain; for addresses "*@domain" / "user@*" forms */
+    ITEM_CIDR,     /* IPv4/IPv6 address or network (host lists only) */
+    ITEM_NAMED,    /* "+name": refers to a named list of the same kind */
+};
+
+struct named_list;
+
+struct list_item {
+    enum list_item_type type;
+    bool negate;
+    char *text;                   /* the item as written (without '!') */
+    uint8_t addr[16];             /* ITEM_CIDR: network, IPv4 as ::ffff:a.b.c.d */
+    unsigned prefix;              /* ITEM_CIDR: prefix length in the 128-bit space */
+    const struct named_list *ref; /* ITEM_NAMED */
+};
+
+struct list {
+    enum list_kind kind;
+    struct list_item *items;
+    size_t n;
+};
+
+struct named_list {
+    char *name;
+    struct list list;
+    int line;
+};
+
+/* Parse "a : !b : +name" into l.  Named references are resolved against the given named
+ * lists (which must be of the same kind).  On error returns false with a message in err. */
+bool list_parse(struct list *l, enum list_kind kind, const char *text,
+                const struct named_list *named, size_t nnamed, char *err, size_t errsz);
+void list_free(struct list *l);
+
+/* The named lists a list may refer to, by kind: an address list's "+name" is a named address
+ * list, but its "user@+name" / "*@+name" is a named domain list (as in Exim).  Local part
+ * lists have no named lists.  Any pointer may be NULL with its count 0. */
+struct list_names {
+    const struct named_list *domains, *hosts, *addresses;
+    size_t ndomains, nhosts, naddresses;
+};
+bool list_parse_names(struct list *l, enum list_kind kind, const char *text,
+                      const struct list_names *names, char *err, size_t errsz);
+
+/* Check that named lists never refer to themselves, directly or not, and that chains of
+ * references are at most 16 deep; on failure *bad_list is one list on the loop. */
+bool list_names_check(const struct list_names *names, const struct named_list **bad_list);
+
+/* Matching, Exim semantics: items are tried in order and the first that matches decides
+ * (a negated item that matches means "no match"); no item matching means "no match",
+ * except that a list whose last item is negated behaves as if followed by "*".
+ * Hosts: ip NULL or "" means no remote host (only "" and "*" match); hostname is the
+ * verified reverse-DNS name, NULL if unknown (name patterns then do not match).
+ * Addresses: "" is the null sender, matched only by an empty item. */
+bool list_match_domain(const struct list *l, const char *domain);
+bool list_match_host(const struct list *l, const char *ip, const char *hostname);
+bool list_match_address(const struct list *l, const char *address);
+/* Does a host list have host-name items (which need the client's reverse-DNS name)? */
+bool list_has_host_names(const struct list *l);
+bool list_match_local_part(const struct list *l, const char *local_part);
+
+/* ---- acl: access control lists in their compiled form, built by the config parser
+ * (evaluation: policy/policy.h). */
+
+enum acl_stage { ACL_CONNECT, ACL_HELO, ACL_MAIL, ACL_RCPT, ACL_PREDATA, ACL_DATA, ACL_NSTAGES };
+enum acl_verb { VERB_ACCEPT, VERB_DENY, VERB_DEFER, VERB_DISCARD, VERB_DROP, VERB_REQUIRE, VERB_WARN };
+
+/* The variables text may use; nothing else is ever evaluated. */
+enum acl_var {
+    VAR_LOCAL_PART, VAR_DOMAIN, VAR_SENDER_ADDRESS, VAR_SENDER_HOST_ADDRESS,
+    VAR_SENDER_HELO_NAME, VAR_PRIMARY_HOSTNAME, VAR_MESSAGE_ID, VAR_ACL_VERIFY_MESSAGE, VAR_NVARS
+};
+
+/* Text with $variables, split at load time into literal and variable segments. */
+struct acl_text_seg {
+    bool is_var;
+    enum acl_var var;
+    char *literal;
+};
+struct acl_text {
+    struct acl_text_seg *segs;
+    size_t n;
+};
+
+enum verify_what { VERIFY_HELO, VERIFY_SENDER, VERIFY_RECIPIENT };
+
+struct callout_opts {
+    bool enabled;
+    unsigned timeout;  /* seconds, 0 = callout_timeout */
+    bool defer_ok, use_sender, use_postmaster, random, no_cache;
+};
+
+enum cut_defer { CUT_DEFER_SPOOL = 0, CUT_DEFER_PASS };
+enum cut_split { CUT_SPLIT_DEFER = 0, CUT_SPLIT_SPOOL };
+struct cutthrough_opts {
+    enum cut_defer defer;
+    enum cut_split split;
+};
+
+enum acl_item_kind {
+    COND_HOSTS, COND_DOMAINS, COND_LOCAL_PARTS, COND_SENDERS, COND_RECIPIENTS, COND_VERIFY,
+    MOD_MESSAGE, MOD_LOG_MESSAGE, MOD_LOGWRITE, MOD_ADD_HEADER, MOD_DELAY, MOD_CONTROL,
+};
+
+struct acl_item {
+    enum acl_item_kind kind;
+    bool negate;                 /* conditions only: "!domains = ..." */
+    struct list list;            /* COND_HOSTS .. COND_RECIPIENTS */
+    enum verify_what verify;     /* COND_VERIFY */
+    struct callout_opts callout; /* COND_VERIFY */
+    struct acl_text text;        /* MOD_MESSAGE, MOD_LOG_MESSAGE, MOD_LOGWRITE, MOD_ADD_HEADER */
+    unsigned delay;              /* MOD_DELAY, seconds */
+    struct cutthrough_opts cut;  /* MOD_CONTROL (control = cutthrough_delivery/...) */
+    int line;
+};
+
+struct acl_stmt {
+    enum acl_verb verb;
+    struct acl_item *items;
+    size_t n;
+    int line;
+};
+
+struct acl {
+    char *name;
+    struct acl_stmt *stmts;
+    size_t n;
+    int line;
+};
+
+/* Free what acl holds (its name, statements, lists, texts), not acl itself. */
+void acl_free(struct acl *acl);
+
+/* ---- acl_text: ACL text with $variables: split into segments when the configuration is
+ * loaded, expanded (never evaluated further) when an ACL runs.  Private to conf and acl. */
+
+/* Compile s ("$var", "${var}", "\$" for a dollar) into t; false with a message in err. */
+bool acl_text_compile(struct acl_text *t, const char *s, char *err, size_t errsz);
+void acl_text_free(struct acl_text *t);
+/* Append t to out with variable values from vals (NULL = empty); control characters in
+ * values become '?', so a value can never split a reply or header line. */
+void acl_text_expand(const struct acl_text *t, const char *const vals[VAR_NVARS], struct sbuf *out);
+
+/* ---- conf: the parsed, validated configuration.  Immutable once loaded. */
+
+enum tls_policy { TLS_UNSET = 0, TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY };
+enum bare_newline { BARE_NEWLINE_REJECT = 0, BARE_NEWLINE_SPACE };
+
+struct listen_addr {
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    bool implicit_tls; /* "addr:port/tls" */
+    char *text;        /* as written */
+};
+
+enum hop_kind { HOP_MX, HOP_HOST, HOP_IP };
+struct hop_spec {
+    enum hop_kind kind;
+    char *name;     /* host name, or the IP literal without brackets; NULL for mx */
+    uint16_t port;  /* 0 = the route's port= or remote_port */
+};
+
+struct route {
+    char *pattern;             /* as written: "example.org", "*.x", "+name", "*" */
+    struct list domains;       /* the pattern compiled as a one-item domain list */
+    struct hop_spec *hops;
+    size_t nhops;
+    uint16_t port;             /* port=, 0 = unset */
+    enum tls_policy tls;       /* tls=, TLS_UNSET = use tls_outbound */
+    int line;
+};
+
+struct conf {
+    char *path;
+
+    char *hostname;
+    struct listen_addr *listen;
+    size_t nlisten;
+    char *spool_directory;
+    char *log_directory;  /* "syslog" means syslog */
+    char *user;
+    unsigned workers;     /* 0 = auto */
+    uint64_t message_size_limit;
+    unsigned recipients_max;
+    unsigned smtp_accept_max;
+    unsigned smtp_accept_max_per_host;
+    unsigned smtp_receive_timeout;
+    char *tls_certificate, *tls_privatekey;
+    struct list tls_advertise_hosts;
+    char **dns_servers;   /* "127.0.0.1:5353" entries; NULL-terminated; NULL = system */
+    char *dnssec_trust_anchor;
+    uint16_t remote_port;
+    enum tls_policy tls_outbound;
+    char *tls_outbound_ca;
+    char *helo_data;
+    unsigned callout_timeout;
+    unsigned cutthrough_data_timeout;
+    unsigned callout_cache_positive, callout_cache_negative;
+    unsigned *retry_intervals;
+    size_t nretry_intervals;
+    unsigned retry_give_up;
+    struct list chunking_advertise_hosts, dsn_advertise_hosts, pipelining_advertise_hosts;
+
+    /* Extensions to CONFIG.md (documented in doc/config.md). */
+    unsigned received_headers_max;    /* [30] more Received: headers = loop, 554 5.4.6 */
+    unsigned smtp_line_length_max;    /* [2048] longest command line, CRLF included */
+    unsigned smtp_max_errors;         /* [10] bad commands before 421 and close */
+    uint64_t smtp_data_min_rate;      /* [256] bytes/s a message must average once it has
+                                         taken smtp_receive_timeout; 0 = no minimum */
+    enum bare_newline bare_newline;   /* [reject] bare CR or LF in DATA */
+    unsigned remote_max_parallel;     /* [20] concurrent outbound deliveries (scheduler) */
+    unsigned callout_max_per_host;    /* [5] concurrent callouts to one next hop */
+    unsigned connect_timeout;         /* [30s] outbound TCP connect */
+    unsigned data_timeout;            /* [5m] outbound per data block and final dot */
+    unsigned shutdown_timeout;        /* [30s] graceful stop before sessions are cut */
+
+    /* ACL names per stage (as written) and the ACLs they resolve to (NULL = none). */
+    char *acl_names[ACL_NSTAGES];
+    const struct acl *acl_for_stage[ACL_NSTAGES];
+
+    struct named_list *domainlists, *hostlists, *addresslists;
+    size_t ndomainlists, nhostlists, naddresslists;
+    struct route *routes;
+    size_t nroutes;
+    struct acl *acls;
+    size_t nacls;
+};
+
+/* Load and validate path.  On failure returns NULL and writes every error found, one per
+ * line as "FILE:LINE: message", to errs (which the caller frees with sbuf_free). */
+struct conf *conf_load(const char *path, struct sbuf *errs);
+void conf_free(struct conf *c);
+/* conf_load for the command line: every error goes to stderr; NULL if there was any. */
+struct conf *conf_load_or_report(const char *path);
+
+/* Lookups on a loaded configuration. */
+const struct named_list *conf_find_list(const struct conf *c, enum list_kind kind, const char *name);
+const struct acl *conf_find_acl(const struct conf *c, const char *name);
+const struct route *conf_route_for(const struct conf *c, const char *domain);
+const char *tls_policy_name(enum tls_policy p);
+/* Does any host list the sessions consult name hosts (so a reverse-DNS lookup is needed)? */
+bool conf_needs_host_names(const struct conf *c);
+
+#endif

@@ -1,0 +1,148 @@
+/* core/core.h - the contract of the ground floor: allocation, bounded strings and buffers, logs,
+ * direct socket writes, privileges, TLS contexts.  Includes nothing of tandem. */
+#ifndef TANDEM_CORE_H
+#define TANDEM_CORE_H
+
+#include <event2/bufferevent.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- util: allocation that aborts on failure, bounded strings, growable buffers, panics. */
+
+#define TANDEM_VERSION "0.1.0"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+#define NORETURN __attribute__((noreturn))
+
+/* Allocation: failure is a broken environment we cannot serve in; abort loudly. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *p, size_t n);
+void *xreallocarray(void *p, size_t nmemb, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+void *xmemdup(const void *p, size_t n);
+
+/* Panics (defined in log.c): log to the panic log and exit; the parent restarts workers.
+ * fatal() appends strerror(errno). */
+NORETURN void fatal(const char *fmt, ...) PRINTF_LIKE(1, 2);
+NORETURN void fatalx(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+/* Bounded strings.  str_copy has strlcpy semantics (returns strlen(src)); str_fmt returns
+ * false when the output was truncated (the buffer still holds a terminated prefix). */
+size_t str_copy(char *dst, const char *src, size_t size);
+bool str_fmt(char *dst, size_t size, const char *fmt, ...) PRINTF_LIKE(3, 4);
+bool str_vfmt(char *dst, size_t size, const char *fmt, va_list ap) PRINTF_LIKE(3, 0);
+bool str_ieq(const char *a, const char *b);
+bool str_iprefix(const char *s, const char *prefix);
+void str_lower(char *s);
+
+/* Replace anything that is not printable ASCII (or is a backslash or double quote) with a
+ * \xNN escape, so peer-supplied text is safe to log or echo.  Output is always terminated;
+ * returns the number of input bytes consumed (less than inlen when out was too small). */
+size_t str_sanitize(char *out, size_t outsz, const char *in, size_t inlen);
+
+/* As str_sanitize, but valid UTF-8 sequences are kept as they are (SMTPUTF8 addresses),
+ * except those that could break or disguise a log line: C1 controls (U+0080-U+009F),
+ * U+2028, U+2029 and the bidirectional controls are escaped byte by byte. */
+size_t str_sanitize_utf8(char *out, size_t outsz, const char *in, size_t inlen);
+
+/* Growable byte buffer, always NUL-terminated for convenience (len excludes the NUL). */
+struct sbuf {
+    char *s;
+    size_t len, cap;
+};
+void sbuf_init(struct sbuf *b);
+void sbuf_free(struct sbuf *b);
+void sbuf_reset(struct sbuf *b);
+void sbuf_add(struct sbuf *b, const void *p, size_t n);
+void sbuf_addstr(struct sbuf *b, const char *s);
+void sbuf_addch(struct sbuf *b, char c);
+void sbuf_printf(struct sbuf *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
+char *sbuf_steal(struct sbuf *b);
+
+/* Parse a size ("50M", "4096", K/M/G = 1024 powers) or a time ("1h30m", s/m/h/d/w; a bare
+ * number is seconds).  Return false on syntax error or overflow. */
+bool parse_size(const char *s, uint64_t *out);
+bool parse_time(const char *s, unsigned *out_seconds);
+
+/* Format an age or time span compactly ("45s", "5m", "2h", "3d"), and a size ("812", "4.2K", "1.1M"). */
+void fmt_age(char *buf, size_t sz, long seconds);
+void fmt_size(char *buf, size_t sz, uint64_t bytes);
+
+/* A monotonic clock in milliseconds. */
+uint64_t now_mono_ms(void);
+
+/* Set O_NONBLOCK / FD_CLOEXEC; return -1 on error. */
+int fd_nonblock(int fd);
+int fd_cloexec(int fd);
+
+/* ---- log: main, reject and panic logs in Exim's line format (or syslog). */
+
+/* Open the logs under dir (mainlog, rejectlog, paniclog), or syslog when dir is "syslog".
+ * Returns false with errno on failure.  Before log_open, lines go to stderr. */
+bool log_open(const char *dir);
+/* Also copy every line to stderr (foreground / test-session debugging). */
+void log_set_stderr(bool on);
+/* Name used as syslog ident and in stderr copies. */
+void log_set_process(const char *name);
+
+/* Each call writes one whole line with one write(2), prefixed "YYYY-MM-DD HH:MM:SS ". */
+void log_main(const char *fmt, ...) PRINTF_LIKE(1, 2);
+/* Rejections go to the reject log and the main log. */
+void log_reject(const char *fmt, ...) PRINTF_LIKE(1, 2);
+/* Panics go to the panic log and the main log. */
+void log_panic(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+/* ---- bev_direct: write a plain socket bufferevent's output without arming EV_WRITE */
+
+/*
+ * libevent writes a bufferevent's output only from its EV_WRITE callback: every reply costs an
+ * epoll_ctl to arm the event, a loop iteration, and another epoll_ctl to disarm it once the
+ * buffer is empty.  With bev_direct attached, output added during a loop iteration is written
+ * to the socket at the end of that iteration (replies made together still leave together, in one
+ * writev, as RFC 2920 wants), and EV_WRITE is armed only when the kernel does not take it all;
+ * libevent then writes the rest, reports errors and applies the write timeout as usual.  The
+ * owner's write callback runs as libevent would run it, once the output has drained.
+ *
+ * Only for a socket bufferevent at the top (not under a TLS filter): detach before layering a
+ * filter on it (which arms EV_WRITE below itself) or freeing it.
+ */
+struct bev_direct;
+
+struct bev_direct *bev_direct_new(struct bufferevent *bev);
+/* Stop (output still buffered is left to libevent) and set *dp to NULL; NULL is fine. */
+void bev_direct_detach(struct bev_direct **dp);
+
+/* ---- privs: the unprivileged identity children run as. */
+
+struct privs {
+    bool drop;   /* started as root with `user` set */
+    uid_t uid;
+    gid_t gid;
+    char name[64];
+};
+
+/* Resolve `user` (NULL = none).  False with a message if the user does not exist. */
+bool privs_lookup(const char *user, struct privs *p, char *err, size_t errsz);
+/* Become p's user (no-op unless p->drop); aborts on failure. */
+void privs_drop(const struct privs *p);
+
+/* ---- tls: OpenSSL contexts (server and client) and descriptions of TLS sessions for logs. */
+
+struct ssl_ctx_st;
+struct ssl_st;
+
+/* Server context from PEM files cert and key (tls_certificate, tls_privatekey); NULL if either
+ * is NULL or on error, with a message in err.  TLS 1.2 and 1.3 only. */
+struct ssl_ctx_st *tls_server_ctx(const char *cert, const char *key, char *err, size_t errsz);
+/* Client context: CA from ca_file (tls_outbound_ca), else the system store (NULL).  TLS 1.2+. */
+struct ssl_ctx_st *tls_client_ctx(const char *ca_file, char *err, size_t errsz);
+/* "TLS1.3:TLS_AES_256_GCM_SHA384:256" */
+void tls_describe(struct ssl_st *ssl, char *buf, size_t sz);
+
+#endif

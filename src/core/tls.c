@@ -1,0 +1,101 @@
+/* tls.c - OpenSSL 3 contexts for inbound and outbound STARTTLS, and session descriptions in
+ * Exim's X= form.  Per-connection policy (SNI, name checks, verify mode) is set by the callers
+ * on their SSL objects; the contexts hold what is shared. */
+#include "core.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <string.h>
+
+
+/* ssl_error - the latest OpenSSL error as text (or fallback), clearing the queue */
+static void ssl_error(char *err, size_t errsz, const char *what, const char *file)
+{
+    char buf[256] = "";
+    unsigned long e = ERR_peek_last_error();
+    if (e)
+        ERR_error_string_n(e, buf, sizeof(buf));
+    ERR_clear_error();
+    if (err && errsz)
+        str_fmt(err, errsz, "%s%s%s: %s", what, file ? " " : "", file ? file : "",
+                buf[0] ? buf : "unknown error");
+}
+
+/* ctx_common - TLS 1.2 minimum, no compression or renegotiation */
+static SSL_CTX *ctx_common(const SSL_METHOD *m)
+{
+    SSL_CTX *ctx = SSL_CTX_new(m);
+    if (ctx == NULL)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                             SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* RELEASE_BUFFERS: an idle TLS session holds no 16 KiB record buffers */
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
+    return ctx;
+}
+
+struct ssl_ctx_st *tls_server_ctx(const char *cert, const char *key, char *err, size_t errsz)
+{
+    if (cert == NULL || key == NULL) {
+        str_copy(err, "tls_certificate and tls_privatekey are not both set", errsz);
+        return NULL;
+    }
+    SSL_CTX *ctx = ctx_common(TLS_server_method());
+    if (ctx == NULL) {
+        ssl_error(err, errsz, "cannot create a TLS context", NULL);
+        return NULL;
+    }
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        ssl_error(err, errsz, "cannot load certificate", cert);
+    } else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+        ssl_error(err, errsz, "cannot load private key", key);
+    } else if (SSL_CTX_check_private_key(ctx) != 1) {
+        ssl_error(err, errsz, "private key does not match certificate", key);
+    } else {
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_num_tickets(ctx, 0);
+        return ctx;
+    }
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+struct ssl_ctx_st *tls_client_ctx(const char *ca_file, char *err, size_t errsz)
+{
+    SSL_CTX *ctx = ctx_common(TLS_client_method());
+    if (ctx == NULL) {
+        ssl_error(err, errsz, "cannot create a TLS context", NULL);
+        return NULL;
+    }
+    int ok = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
+                     : SSL_CTX_set_default_verify_paths(ctx);
+    if (ok != 1) {
+        ssl_error(err, errsz, "cannot load CA certificates",
+                  ca_file ? ca_file : "(system store)");
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    /* Verification always runs (for CV=yes/no); failing the handshake on it is per SSL. */
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    return ctx;
+}
+
+void tls_describe(struct ssl_st *ssl, char *buf, size_t sz)
+{
+    const char *ver = SSL_get_version(ssl);
+    const SSL_CIPHER *cipher = SSL_get_current_cipher(ssl);
+    char v[32];
+    if (ver == NULL || cipher == NULL) {
+        str_copy(buf, "TLS", sz);
+        return;
+    }
+    /* "TLSv1.3" -> "TLS1.3", as Exim logs it */
+    if (strncmp(ver, "TLSv", 4) == 0)
+        str_fmt(v, sizeof(v), "TLS%s", ver + 4);
+    else
+        str_copy(v, ver, sizeof(v));
+    str_fmt(buf, sz, "%s:%s:%d", v, SSL_CIPHER_get_name(cipher), SSL_CIPHER_get_bits(cipher, NULL));
+}

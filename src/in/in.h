@@ -1,0 +1,91 @@
+/* in/in.h - the contract of the inbound side: the per-process server that SMTP sessions share,
+ * starting and stopping sessions, connection limits.  May include every folder below proc. */
+#ifndef TANDEM_IN_H
+#define TANDEM_IN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+/* ---- server: what the SMTP sessions of one process share: event base, configuration,
+ * connection limits, the scheduler notification channel, the list of live sessions. */
+
+struct event_base;
+struct conf;
+struct conn_limits;
+struct smtp_session;
+struct ssl_ctx_st;
+struct dns_ctx;
+struct hints;
+struct callout_limiter;
+struct spool_pool;
+
+#define NOTIFY_BACKLOG_MAX 65536
+
+struct event;
+struct sockaddr;
+
+struct server {
+    struct event_base *base;
+    const struct conf *conf;
+    struct conn_limits *limits;  /* shared with other workers; NULL in `tandem session` */
+    int worker_index;            /* slot in limits */
+    int sched_fd;                /* datagram socket to the scheduler, -1 if none */
+    struct ssl_ctx_st *tls_ctx;  /* inbound TLS context, NULL if not configured */
+    struct ssl_ctx_st *client_tls; /* outbound TLS (callouts, cutthrough) */
+    struct dns_ctx *dns;         /* asynchronous DNS for routing */
+    struct hints *hints;         /* callout cache (NULL if unavailable) */
+    struct callout_limiter *callout_limiter;
+    struct spool_pool *spool_pool; /* reusable temporary files for messages being received */
+    char (*notify_backlog)[24];  /* ids the scheduler's full queue could not take yet */
+    size_t nnotify;
+    struct event *notify_ev;
+    bool interactive;            /* `tandem session`: no early-talker checks */
+    bool no_deliver;             /* `tandem session --no-deliver`: nothing is spooled */
+    bool shutting_down;          /* SIGTERM: idle sessions get 421, busy ones finish */
+    bool retiring;               /* replaced by a reload: sessions run to their end */
+    bool need_host_names;        /* host lists name hosts: look up each client's name */
+    uint64_t next_conn_serial;
+    LIST_HEAD(, smtp_session) sessions;
+    unsigned nsessions;
+};
+
+/* Set up what sessions need for routing, callouts and cutthrough (after fork). */
+void server_init_outbound(struct server *srv);
+void server_free_outbound(struct server *srv);
+
+/* Start an SMTP session on a connected socket (fd is owned by the session from now on). */
+void smtp_session_start(struct server *srv, int fd, const struct sockaddr *peer, bool implicit_tls);
+/* Ask a session to finish: idle sessions get 421 now, busy ones after their message. */
+void smtp_session_shutdown(struct smtp_session *s);
+/* The same for every session of srv (SIGTERM). */
+void server_shutdown_sessions(struct server *srv);
+
+/* Tell the scheduler that message id was committed (best effort; it also scans the spool). */
+void server_notify_scheduler(struct server *srv, const char *id);
+
+/* ---- conn_limits: connection counts shared by all workers (smtp_accept_max and
+ * smtp_accept_max_per_host).  Each worker writes only its own table, so a crashed worker's
+ * counts are simply zeroed when it is replaced.  Only open connections are tracked. */
+
+struct conn_limits;
+
+/* Shared anonymous memory for nworkers tables, each able to hold the addresses of max_conns
+ * connections (smtp_accept_max); created by the parent before forking. */
+struct conn_limits *conn_limits_create(unsigned nworkers, unsigned max_conns);
+void conn_limits_reset_worker(struct conn_limits *cl, unsigned worker);
+
+/* Would one more connection from ip, to be taken by worker, exceed a limit?  Returns NULL
+ * if not, else the reason (also when the worker's table has no room for it). */
+const char *conn_limits_check(struct conn_limits *cl, unsigned worker, const char *ip,
+                              unsigned max_total, unsigned max_per_host);
+/* Connections from ip open in all workers together. */
+unsigned conn_limits_host_count(struct conn_limits *cl, const char *ip);
+void conn_limits_add(struct conn_limits *cl, unsigned worker, const char *ip);
+void conn_limits_remove(struct conn_limits *cl, unsigned worker, const char *ip);
+/* How many addresses worker's table holds, and in how many slots (it grows and shrinks). */
+void conn_limits_table_size(struct conn_limits *cl, unsigned worker, unsigned *naddr,
+                            unsigned *slots);
+
+#endif

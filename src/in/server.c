@@ -1,0 +1,106 @@
+/* server.c - services the sessions of one process share. */
+#include "in.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "smtp_in.h"
+#include "conf/conf.h"
+#include "core/core.h"
+#include "dns/dns.h"
+#include "policy/policy.h"
+#include "store/store.h"
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+/* server_init_outbound - DNS, client TLS, hints and the callout limiter of this process */
+void server_init_outbound(struct server *srv)
+{
+    char err[512];
+    srv->dns = dns_new(srv->base, srv->conf->dns_servers, srv->conf->dnssec_trust_anchor);
+    if (srv->dns == NULL)
+        log_panic("DNS resolver could not be set up: routing will defer");
+    srv->client_tls = tls_client_ctx(srv->conf->tls_outbound_ca, err, sizeof(err));
+    if (srv->client_tls == NULL)
+        log_main("outbound TLS unavailable: %s", err);
+    srv->hints = hints_open(srv->conf->spool_directory, err, sizeof(err));
+    if (srv->hints == NULL)
+        log_main("callout cache unavailable: %s", err);
+    srv->callout_limiter = callout_limiter_new(srv->conf->callout_max_per_host);
+    srv->need_host_names = srv->dns && conf_needs_host_names(srv->conf);
+    if (!srv->no_deliver)
+        srv->spool_pool = spool_pool_new(srv->conf->spool_directory);
+    srv->notify_backlog = xcalloc(NOTIFY_BACKLOG_MAX, sizeof(*srv->notify_backlog));
+}
+
+void server_free_outbound(struct server *srv)
+{
+    if (srv->dns)
+        dns_free(srv->dns);
+    if (srv->client_tls)
+        SSL_CTX_free(srv->client_tls);
+    if (srv->hints)
+        hints_close(srv->hints);
+    callout_limiter_free(srv->callout_limiter);
+    spool_pool_free(srv->spool_pool);
+    if (srv->notify_ev)
+        event_free(srv->notify_ev);
+    free(srv->notify_backlog);
+}
+
+/* notify_send - one datagram to the scheduler; false if its queue is full (EAGAIN) */
+static bool notify_send(struct server *srv, const char *id)
+{
+    return send(srv->sched_fd, id, strlen(id), MSG_DONTWAIT | MSG_NOSIGNAL) >= 0;
+}
+
+/* notify_retry_cb - the scheduler's queue was full: send what is waiting, in order */
+static void notify_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *srv = arg;
+    size_t done = 0;
+    (void)fd;
+    (void)what;
+    while (done < srv->nnotify && notify_send(srv, srv->notify_backlog[done]))
+        done++;
+    memmove(srv->notify_backlog, srv->notify_backlog + done,
+            (srv->nnotify - done) * sizeof(*srv->notify_backlog));
+    srv->nnotify -= done;
+    if (srv->nnotify > 0) {
+        struct timeval tv = { 0, 20000 };
+        evtimer_add(srv->notify_ev, &tv);
+    }
+}
+
+/* server_notify_scheduler - hand a committed message to the scheduler for its first attempt.
+ * Its datagram queue is short (net.unix.max_dgram_qlen): when it is full the id waits here
+ * and is sent again shortly, so no first attempt waits for the periodic spool scan. */
+void server_notify_scheduler(struct server *srv, const char *id)
+{
+    if (srv->sched_fd < 0)
+        return;
+    if (srv->nnotify == 0 && notify_send(srv, id))
+        return;
+    if (srv->nnotify >= NOTIFY_BACKLOG_MAX) {
+        log_main("%s: scheduler not notified (it will find the message in the spool)", id);
+        return;
+    }
+    if (srv->notify_ev == NULL)
+        srv->notify_ev = evtimer_new(srv->base, notify_retry_cb, srv);
+    str_copy(srv->notify_backlog[srv->nnotify++], id, sizeof(srv->notify_backlog[0]));
+    if (!evtimer_pending(srv->notify_ev, NULL)) {
+        struct timeval tv = { 0, 20000 };
+        evtimer_add(srv->notify_ev, &tv);
+    }
+}
+
+void server_shutdown_sessions(struct server *srv)
+{
+    struct smtp_session *s, *next;
+    for (s = LIST_FIRST(&srv->sessions); s; s = next) {
+        next = LIST_NEXT(s, entry);
+        smtp_session_shutdown(s);
+    }
+}

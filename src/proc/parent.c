@@ -1,0 +1,619 @@
+/* parent.c - the supervisor: loads the configuration, binds, forks unprivileged workers (and
+ * the scheduler), restarts crashed children, reloads on SIGHUP, stops everything on SIGTERM. */
+#include "proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "listeners.h"
+#include "worker.h"
+#include "conf/conf.h"
+#include "core/core.h"
+#include "in/in.h"
+#include "queue/queue.h"
+#include "store/store.h"
+
+#define MAX_CHILDREN 256
+#define RESTART_BURST 10     /* more crashes than this within RESTART_WINDOW slows restarts */
+#define RESTART_WINDOW 60
+
+enum child_kind { CHILD_WORKER, CHILD_SCHEDULER };
+
+struct child {
+    pid_t pid;
+    enum child_kind kind;
+    unsigned slot;
+    bool retiring;   /* told to stop (reload or shutdown); its exit is expected */
+};
+
+struct parent {
+    const char *conf_path;
+    struct conf *conf;
+    struct event_base *base;
+    int *listen_fds;
+    size_t nlisten;
+    struct privs privs;
+    struct conn_limits *limits;
+    unsigned accept_max_sized; /* the smtp_accept_max the connection tables were sized for */
+    SSL_CTX *tls_ctx;          /* inbound TLS; children inherit it */
+    unsigned nslots;
+    bool slot_busy[MAX_CHILDREN];
+    struct child children[MAX_CHILDREN];
+    size_t nchildren;
+    int sched_sock[2];        /* [0] workers write, [1] the scheduler reads */
+    bool stopping;
+    time_t crash_times[RESTART_BURST];
+    unsigned ncrash;
+    struct event *restart_timer, *kill_timer;
+    char pidfile[4096];
+};
+
+static void start_children(struct parent *p);
+
+/* The signals the parent's loop handles (supervise). */
+static const int parent_signals[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
+
+/* worker_count - `workers`, or one per core */
+static unsigned worker_count(const struct conf *c)
+{
+    if (c->workers)
+        return c->workers;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+/* alloc_slot - a free connection-counter slot for a new worker */
+static unsigned alloc_slot(struct parent *p)
+{
+    for (unsigned i = 0; i < p->nslots; i++)
+        if (!p->slot_busy[i]) {
+            p->slot_busy[i] = true;
+            conn_limits_reset_worker(p->limits, i);
+            return i;
+        }
+    return UINT_MAX;   /* every slot is held by a live or retiring worker */
+}
+
+/* spawn - fork one child of the given kind; the child drops privileges and never returns */
+static void spawn(struct parent *p, enum child_kind kind)
+{
+    struct child ch = { 0, kind, 0, false };
+    sigset_t block, saved;
+    if (kind == CHILD_WORKER && (ch.slot = alloc_slot(p)) == UINT_MAX) {
+        log_panic("no free worker slot (too many retiring workers); worker not started");
+        return;
+    }
+    /* Until the child has its own handlers, a signal sent to it would reach the handler it
+     * inherited from the parent's event base, which writes to the parent's loop: it would be
+     * lost, and a SIGTERM in that window left the child running forever.  Hold the signals
+     * over the fork; the child resets them before unblocking. */
+    sigemptyset(&block);
+    for (size_t i = 0; i < ARRAY_LEN(parent_signals); i++)
+        sigaddset(&block, parent_signals[i]);
+    sigprocmask(SIG_BLOCK, &block, &saved);
+    pid_t pid = fork();
+    if (pid != 0)
+        sigprocmask(SIG_SETMASK, &saved, NULL);
+    if (pid < 0) {
+        log_panic("fork failed: %s", strerror(errno));
+        if (kind == CHILD_WORKER)
+            p->slot_busy[ch.slot] = false;
+        return;
+    }
+    if (pid == 0) {
+        /* The child builds its own loop.  The parent's base shares its epoll instance with us:
+         * re-initialise it first so freeing it cannot unregister the parent's events. */
+        event_reinit(p->base);
+        event_base_free(p->base);
+        signal(SIGCHLD, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);  /* until the child's own loop takes it */
+        signal(SIGINT, SIG_IGN);   /* ^C reaches the whole group; the parent stops children */
+        signal(SIGHUP, SIG_IGN);
+        sigprocmask(SIG_SETMASK, &saved, NULL);
+        privs_drop(&p->privs);
+        if (kind == CHILD_WORKER) {
+            close(p->sched_sock[1]);
+            struct worker_args a = { p->conf, p->listen_fds, p->nlisten, p->limits, ch.slot,
+                                     p->sched_sock[0], p->tls_ctx };
+            worker_run(&a);
+        }
+        listeners_close(p->listen_fds, p->nlisten);
+        close(p->sched_sock[0]);
+        sched_run(p->conf, p->sched_sock[1]);
+    }
+    ch.pid = pid;
+    p->children[p->nchildren++] = ch;
+}
+
+/* start_children - bring the number of live workers and schedulers up to the configuration */
+static void start_children(struct parent *p)
+{
+    unsigned workers = 0, scheds = 0;
+    for (size_t i = 0; i < p->nchildren; i++) {
+        if (p->children[i].retiring)
+            continue;
+        if (p->children[i].kind == CHILD_WORKER)
+            workers++;
+        else
+            scheds++;
+    }
+    for (; workers < worker_count(p->conf) && p->nchildren < MAX_CHILDREN; workers++)
+        spawn(p, CHILD_WORKER);
+    if (scheds == 0 && p->nchildren < MAX_CHILDREN)
+        spawn(p, CHILD_SCHEDULER);
+}
+
+/* note_crash - remember a crash; true if children are crashing too fast to restart at once */
+static bool note_crash(struct parent *p)
+{
+    time_t now = time(NULL);
+    unsigned recent = 0;
+    p->crash_times[p->ncrash++ % RESTART_BURST] = now;
+    for (unsigned i = 0; i < RESTART_BURST; i++)
+        if (p->crash_times[i] && now - p->crash_times[i] < RESTART_WINDOW)
+            recent++;
+    return recent >= RESTART_BURST;
+}
+
+/* child_exited - account for one reaped child: log abnormal exits to the panic log */
+static bool child_exited(struct parent *p, pid_t pid, int status)
+{
+    for (size_t i = 0; i < p->nchildren; i++) {
+        struct child ch = p->children[i];
+        if (ch.pid != pid)
+            continue;
+        p->children[i] = p->children[--p->nchildren];
+        if (ch.kind == CHILD_WORKER) {
+            p->slot_busy[ch.slot] = false;
+            conn_limits_reset_worker(p->limits, ch.slot);
+        }
+        const char *what = ch.kind == CHILD_WORKER ? "worker" : "scheduler";
+        if (ch.retiring || p->stopping)
+            return false;
+        if (WIFSIGNALED(status))
+            log_panic("%s process %d killed by signal %d; restarting", what, (int)pid, WTERMSIG(status));
+        else
+            log_panic("%s process %d exited with status %d; restarting", what, (int)pid,
+                      WEXITSTATUS(status));
+        return note_crash(p);
+    }
+    return false;
+}
+
+static void restart_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    start_children(arg);
+}
+
+/* sigchld_cb - reap children; restart the ones that died unexpectedly */
+static void sigchld_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct parent *p = arg;
+    int status;
+    pid_t pid;
+    bool slow = false;
+    (void)sig;
+    (void)what;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+        slow |= child_exited(p, pid, status);
+    if (p->stopping) {
+        if (p->nchildren == 0)
+            event_base_loopexit(p->base, NULL);
+        return;
+    }
+    if (slow) {
+        struct timeval tv = { 5, 0 };
+        log_panic("children are crashing repeatedly; waiting 5s before restarting");
+        evtimer_add(p->restart_timer, &tv);
+    } else {
+        start_children(p);
+    }
+}
+
+/* signal_children - send sig to every child, marking them as retiring */
+static void signal_children(struct parent *p, int sig)
+{
+    for (size_t i = 0; i < p->nchildren; i++) {
+        p->children[i].retiring = true;
+        kill(p->children[i].pid, sig);
+    }
+}
+
+/* retire_children - a reload: workers finish their sessions undisturbed (SIGUSR2), the
+ * scheduler finishes its deliveries (SIGTERM); new children take over at once */
+static void retire_children(struct parent *p)
+{
+    for (size_t i = 0; i < p->nchildren; i++) {
+        p->children[i].retiring = true;
+        kill(p->children[i].pid, p->children[i].kind == CHILD_WORKER ? SIGUSR2 : SIGTERM);
+    }
+}
+
+static void kill_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct parent *p = arg;
+    (void)fd;
+    (void)what;
+    log_main("children still running after shutdown timeout: killing them");
+    signal_children(p, SIGKILL);
+}
+
+/* sigterm_cb - stop: workers finish their sessions, then everything exits */
+static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct parent *p = arg;
+    (void)what;
+    if (p->stopping)
+        return;
+    p->stopping = true;
+    log_main("tandem daemon stopping on signal %d (pid=%d)", (int)sig, (int)getpid());
+    signal_children(p, SIGTERM);
+    struct timeval tv = { (time_t)p->conf->shutdown_timeout + 5, 0 };
+    evtimer_add(p->kill_timer, &tv);
+    if (p->nchildren == 0)
+        event_base_loopexit(p->base, NULL);
+}
+
+/* load_tls - the inbound TLS context (certificate and key read while still root) */
+static bool load_tls(const struct conf *c, SSL_CTX **out, char *err, size_t errsz)
+{
+    *out = NULL;
+    if (c->tls_certificate == NULL)
+        return true;
+    *out = tls_server_ctx(c->tls_certificate, c->tls_privatekey, err, errsz);
+    return *out != NULL;
+}
+
+/* sighup_cb - reload: a valid new configuration replaces the workers gracefully */
+static void sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct parent *p = arg;
+    struct sbuf errs;
+    (void)sig;
+    (void)what;
+    sbuf_init(&errs);
+    struct conf *c = conf_load(p->conf_path, &errs);
+    if (c == NULL) {
+        log_main("configuration reload failed, keeping the old one:\n%s", errs.s ? errs.s : "");
+        sbuf_free(&errs);
+        return;
+    }
+    sbuf_free(&errs);
+    char oldl[1024], newl[1024];
+    listeners_describe(p->conf, oldl, sizeof(oldl));
+    listeners_describe(c, newl, sizeof(newl));
+    if (strcmp(oldl, newl) != 0) {
+        log_main("configuration reload: listen changed (%s); restart tandem to apply; not reloaded", newl);
+        conf_free(c);
+        return;
+    }
+    char err[512];
+    SSL_CTX *ctx;
+    if (!load_tls(c, &ctx, err, sizeof(err))) {
+        log_main("configuration reload failed (TLS: %s), keeping the old one", err);
+        conf_free(c);
+        return;
+    }
+    if (p->tls_ctx)
+        SSL_CTX_free(p->tls_ctx);
+    p->tls_ctx = ctx;
+    if (c->smtp_accept_max > p->accept_max_sized)
+        log_main("configuration reload: smtp_accept_max %u is above the %u the connection "
+                 "tables were sized for; a worker takes at most that many client addresses "
+                 "until tandem is restarted", c->smtp_accept_max, p->accept_max_sized);
+    conf_free(p->conf);
+    p->conf = c;
+    retire_children(p);
+    log_main("configuration reloaded from %s; workers replaced", p->conf_path);
+    start_children(p);
+}
+
+/* mkdir_p - create a directory and its parents (mode 0750) */
+static bool mkdir_p(const char *dir)
+{
+    char path[4096];
+    if (str_copy(path, dir, sizeof(path)) >= sizeof(path))
+        return false;
+    for (char *q = path + 1; *q; q++) {
+        if (*q != '/')
+            continue;
+        *q = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+            return false;
+        *q = '/';
+    }
+    return mkdir(path, 0750) == 0 || errno == EEXIST;
+}
+
+/* What safe_spool_path needs: the parent and where to put the reason. */
+struct path_check {
+    const struct parent *p;
+    char *err;
+    size_t errsz;
+};
+
+/* safe_path - refuse a spool or log path that someone else could have planted for the root
+ * parent to write through or chown: a symbolic link, the wrong kind of file, a file with other
+ * hard links, or one owned by anybody but root, us or the configured user.  A missing file
+ * is fine (it will be created); a missing directory is not (it was just created). */
+static bool safe_path(const struct parent *p, const char *path, bool dir, char *err, size_t errsz)
+{
+    struct stat st;
+    const char *why = NULL;
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT && !dir)
+            return true;
+        str_fmt(err, errsz, "%s: %s", path, strerror(errno));
+        return false;
+    }
+    if (S_ISLNK(st.st_mode))
+        why = "it is a symbolic link";
+    else if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
+        why = dir ? "it is not a directory" : "it is not a regular file";
+    else if (!dir && st.st_nlink > 1)
+        why = "it has other hard links";
+    else if (st.st_uid != 0 && st.st_uid != geteuid() && !(p->privs.drop && st.st_uid == p->privs.uid))
+        why = "it is owned by another user";
+    if (why == NULL)
+        return true;
+    str_fmt(err, errsz, "refusing %s: %s (uid %u)", path, why, (unsigned)st.st_uid);
+    return false;
+}
+
+/* safe_spool_path - spool_each_path callback: stop at the first unsafe path */
+static bool safe_spool_path(void *arg, const char *path, bool is_dir)
+{
+    struct path_check *pc = arg;
+    if (path == NULL) {
+        str_copy(pc->err, "spool directory name too long", pc->errsz);
+        return false;
+    }
+    return safe_path(pc->p, path, is_dir, pc->err, pc->errsz);
+}
+
+/* safe_paths - the spool's directories and the files the parent opens there and in the log
+ * directory (log.c's three logs) pass safe_path */
+static bool safe_paths(const struct parent *p, char *err, size_t errsz)
+{
+    static const char *const logs[] = { "/mainlog", "/rejectlog", "/paniclog" };
+    const struct conf *c = p->conf;
+    struct path_check pc = { p, err, errsz };
+    char path[4096];
+    if (!spool_each_path(c->spool_directory, safe_spool_path, &pc))
+        return false;
+    if (strcmp(c->log_directory, "syslog") == 0)
+        return true;
+    if (!safe_path(p, c->log_directory, true, err, errsz))
+        return false;
+    for (size_t i = 0; i < ARRAY_LEN(logs); i++)
+        if (!str_fmt(path, sizeof(path), "%s%s", c->log_directory, logs[i]) ||
+            !safe_path(p, path, false, err, errsz))
+            return false;
+    return true;
+}
+
+/* chown_spool_dir - spool_each_path callback: the unprivileged children own the spool's
+ * directories */
+static bool chown_spool_dir(void *arg, const char *path, bool is_dir)
+{
+    const struct parent *p = arg;
+    if (path && is_dir && lchown(path, p->privs.uid, p->privs.gid) != 0)
+        fprintf(stderr, "tandem: chown %s: %s\n", path, strerror(errno));
+    return path != NULL;
+}
+
+/* prepare - directories, listeners and identity; errors go to stderr before daemonizing */
+static bool prepare(struct parent *p)
+{
+    char err[512];
+    const struct conf *c = p->conf;
+    if (!privs_lookup(c->user, &p->privs, err, sizeof(err))) {
+        fprintf(stderr, "tandem: %s\n", err);
+        return false;
+    }
+    if (!mkdir_p(c->spool_directory)) {
+        fprintf(stderr, "tandem: spool directory %s: %s\n", c->spool_directory, strerror(errno));
+        return false;
+    }
+    if (!safe_path(p, c->spool_directory, true, err, sizeof(err)) ||   /* before making */
+        !spool_init_dirs(c->spool_directory, err, sizeof(err))) {      /* anything in it */
+        fprintf(stderr, "tandem: spool directory %s: %s\n", c->spool_directory, err);
+        return false;
+    }
+    if (strcmp(c->log_directory, "syslog") != 0 && !mkdir_p(c->log_directory)) {
+        fprintf(stderr, "tandem: log directory %s: %s\n", c->log_directory, strerror(errno));
+        return false;
+    }
+    if (!safe_paths(p, err, sizeof(err))) {
+        fprintf(stderr, "tandem: %s\n", err);
+        return false;
+    }
+    if (p->privs.drop)
+        spool_each_path(c->spool_directory, chown_spool_dir, p);
+    if (!load_tls(c, &p->tls_ctx, err, sizeof(err))) {
+        fprintf(stderr, "tandem: TLS: %s\n", err);
+        return false;
+    }
+    p->nlisten = c->nlisten;
+    p->listen_fds = xcalloc(c->nlisten ? c->nlisten : 1, sizeof(int));
+    if (!listeners_open(c, p->listen_fds, err, sizeof(err))) {
+        fprintf(stderr, "tandem: %s\n", err);
+        p->nlisten = 0;               /* listeners_open closed the ones it opened */
+        return false;
+    }
+    if (!log_open(c->log_directory)) {
+        fprintf(stderr, "tandem: cannot open logs in %s: %s\n", c->log_directory, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* daemonize - detach; the original process exits once the daemon reports it is ready */
+static int daemonize(int *ready_fd)
+{
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid > 0) {
+        char ok = 0;
+        close(pfd[1]);
+        if (read(pfd[0], &ok, 1) != 1)
+            ok = 0;
+        _exit(ok == 'y' ? 0 : 1);
+    }
+    close(pfd[0]);
+    setsid();
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+        if (null > STDERR_FILENO)
+            close(null);
+    }
+    *ready_fd = pfd[1];
+    return 0;
+}
+
+static void write_pidfile(struct parent *p)
+{
+    char buf[32];
+    spool_pid_path(p->pidfile, sizeof(p->pidfile), p->conf->spool_directory);
+    str_fmt(buf, sizeof(buf), "%d\n", (int)getpid());
+    int fd = open(p->pidfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0 || write(fd, buf, strlen(buf)) < 0)
+        log_main("cannot write pid file %s: %s", p->pidfile, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+}
+
+/* supervise - set up signal handling and run the parent's loop until everything stopped */
+static void supervise(struct parent *p)
+{
+    p->base = event_base_new();
+    if (p->base == NULL)
+        fatalx("event_base_new");
+    struct event *evs[] = {
+        evsignal_new(p->base, SIGCHLD, sigchld_cb, p), evsignal_new(p->base, SIGTERM, sigterm_cb, p),
+        evsignal_new(p->base, SIGINT, sigterm_cb, p), evsignal_new(p->base, SIGHUP, sighup_cb, p),
+    };
+    for (size_t i = 0; i < ARRAY_LEN(evs); i++)
+        evsignal_add(evs[i], NULL);
+    p->restart_timer = evtimer_new(p->base, restart_cb, p);
+    p->kill_timer = evtimer_new(p->base, kill_timer_cb, p);
+    start_children(p);
+    event_base_dispatch(p->base);
+    for (size_t i = 0; i < ARRAY_LEN(evs); i++)
+        event_free(evs[i]);
+    event_free(p->restart_timer);
+    event_free(p->kill_timer);
+    event_base_free(p->base);
+}
+
+/* parent_free - release what prepare() and parent_serve() set up (a sanitizer build checks
+ * the parent for leaks when it exits) */
+static void parent_free(struct parent *p)
+{
+    if (p->listen_fds)
+        listeners_close(p->listen_fds, p->nlisten);
+    free(p->listen_fds);
+    if (p->tls_ctx)
+        SSL_CTX_free(p->tls_ctx);
+    conf_free(p->conf);
+}
+
+int parent_serve(const char *conf_path, bool foreground)
+{
+    struct parent p;
+    int ready_fd = -1;
+    memset(&p, 0, sizeof(p));
+    p.conf_path = conf_path;
+    if ((p.conf = conf_load_or_report(conf_path)) == NULL)
+        return 1;
+    if (!prepare(&p)) {
+        parent_free(&p);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (foreground)
+        (void)setpgid(0, 0);
+    else if (daemonize(&ready_fd) != 0) {
+        perror("tandem: fork");
+        parent_free(&p);
+        return 1;
+    }
+    write_pidfile(&p);
+    spool_clean_tmp(p.conf->spool_directory);
+    p.nslots = worker_count(p.conf) * 4 + 4;
+    if (p.nslots > MAX_CHILDREN)
+        p.nslots = MAX_CHILDREN;
+    p.limits = conn_limits_create(p.nslots, p.conf->smtp_accept_max);
+    p.accept_max_sized = p.conf->smtp_accept_max;
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, p.sched_sock) != 0)
+        fatal("socketpair");
+    fd_nonblock(p.sched_sock[0]);
+    char where[1024];
+    listeners_describe(p.conf, where, sizeof(where));
+    log_main("tandem %s daemon started: pid=%d, %u workers, listening for SMTP on %s",
+             TANDEM_VERSION, (int)getpid(), worker_count(p.conf), where);
+    if (p.privs.drop == false && geteuid() == 0)
+        log_main("warning: running as root (no `user` configured)");
+    if (ready_fd >= 0) {
+        fprintf(stderr, "tandem: started, pid %d, listening on %s\n", (int)getpid(), where);
+        (void)!write(ready_fd, "y", 1);
+        close(ready_fd);
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (null >= 0) {
+            dup2(null, STDERR_FILENO);
+            close(null);    /* it was inherited by every child */
+        }
+    }
+    supervise(&p);
+    unlink(p.pidfile);
+    log_main("tandem daemon stopped (pid=%d)", (int)getpid());
+    parent_free(&p);
+    return 0;
+}
+
+int parent_stop(const char *conf_path)
+{
+    char path[4096], buf[32];
+    struct conf *c = conf_load_or_report(conf_path);
+    if (c == NULL)
+        return 1;
+    spool_pid_path(path, sizeof(path), c->spool_directory);
+    conf_free(c);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    pid_t pid = n > 0 ? (buf[n] = '\0', (pid_t)atoi(buf)) : 0;
+    if (pid <= 1 || kill(pid, SIGTERM) != 0) {
+        fprintf(stderr, "tandem: no running daemon (pid file %s)\n", path);
+        return 1;
+    }
+    for (int i = 0; i < 600 && kill(pid, 0) == 0; i++)
+        usleep(100000);
+    if (kill(pid, 0) == 0) {
+        fprintf(stderr, "tandem: pid %d did not stop\n", (int)pid);
+        return 1;
+    }
+    printf("tandem: stopped (pid %d)\n", (int)pid);
+    return 0;
+}

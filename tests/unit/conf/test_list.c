@@ -1,0 +1,429 @@
+/* test_list.c - Exim-style list parsing and matching: domains, hosts, addresses, local parts,
+ * negation, named lists. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf/conf.h"
+#include "core/core.h"
+
+static char err[512];
+
+/* parse - a list that must parse */
+static struct list parse(enum list_kind kind, const char *text)
+{
+    struct list l;
+    err[0] = '\0';
+    if (!list_parse(&l, kind, text, NULL, 0, err, sizeof(err)))
+        fail_msg("list \"%s\" did not parse: %s", text, err);
+    return l;
+}
+
+/* parse_err - a list that must not parse; returns the error */
+static const char *parse_err(enum list_kind kind, const char *text)
+{
+    struct list l;
+    err[0] = '\0';
+    if (list_parse(&l, kind, text, NULL, 0, err, sizeof(err))) {
+        list_free(&l);
+        fail_msg("list \"%s\" parsed but should not", text);
+    }
+    assert_int_equal(l.n, 0);
+    return err;
+}
+
+static bool dom(const char *text, const char *domain)
+{
+    struct list l = parse(LIST_DOMAIN, text);
+    bool m = list_match_domain(&l, domain);
+    list_free(&l);
+    return m;
+}
+
+static bool host(const char *text, const char *ip, const char *name)
+{
+    struct list l = parse(LIST_HOST, text);
+    bool m = list_match_host(&l, ip, name);
+    list_free(&l);
+    return m;
+}
+
+static bool addr(const char *text, const char *address)
+{
+    struct list l = parse(LIST_ADDRESS, text);
+    bool m = list_match_address(&l, address);
+    list_free(&l);
+    return m;
+}
+
+static void test_split_items(void **state)
+{
+    (void)state;
+    struct list l = parse(LIST_DOMAIN, "");
+    assert_int_equal(l.n, 0);
+    list_free(&l);
+    l = parse(LIST_DOMAIN, "   ");
+    assert_int_equal(l.n, 0);
+    list_free(&l);
+    l = parse(LIST_DOMAIN, ":"); /* one empty item; the trailing one is dropped */
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.items[0].text, "");
+    list_free(&l);
+    l = parse(LIST_DOMAIN, "a.example :");
+    assert_int_equal(l.n, 1);
+    list_free(&l);
+    l = parse(LIST_DOMAIN, " a.example : : b.example ");
+    assert_int_equal(l.n, 3);
+    assert_string_equal(l.items[0].text, "a.example");
+    assert_string_equal(l.items[1].text, "");
+    assert_string_equal(l.items[2].text, "b.example");
+    list_free(&l);
+    l = parse(LIST_DOMAIN, "a::b"); /* doubled separator is a literal one */
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.items[0].text, "a:b");
+    list_free(&l);
+    l = parse(LIST_DOMAIN, "<; a.example ; b.example:c");
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.items[1].text, "b.example:c");
+    list_free(&l);
+    l = parse(LIST_DOMAIN, "!  a.example : ! b.example");
+    assert_true(l.items[0].negate);
+    assert_string_equal(l.items[0].text, "a.example");
+    list_free(&l);
+}
+
+static void test_item_types(void **state)
+{
+    (void)state;
+    struct list l = parse(LIST_HOST, "* : 10.0.0.0/8 : *.example.org : mx.example.org");
+    assert_int_equal(l.items[0].type, ITEM_ANY);
+    assert_int_equal(l.items[1].type, ITEM_CIDR);
+    assert_int_equal(l.items[1].prefix, 96 + 8);
+    assert_int_equal(l.items[2].type, ITEM_SUFFIX);
+    assert_int_equal(l.items[3].type, ITEM_LITERAL);
+    list_free(&l);
+    l = parse(LIST_ADDRESS, "a@b.example : *@b.example : a@* : b.example : *");
+    assert_int_equal(l.items[0].type, ITEM_LITERAL);
+    assert_int_equal(l.items[1].type, ITEM_SUFFIX);
+    assert_int_equal(l.items[2].type, ITEM_SUFFIX);
+    assert_int_equal(l.items[3].type, ITEM_LITERAL);
+    assert_int_equal(l.items[4].type, ITEM_ANY);
+    list_free(&l);
+}
+
+static void test_domains(void **state)
+{
+    (void)state;
+    assert_true(dom("example.org", "EXAMPLE.org"));
+    assert_false(dom("example.org", "www.example.org"));
+    assert_true(dom("*.example.org", "www.Example.ORG"));
+    assert_false(dom("*.example.org", "example.org"));
+    assert_true(dom("*key.ex", "donkey.ex")); /* Exim: any suffix, not only whole labels */
+    assert_true(dom("*", "anything.example"));
+    assert_false(dom("", "example.org"));
+    assert_false(dom("a.example : b.example", "c.example"));
+    assert_true(dom("a.example : b.example", "b.example"));
+}
+
+static void test_negation(void **state)
+{
+    (void)state;
+    /* Exim's examples: first match decides; a list ending in a negative item ends in "*" */
+    assert_false(dom("!a.b.c : *.b.c", "a.b.c"));
+    assert_true(dom("!a.b.c : *.b.c", "x.b.c"));
+    assert_false(dom("!a.b.c : *.b.c", "x.y"));
+    assert_true(dom("!a.b.c", "x.y"));
+    assert_false(dom("!a.b.c", "a.b.c"));
+    assert_false(dom("!*", "x.y"));
+    assert_true(dom("a.example : !b.example", "c.example"));
+    assert_true(dom("a.example : !b.example", "a.example"));
+}
+
+static void test_hosts_ipv4(void **state)
+{
+    (void)state;
+    assert_true(host("192.0.2.7", "192.0.2.7", NULL));
+    assert_false(host("192.0.2.7", "192.0.2.8", NULL));
+    assert_true(host("10.11.42.0/24", "10.11.42.255", NULL));
+    assert_false(host("10.11.42.0/24", "10.11.43.0", NULL));
+    assert_true(host("192.168.23.236/31", "192.168.23.237", NULL));
+    assert_false(host("192.168.23.236/31", "192.168.23.238", NULL));
+    assert_true(host("10.1.2.3/8", "10.200.0.1", NULL)); /* host bits are ignored */
+    assert_true(host("0.0.0.0/0", "203.0.113.9", NULL));
+    assert_false(host("0.0.0.0/0", "2001:db8::1", NULL));
+    assert_true(host("10.0.0.0/8", "::ffff:10.1.2.3", NULL)); /* v4-mapped client */
+    assert_false(host("10.0.0.0/8", "not-an-ip", NULL));
+}
+
+static void test_hosts_ipv6(void **state)
+{
+    (void)state;
+    assert_true(host("127.0.0.1 : ::1", "::1", NULL));             /* as written */
+    assert_true(host("127.0.0.1 : ::::1", "::1", NULL));           /* Exim's doubled colons */
+    assert_true(host("<; 127.0.0.1 ; ::1", "::1", NULL));          /* Exim's separator change */
+    assert_true(host("::1/128", "::1", NULL));
+    assert_true(host("3ffe::ffff::836f::::/48", "3ffe:ffff:836f:1::9", NULL));
+    assert_true(host("2001:db8::/32 : 10.0.0.1", "2001:DB8:ffff::1", NULL));
+    assert_true(host("2001:db8::/32 : 10.0.0.1", "10.0.0.1", NULL));
+    assert_false(host("2001:db8::/32", "2001:db9::1", NULL));
+    assert_true(host("fe80::/10", "fe80::1%eth0", NULL));
+    assert_false(host("!::1", "::1", NULL));
+    assert_true(host("!::1", "::2", NULL));
+    /* Exim: an IPv6 item never matches an IPv4 client, nor an IPv4 item an IPv6 one */
+    assert_false(host("::ffff:0:0/96", "192.0.2.1", NULL));
+    assert_false(host("::/0", "192.0.2.1", NULL));
+    assert_true(host("::/0", "2001:db8::1", NULL));
+    assert_false(host("0.0.0.0/0", "::1", NULL));
+    struct list l = parse(LIST_HOST, "::1 : 10.0.0.1 : ! fe80::/10");
+    assert_int_equal(l.n, 3);
+    assert_string_equal(l.items[0].text, "::1");
+    assert_true(l.items[2].negate);
+    assert_string_equal(l.items[2].text, "fe80::/10");
+    list_free(&l);
+}
+
+static void test_hosts_names(void **state)
+{
+    (void)state;
+    assert_true(host("mx.example.org", "192.0.2.1", "MX.example.org."));
+    assert_false(host("mx.example.org", "192.0.2.1", NULL));
+    assert_true(host("*.example.org", "192.0.2.1", "a.b.example.org"));
+    assert_false(host("*.example.org", "192.0.2.1", NULL));
+    /* "" matches only when there is no remote host; "*" matches any host or none */
+    assert_true(host(":", NULL, NULL));
+    assert_true(host(":", "", NULL));
+    assert_false(host(":", "192.0.2.1", NULL));
+    assert_true(host("*", NULL, NULL));
+    assert_false(host("10.0.0.0/8", NULL, NULL));
+}
+
+static void test_host_errors(void **state)
+{
+    (void)state;
+    assert_non_null(strstr(parse_err(LIST_HOST, "10.0.0.0/33"), "invalid IP address"));
+    assert_non_null(strstr(parse_err(LIST_HOST, "300.1.1.1"), "invalid IP address"));
+    assert_non_null(strstr(parse_err(LIST_HOST, "::1/129"), "invalid IP address"));
+    assert_non_null(strstr(parse_err(LIST_HOST, "10.0.0.1/"), "invalid IP address"));
+    assert_non_null(strstr(parse_err(LIST_HOST, "10.0.0.1/-1"), "invalid IP address"));
+    assert_non_null(strstr(parse_err(LIST_HOST, "bad!host"), "invalid host name"));
+    assert_non_null(strstr(parse_err(LIST_HOST, "a.example b.example"), "white space"));
+    assert_non_null(strstr(parse_err(LIST_HOST, "net-lsearch;/x"), "lookups"));
+    assert_non_null(strstr(parse_err(LIST_HOST, "@[]"), "\"@\""));
+    assert_non_null(strstr(parse_err(LIST_HOST, "+nolist"), "hostlist \"nolist\" is not defined"));
+}
+
+static void test_parse_errors(void **state)
+{
+    (void)state;
+    char big[2000];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_non_null(strstr(parse_err(LIST_DOMAIN, big), "longer than"));
+    assert_non_null(strstr(parse_err(LIST_DOMAIN, "^reg.*ex$"), "regular expressions"));
+    assert_non_null(strstr(parse_err(LIST_DOMAIN, "/etc/domains"), "file names"));
+    assert_non_null(strstr(parse_err(LIST_DOMAIN, "@"), "\"@\""));
+    assert_non_null(strstr(parse_err(LIST_DOMAIN, "user@example.org"), "\"@\" in a domain"));
+    assert_non_null(strstr(parse_err(LIST_ADDRESS, "@example.org"), "empty local part"));
+    assert_non_null(strstr(parse_err(LIST_LOCAL_PART, "+x"), "local part lists"));
+    assert_non_null(strstr(parse_err(LIST_DOMAIN, "ok.example : +missing"), "domainlist"));
+}
+
+static void test_addresses(void **state)
+{
+    (void)state;
+    assert_true(addr("Jbc@Askone.example", "jbc@askone.EXAMPLE"));
+    assert_false(addr("jbc@askone.example", "jbd@askone.example"));
+    assert_true(addr("*@askone.example", "anyone@askone.example"));
+    assert_false(addr("*@askone.example", "anyone@other.example"));
+    assert_true(addr("postmaster@*", "postmaster@anywhere.example"));
+    assert_true(addr("*-request@lists.example", "foo-request@lists.example"));
+    assert_false(addr("*-request@lists.example", "foo@lists.example"));
+    assert_true(addr("*@*.spamming.site", "x@mx.spamming.site"));
+    assert_true(addr("enemy.example : *.enemy.example", "a@b.enemy.example")); /* domain only */
+    assert_true(addr("enemy.example", "a@enemy.example"));
+    assert_true(addr("a@b@c.example", "a@b@c.example"));
+    assert_false(addr("user", "user")); /* a pattern without @ is a domain; "user" has none */
+    assert_false(addr("user@x.example", "user"));
+}
+
+static void test_null_sender(void **state)
+{
+    (void)state;
+    /* the null sender <> matches only an empty item ("senders = :") */
+    assert_true(addr(":", ""));
+    assert_false(addr(":", "a@b.example"));
+    assert_false(addr("*", ""));
+    assert_false(addr("*@*", ""));
+    assert_true(addr("*", "a@b.example"));
+    assert_true(addr("!:", "a@b.example"));
+    assert_false(addr("!:", ""));
+    struct list l = parse(LIST_ADDRESS, ":");
+    assert_true(list_match_address(&l, NULL));
+    list_free(&l);
+}
+
+static void test_local_parts(void **state)
+{
+    (void)state;
+    struct list l = parse(LIST_LOCAL_PART, "postmaster : *-request : !root : abuse");
+    assert_true(list_match_local_part(&l, "PostMaster"));
+    assert_true(list_match_local_part(&l, "list-request"));
+    assert_false(list_match_local_part(&l, "root"));
+    assert_true(list_match_local_part(&l, "abuse"));
+    assert_false(list_match_local_part(&l, "fred"));
+    list_free(&l);
+}
+
+/* named - define named lists of every kind for the tests below */
+static struct named_list doms[3], hosts[1], addrs[1];
+
+static void define(struct named_list *nl, const char *name, enum list_kind kind, const char *text,
+                   const struct list_names *names)
+{
+    nl->name = xstrdup(name);
+    if (!list_parse_names(&nl->list, kind, text, names, err, sizeof(err)))
+        fail_msg("%s: %s", name, err);
+}
+
+static int named_setup(void **state)
+{
+    (void)state;
+    static struct list_names names = { doms, hosts, addrs, 3, 1, 1 };
+    define(&doms[0], "dom1", LIST_DOMAIN, "!a.b", &names);
+    define(&doms[1], "dom2", LIST_DOMAIN, "+dom1 : *.b", &names);
+    define(&doms[2], "local", LIST_DOMAIN, "example.org : *.example.org", &names);
+    define(&hosts[0], "relay", LIST_HOST, "127.0.0.1 : ::1 : 10.0.0.0/8", &names);
+    define(&addrs[0], "bad", LIST_ADDRESS, "spam@*", &names);
+    *state = &names;
+    return 0;
+}
+
+static int named_teardown(void **state)
+{
+    (void)state;
+    struct named_list *all[] = { &doms[0], &doms[1], &doms[2], &hosts[0], &addrs[0] };
+    for (size_t i = 0; i < ARRAY_LEN(all); i++) {
+        free(all[i]->name);
+        list_free(&all[i]->list);
+    }
+    return 0;
+}
+
+static void test_named(void **state)
+{
+    const struct list_names *names = *state;
+    struct list l;
+    /* Exim's warning: negation inside a referenced list does not propagate */
+    assert_true(list_match_domain(&doms[1].list, "x.y"));
+    assert_true(list_parse_names(&l, LIST_DOMAIN, "! +local", names, err, sizeof(err)));
+    assert_false(list_match_domain(&l, "www.example.org"));
+    assert_true(list_match_domain(&l, "other.example"));
+    list_free(&l);
+    assert_true(list_parse_names(&l, LIST_HOST, "+relay", names, err, sizeof(err)));
+    assert_true(list_match_host(&l, "::1", NULL));
+    assert_true(list_match_host(&l, "10.9.9.9", NULL));
+    assert_false(list_match_host(&l, "192.0.2.1", NULL));
+    list_free(&l);
+    assert_true(list_parse_names(&l, LIST_ADDRESS, "+bad : *@+local", names, err, sizeof(err)));
+    assert_true(list_match_address(&l, "spam@anywhere.example"));
+    assert_true(list_match_address(&l, "fred@www.example.org"));
+    assert_false(list_match_address(&l, "fred@other.example"));
+    assert_int_equal(l.items[1].ref, &doms[2]);
+    list_free(&l);
+    /* "+name" in an address list names an address list, "*@+name" a domain list */
+    assert_false(list_parse_names(&l, LIST_ADDRESS, "+local", names, err, sizeof(err)));
+    assert_non_null(strstr(err, "addresslist \"local\" is not defined"));
+    assert_false(list_parse_names(&l, LIST_ADDRESS, "*@+relay", names, err, sizeof(err)));
+    assert_non_null(strstr(err, "domainlist \"relay\" is not defined"));
+    const struct named_list *bad = NULL;
+    assert_true(list_names_check(names, &bad));
+}
+
+/* define_chain - n domain lists named n0..n(n-1); texts[i] is list i (names set first) */
+static void define_chain(struct named_list *v, size_t n, char texts[][32])
+{
+    struct list_names names = { .domains = v, .ndomains = n };
+    for (size_t i = 0; i < n; i++) {
+        char name[8];
+        str_fmt(name, sizeof(name), "n%zu", i);
+        v[i].name = xstrdup(name);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!list_parse_names(&v[i].list, LIST_DOMAIN, texts[i], &names, err, sizeof(err)))
+            fail_msg("n%zu: %s", i, err);
+}
+
+static void free_chain(struct named_list *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].name);
+        list_free(&v[i].list);
+    }
+}
+
+static void test_named_loops(void **state)
+{
+    (void)state;
+    struct named_list v[20];
+    char texts[20][32] = { "x.example : +n1", "+n0" };
+    const struct named_list *bad = NULL;
+    memset(v, 0, sizeof(v));
+    define_chain(v, 2, texts);
+    struct list_names names = { .domains = v, .ndomains = 2 };
+    assert_false(list_names_check(&names, &bad));
+    assert_non_null(bad);
+    assert_false(list_match_domain(&v[0].list, "y.example")); /* bounded, no crash */
+    free_chain(v, 2);
+    /* a chain 20 deep is refused, one 10 deep is fine */
+    for (int i = 0; i < 20; i++)
+        str_fmt(texts[i], sizeof(texts[i]), i < 19 ? "+n%d" : "leaf.example", i + 1);
+    define_chain(v, 20, texts);
+    names.ndomains = 20;
+    bad = NULL;
+    assert_false(list_names_check(&names, &bad));
+    names.domains = &v[10];
+    names.ndomains = 10;
+    assert_true(list_names_check(&names, &bad));
+    assert_true(list_match_domain(&v[10].list, "leaf.example"));
+    assert_true(list_match_domain(&v[0].list, "leaf.example")); /* 20 deep still matches */
+    free_chain(v, 20);
+}
+
+static void test_list_parse_same_kind(void **state)
+{
+    (void)state;
+    struct named_list nl = { .name = "relay" };
+    struct list l;
+    assert_true(list_parse(&nl.list, LIST_HOST, "192.0.2.0/24", NULL, 0, err, sizeof(err)));
+    assert_true(list_parse(&l, LIST_HOST, "!+relay : *", &nl, 1, err, sizeof(err)));
+    assert_false(list_match_host(&l, "192.0.2.9", NULL));
+    assert_true(list_match_host(&l, "198.51.100.1", NULL));
+    list_free(&l);
+    list_free(&nl.list);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_split_items),
+        cmocka_unit_test(test_item_types),
+        cmocka_unit_test(test_domains),
+        cmocka_unit_test(test_negation),
+        cmocka_unit_test(test_hosts_ipv4),
+        cmocka_unit_test(test_hosts_ipv6),
+        cmocka_unit_test(test_hosts_names),
+        cmocka_unit_test(test_host_errors),
+        cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_addresses),
+        cmocka_unit_test(test_null_sender),
+        cmocka_unit_test(test_local_parts),
+        cmocka_unit_test_setup_teardown(test_named, named_setup, named_teardown),
+        cmocka_unit_test(test_named_loops),
+        cmocka_unit_test(test_list_parse_same_kind),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
