@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,15 +19,28 @@ static bool log_syslog;
 static bool log_stderr;
 static char log_process[32] = "tandem";
 
-/* open_one - open (creating) one log file for appending, close-on-exec */
+/* open_one - open (creating) one log file for appending, close-on-exec.  Opened as root in
+ * a directory someone else may write to (a `user`-owned log directory), it must be nothing
+ * planted: not a symbolic link, nor a FIFO (which would block), nor a hard link to another
+ * file (EPERM). */
 static int open_one(const char *dir, const char *name)
 {
     char path[4096];
+    struct stat st;
     if (!str_fmt(path, sizeof(path), "%s/%s", dir, name)) {
         errno = ENAMETOOLONG;
         return -1;
     }
-    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
+                        O_NOCTTY, 0640);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+        close(fd);
+        errno = EPERM;
+        return -1;
+    }
+    return fd;
 }
 
 bool log_open(const char *dir)
