@@ -87,7 +87,7 @@ def plant_db_links(user, spool, vdir, vfile):
 
 # ---- 18.3: root-run commands do not write through the user's symbolic links ----------------
 
-@pytest.mark.parametrize("command", ["callout-cache list", "callout-cache purge"])
+@pytest.mark.parametrize("command", ["callout-cache list", "callout-cache purge", "session"])
 def test_root_command_does_not_follow_the_users_links(tandem, nexthop, system_user, outside_tmp,
                                                       command):
     vdir, vfile, snapshot = victim(outside_tmp)
@@ -140,3 +140,26 @@ def test_root_queue_command_refuses_a_foreign_control_socket(tandem, nexthop, sy
         assert conn.recv(100) == b""
     finally:
         srv.close()
+
+
+# ---- 18.6: what a root-run `tandem session` accepts, the daemon delivers ---------------------
+
+def test_root_session_message_is_delivered_by_the_daemon(tandem, nexthop, system_user,
+                                                         outside_tmp):
+    hop = nexthop()
+    t = user_daemon(tandem, hop, system_user, outside_tmp)
+    script = (b"EHLO root.test\r\nMAIL FROM:<root@client.test>\r\nRCPT TO:<u@example.test>\r\n"
+              b"DATA\r\nSubject: from a root session\r\n\r\nhello\r\n.\r\nQUIT\r\n")
+    rc, out, err = t.run(["session"], input=script)
+    assert rc == 0, err
+    ok = re.search(r"250 2\.0\.0 OK id=(\S+)", out)
+    assert ok, (out, err)
+    mid = ok.group(1)
+    st = os.stat(os.path.join(t.spool, "input", mid))
+    assert (st.st_uid, st.st_gid) == (system_user.pw_uid, system_user.pw_gid)
+    rc, out, err = t.run(["queue", "deliver", mid])      # the daemon's scheduler, now
+    assert rc == 0, (out, err)
+    [m] = hop.wait_accepted(1)
+    assert m.rcpts == ["u@example.test"] and m.data.endswith(b"\r\nhello\r\n")
+    t.wait_log(rf"{mid} Completed")
+    assert t.spool_ids() == []
