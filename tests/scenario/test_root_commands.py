@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from harness import relay_config, wait_until
+from harness import free_port, relay_config
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 pytestmark = root_only
@@ -163,3 +163,63 @@ def test_root_session_message_is_delivered_by_the_daemon(tandem, nexthop, system
     assert m.rcpts == ["u@example.test"] and m.data.endswith(b"\r\nhello\r\n")
     t.wait_log(rf"{mid} Completed")
     assert t.spool_ids() == []
+
+
+# ---- 18.4: `tandem stop` signals only the daemon ---------------------------------------------
+
+def test_stop_stops_the_daemon(tandem, nexthop, system_user, outside_tmp):
+    t = user_daemon(tandem, nexthop(), system_user, outside_tmp)
+    rc, out, err = t.run("stop")
+    assert rc == 0 and out.strip() == f"tandem: stopped (pid {t.pid})", (out, err)
+    t.proc.wait(10)
+    t.wait_log(r"tandem daemon stopped")
+
+
+def test_a_second_daemon_on_the_same_spool_is_refused(tandem, nexthop, system_user, outside_tmp):
+    t = user_daemon(tandem, nexthop(), system_user, outside_tmp)
+    conf = os.path.join(outside_tmp, "second.conf")
+    with open(t.config_path) as f:
+        text = f.read()
+    with open(conf, "w") as f:
+        f.write(re.sub(r"(?m)^listen = .*$", f"listen = 127.0.0.1:{free_port()}", text))
+    p = subprocess.run([t.binary, "serve", "-c", conf], capture_output=True, text=True,
+                       timeout=20, cwd=t.dir)
+    assert p.returncode == 1 and f"is held by pid {t.pid}" in p.stderr, p.stderr
+    assert t.running()
+
+
+@pytest.mark.parametrize("locked", [False, True], ids=["planted", "planted-and-locked"])
+def test_stop_does_not_signal_a_planted_pid(tandem, nexthop, system_user, outside_tmp, locked):
+    """The user replaces the pid file with another process's pid (and, in the second case,
+    holds a lock on it from a process of its own): stop fails, saying why; that process and
+    the daemon live on."""
+    t = user_daemon(tandem, nexthop(), system_user, outside_tmp)
+    target = subprocess.Popen(["sleep", "300"])          # root's: what the user aims at
+    pidfile = os.path.join(t.spool, "tandem.pid")
+    holder = None
+    try:
+        r = as_user(system_user, ["sh", "-c", f"rm -f {pidfile} && echo {target.pid} > {pidfile}"])
+        assert r.returncode == 0, r.stderr
+        if locked:
+            holder = subprocess.Popen(
+                ["python3", "-c", "import fcntl,sys,time; f=open(sys.argv[1]); "
+                 "fcntl.lockf(f, fcntl.LOCK_SH); print('locked', flush=True); time.sleep(300)",
+                 pidfile], user=system_user.pw_uid, group=system_user.pw_gid, extra_groups=[],
+                stdout=subprocess.PIPE, text=True)
+            assert holder.stdout.readline().strip() == "locked"
+        rc, out, err = t.run("stop")
+        assert rc == 1, (out, err)
+        why = (f"the pid file's lock is held by pid {holder.pid}" if locked
+               else "no process holds the pid file's lock")
+        assert f"names pid {target.pid}, but {why}" in err and "not signalling it" in err, err
+        time.sleep(0.3)
+        assert target.poll() is None                     # alive
+        assert t.running()
+        with t.connect() as c:                           # and still serving
+            c.quit()
+    finally:
+        target.kill()
+        target.wait()
+        if holder:
+            holder.kill()
+            holder.wait()
