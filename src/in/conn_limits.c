@@ -63,20 +63,23 @@ static void release_past(const struct conn_limits *cl, struct worker_table *t, u
 
 struct conn_limits *conn_limits_create(unsigned nworkers, unsigned max_conns)
 {
-    struct conn_limits *cl = xcalloc(1, sizeof(*cl));
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     uint64_t want = 2 * ((uint64_t)max_conns + nworkers);   /* load at most one half */
-    cl->max_slots = MIN_SLOTS;
-    while (cl->max_slots < want && cl->max_slots < (UINT32_C(1) << 30))
-        cl->max_slots *= 2;
-    cl->nworkers = nworkers;
-    cl->stride = offsetof(struct worker_table, slots) + (size_t)cl->max_slots * sizeof(struct host_count);
-    cl->stride = (cl->stride + page - 1) / page * page;
-    void *p = mmap(NULL, cl->stride * nworkers, PROT_READ | PROT_WRITE,
+    uint32_t max_slots = MIN_SLOTS;
+    while (max_slots < want && max_slots < (UINT32_C(1) << 30))
+        max_slots *= 2;
+    size_t stride = offsetof(struct worker_table, slots) + (size_t)max_slots * sizeof(struct host_count);
+    stride = (stride + page - 1) / page * page;
+    /* One page for this header, then the tables, each starting on a page */
+    void *p = mmap(NULL, page + stride * nworkers, PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         fatal("mmap connection counters");
-    cl->tables = p;
+    struct conn_limits *cl = p;
+    cl->nworkers = nworkers;
+    cl->max_slots = max_slots;
+    cl->stride = stride;
+    cl->tables = (unsigned char *)p + page;
     for (unsigned i = 0; i < nworkers; i++)
         atomic_store(&table(cl, i)->cap, MIN_SLOTS);
     return cl;
