@@ -484,6 +484,23 @@ static int option_line(const struct conf_parser *p, const char *name)
     return 0;
 }
 
+/* check_tls_pairs - tls_certificate and tls_privatekey name as many files each */
+static void check_tls_pairs(struct conf_parser *p, const struct conf *c)
+{
+    char files[TLS_PAIRS_MAX][TLS_FILE_MAX];
+    size_t ncert = tls_file_list(c->tls_certificate, files, TLS_PAIRS_MAX);
+    size_t nkey = tls_file_list(c->tls_privatekey ? c->tls_privatekey : c->tls_certificate,
+                                files, TLS_PAIRS_MAX);
+    if (ncert == 0 || ncert > TLS_PAIRS_MAX)
+        conf_error(p, option_line(p, "tls_certificate"),
+                   "tls_certificate: 1 to %d files of at most %d bytes each, colon-separated",
+                   TLS_PAIRS_MAX, TLS_FILE_MAX - 1);
+    else if (nkey != ncert)
+        conf_error(p, option_line(p, "tls_privatekey"),
+                   "tls_privatekey: %zu file(s) for %zu certificate(s); they are paired in order",
+                   nkey > TLS_PAIRS_MAX ? (size_t)TLS_PAIRS_MAX + 1 : nkey, ncert);
+}
+
 /* conf_options_finish - after the whole file: helo_data, TLS key, ACL names */
 void conf_options_finish(struct conf_parser *p)
 {
@@ -493,6 +510,8 @@ void conf_options_finish(struct conf_parser *p)
     if (c->tls_privatekey != NULL && c->tls_certificate == NULL)
         conf_error(p, option_line(p, "tls_privatekey"),
                    "tls_privatekey: set without tls_certificate");
+    if (c->tls_certificate != NULL)
+        check_tls_pairs(p, c);
     for (size_t i = 0; i < ARRAY_LEN(options); i++) {
         const struct option *o = &options[i];
         char *name = o->type == OT_ACL ? *(char **)((char *)c + o->off) : NULL;

@@ -137,9 +137,16 @@ void privs_drop(const struct privs *p);
 struct ssl_ctx_st;
 struct ssl_st;
 
-/* Server context from PEM files cert and key (tls_certificate, tls_privatekey); NULL if either
- * is NULL or on error, with a message in err.  TLS 1.2 and 1.3 only. */
-struct ssl_ctx_st *tls_server_ctx(const char *cert, const char *key, char *err, size_t errsz);
+#define TLS_PAIRS_MAX 4     /* certificate/key pairs (one per key type: RSA, ECDSA, ...) */
+#define TLS_FILE_MAX 1024   /* longest file name in tls_certificate / tls_privatekey */
+/* Split a colon-separated list of files into files[0..max); returns the count, or more than
+ * max when the list is longer or a name too long. */
+size_t tls_file_list(const char *list, char files[][TLS_FILE_MAX], size_t max);
+/* Server context from PEM files: certs and keys are colon-separated lists paired in order
+ * (tls_certificate, tls_privatekey), e.g. an RSA and an ECDSA certificate; the handshake picks
+ * one by the client's signature algorithms.  keys NULL: each key is in its certificate's file.  Stateless session tickets for resumption.  NULL on
+ * error, with a message in err.  TLS 1.2 and 1.3 only. */
+struct ssl_ctx_st *tls_server_ctx(const char *certs, const char *keys, char *err, size_t errsz);
 /* Client context: CA from ca_file (tls_outbound_ca), else the system store (NULL).  TLS 1.2+. */
 struct ssl_ctx_st *tls_client_ctx(const char *ca_file, char *err, size_t errsz);
 /* "TLS1.3:TLS_AES_256_GCM_SHA384:256" */

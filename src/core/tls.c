@@ -36,10 +36,48 @@ static SSL_CTX *ctx_common(const SSL_METHOD *m)
     return ctx;
 }
 
-struct ssl_ctx_st *tls_server_ctx(const char *cert, const char *key, char *err, size_t errsz)
+/* load_pair - add one certificate chain and its key; OpenSSL keeps one per key type (RSA,
+ * ECDSA, ...) and picks by the client's signature algorithms */
+static bool load_pair(SSL_CTX *ctx, const char *cert, const char *key, char *err, size_t errsz)
 {
-    if (cert == NULL || key == NULL) {
-        str_copy(err, "tls_certificate and tls_privatekey are not both set", errsz);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
+        ssl_error(err, errsz, "cannot load certificate", cert);
+    else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+        ssl_error(err, errsz, "cannot load private key", key);
+    else if (SSL_CTX_check_private_key(ctx) != 1)
+        ssl_error(err, errsz, "private key does not match certificate", key);
+    else
+        return true;
+    return false;
+}
+
+size_t tls_file_list(const char *list, char files[][TLS_FILE_MAX], size_t max)
+{
+    size_t n = 0;
+    while (list && *list && n < max) {
+        list += strspn(list, " \t");                 /* "a.pem : b.pem", as Exim's lists */
+        size_t len = strcspn(list, ":"), next = len + (list[len] == ':');
+        while (len > 0 && (list[len - 1] == ' ' || list[len - 1] == '\t'))
+            len--;
+        if (len >= TLS_FILE_MAX)
+            return max + 1;
+        if (len > 0) {
+            memcpy(files[n], list, len);
+            files[n++][len] = '\0';
+        }
+        list += next;
+    }
+    return list && *list ? max + 1 : n;
+}
+
+struct ssl_ctx_st *tls_server_ctx(const char *certs, const char *keys, char *err, size_t errsz)
+{
+    char cert[TLS_PAIRS_MAX][TLS_FILE_MAX], key[TLS_PAIRS_MAX][TLS_FILE_MAX];
+    size_t ncert = tls_file_list(certs, cert, TLS_PAIRS_MAX);
+    size_t nkey = tls_file_list(keys ? keys : certs, key, TLS_PAIRS_MAX);
+    if (ncert == 0 || ncert != nkey || ncert > TLS_PAIRS_MAX) {
+        str_fmt(err, errsz, "tls_certificate and tls_privatekey must name 1 to %d files each, "
+                "paired in order", TLS_PAIRS_MAX);
         return NULL;
     }
     SSL_CTX *ctx = ctx_common(TLS_server_method());
@@ -47,19 +85,16 @@ struct ssl_ctx_st *tls_server_ctx(const char *cert, const char *key, char *err, 
         ssl_error(err, errsz, "cannot create a TLS context", NULL);
         return NULL;
     }
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-        ssl_error(err, errsz, "cannot load certificate", cert);
-    } else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-        ssl_error(err, errsz, "cannot load private key", key);
-    } else if (SSL_CTX_check_private_key(ctx) != 1) {
-        ssl_error(err, errsz, "private key does not match certificate", key);
-    } else {
-        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-        SSL_CTX_set_num_tickets(ctx, 0);
-        return ctx;
-    }
-    SSL_CTX_free(ctx);
-    return NULL;
+    for (size_t i = 0; i < ncert; i++)
+        if (!load_pair(ctx, cert[i], key[i], err, errsz)) {
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+    /* Resumption without server state: one stateless ticket per handshake.  The parent makes
+     * the context before forking, so every worker shares its ticket keys. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets(ctx, 1);
+    return ctx;
 }
 
 struct ssl_ctx_st *tls_client_ctx(const char *ca_file, char *err, size_t errsz)

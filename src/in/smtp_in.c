@@ -73,7 +73,7 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
 static void log_receive_timeout(struct smtp_session *s)
 {
     char host[160];
-    if (s->tls_handshake)
+    if (sf_has(s, SF_TLS_HANDSHAKE))
         log_main("TLS error on connection from %s (SSL_accept): timed out after %us "
                  "(smtp_receive_timeout)", smtp_log_host(s, host, sizeof(host)),
                  s->srv->conf->smtp_receive_timeout);
@@ -99,7 +99,7 @@ static void tls_timeout(struct smtp_session *s)
 static void receive_timeout(struct smtp_session *s)
 {
     log_receive_timeout(s);
-    if (s->tls_handshake) {
+    if (sf_has(s, SF_TLS_HANDSHAKE)) {
         tls_timeout(s);
         return;
     }
@@ -142,7 +142,7 @@ static void connect_acl_done(struct smtp_session *s, const struct acl_outcome *o
     }
     if (!s->srv->interactive &&
         (evbuffer_get_length(in) > 0 ||
-         (!s->tls && recv(bufferevent_getfd(s->bev), &peek, 1, MSG_PEEK | MSG_DONTWAIT) > 0))) {
+         (!sf_has(s, SF_TLS) && recv(bufferevent_getfd(s->bev), &peek, 1, MSG_PEEK | MSG_DONTWAIT) > 0))) {
         char host[160];
         log_reject("%s rejected connection: SMTP protocol synchronization error (input sent "
                    "before banner)", smtp_log_host(s, host, sizeof(host)));
@@ -195,14 +195,14 @@ void smtp_session_start(struct server *srv, int fd, const struct sockaddr *peer,
     s->deadline_ev = evtimer_new(srv->base, deadline_cb, s);
     sbuf_init(&s->reply);
     session_setup_bev(s);
-    if (!s->tls_handshake)
+    if (!sf_has(s, SF_TLS_HANDSHAKE))
         s->direct = bev_direct_new(s->bev);
     LIST_INSERT_HEAD(&srv->sessions, s, entry);
     srv->nsessions++;
     if (srv->limits)
         conn_limits_add(srv->limits, srv->worker_index, s->peer_ip);
     s->phase = PH_CONNECT;
-    if (s->tls_handshake)
+    if (sf_has(s, SF_TLS_HANDSHAKE))
         smtp_deadline_start(s);
     else
         smtp_session_connected(s);
@@ -271,8 +271,8 @@ static void close_when_written(struct bufferevent *bev, void *arg)
 {
     struct smtp_session *s = arg;
     struct bufferevent *under = bufferevent_get_underlying(bev);
-    if (under && evbuffer_get_length(bufferevent_get_output(under)) > 0 && !s->closing_cb) {
-        s->closing_cb = true;
+    if (under && evbuffer_get_length(bufferevent_get_output(under)) > 0 && !sf_has(s, SF_FLUSHING)) {
+        sf_set(s, SF_FLUSHING);
         evbuffer_add_cb(bufferevent_get_output(under), under_drained, s);
         return;
     }
@@ -316,8 +316,8 @@ void smtp_resume(struct smtp_session *s)
 const char *smtp_log_host(struct smtp_session *s, char *buf, size_t sz)
 {
     char helo[100];
-    const char *name = s->host_name ? s->host_name : "";
-    if (s->helo && (s->host_name == NULL || strcasecmp(s->helo, s->host_name) != 0)) {
+    const char *name = s->rdns.name ? s->rdns.name : "";
+    if (s->helo && (s->rdns.name == NULL || strcasecmp(s->helo, s->rdns.name) != 0)) {
         str_sanitize(helo, sizeof(helo), s->helo, strlen(s->helo));
         str_fmt(buf, sz, "H=%s%s(%s) [%s]", name, name[0] ? " " : "", helo, s->peer_ip);
     } else {
@@ -335,15 +335,15 @@ static long read_command_line(struct smtp_session *s, struct evbuffer *in)
     struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
     if (p.pos < 0) {
         if (evbuffer_get_length(in) > max) {     /* overlong: drain, answer once at its end */
-            s->discarding_line = true;
+            sf_set(s, SF_DRAINING_LINE);
             evbuffer_drain(in, evbuffer_get_length(in));
         }
         return -1;
     }
     size_t len = (size_t)p.pos;
-    if (s->discarding_line || len + eol_len > max) {
+    if (sf_has(s, SF_DRAINING_LINE) || len + eol_len > max) {
         evbuffer_drain(in, len + eol_len);
-        s->discarding_line = false;
+        sf_clear(s, SF_DRAINING_LINE);
         return -2;
     }
     evbuffer_remove(in, s->line, len + eol_len);
@@ -428,10 +428,10 @@ static bool process_data_input(struct smtp_session *s, struct evbuffer *in)
  * and the worker would spin.  session_process enables reading again. */
 static void hold_input(struct smtp_session *s)
 {
-    if (s->peer_eof || evbuffer_get_length(bufferevent_get_input(s->bev)) < INPUT_HIGH_WATER)
+    if (sf_has(s, SF_PEER_EOF) || evbuffer_get_length(bufferevent_get_input(s->bev)) < INPUT_HIGH_WATER)
         return;
     bufferevent_disable(s->bev, EV_READ);
-    s->input_held = true;
+    sf_set(s, SF_INPUT_HELD);
 }
 
 /* session_process - the input loop: one command (or data block) at a time, until input runs
@@ -444,17 +444,17 @@ static void session_process(struct smtp_session *s)
             session_free(s);
         return;
     }
-    if (s->input_held) {
-        s->input_held = false;
-        if (!s->peer_eof)
+    if (sf_has(s, SF_INPUT_HELD)) {
+        sf_clear(s, SF_INPUT_HELD);
+        if (!sf_has(s, SF_PEER_EOF))
             bufferevent_enable(s->bev, EV_READ);
     }
-    while (!s->busy && s->phase != PH_CLOSING && s->phase != PH_CONNECT) {
+    while (!sf_has(s, SF_WAITING) && s->phase != PH_CLOSING && s->phase != PH_CONNECT) {
         bool progressed;
         /* A client that pipelines without reading the replies must not make them pile up
          * here: wait until it has read some (session_write_cb). */
         if (evbuffer_get_length(bufferevent_get_output(s->bev)) >= OUTPUT_HIGH_WATER) {
-            s->output_blocked = true;
+            sf_set(s, SF_OUTPUT_BLOCKED);
             hold_input(s);
             return;
         }
@@ -465,13 +465,13 @@ static void session_process(struct smtp_session *s)
         if (!progressed)
             break;
     }
-    if (s->busy || s->phase == PH_CONNECT)
+    if (sf_has(s, SF_WAITING) || s->phase == PH_CONNECT)
         hold_input(s);
-    if (s->busy || s->phase == PH_CLOSING || s->phase == PH_CONNECT)
+    if (sf_has(s, SF_WAITING) || s->phase == PH_CLOSING || s->phase == PH_CONNECT)
         return;
     if (s->phase < PH_DATA)
         smtp_deadline_start(s);       /* waiting for a command line: it has until then */
-    if (s->peer_eof)
+    if (sf_has(s, SF_PEER_EOF))
         eof_reached(s);
     else if (s->srv->shutting_down && s->phase >= PH_INIT && s->phase <= PH_READY &&
              evbuffer_get_length(in) == 0)
@@ -489,8 +489,8 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 {
     struct smtp_session *s = arg;
     (void)bev;
-    if (s->output_blocked) {
-        s->output_blocked = false;
+    if (sf_has(s, SF_OUTPUT_BLOCKED)) {
+        sf_clear(s, SF_OUTPUT_BLOCKED);
         session_process(s);
     }
 }
@@ -532,7 +532,7 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
         smtp_tls_established(s);
         return;
     }
-    if (s->tls_handshake) {
+    if (sf_has(s, SF_TLS_HANDSHAKE)) {
         char err[256];
         smtp_tls_error_text(s->bev, err, sizeof(err));
         log_main("TLS error on connection from %s (SSL_accept): %s",
@@ -542,7 +542,7 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
     }
     if ((what & BEV_EVENT_EOF) && s->phase != PH_CLOSING) {
         /* Half-close: answer what is already buffered (e.g. a pipelined QUIT) first. */
-        s->peer_eof = true;
+        sf_set(s, SF_PEER_EOF);
         bufferevent_disable(s->bev, EV_READ);
         session_process(s);
         return;
@@ -567,7 +567,7 @@ static void eof_reached(struct smtp_session *s)
 /* smtp_session_shutdown - graceful stop: close idle sessions now, others after their message */
 void smtp_session_shutdown(struct smtp_session *s)
 {
-    if (!s->busy && s->phase >= PH_INIT && s->phase <= PH_READY)
+    if (!sf_has(s, SF_WAITING) && s->phase >= PH_INIT && s->phase <= PH_READY)
         smtp_close_with(s, 421, "4.3.2", "Service shutting down, closing connection");
 }
 
@@ -575,7 +575,7 @@ void smtp_session_shutdown(struct smtp_session *s)
 static void session_free(struct smtp_session *s)
 {
     struct server *srv = s->srv;
-    s->closing = true;
+    sf_set(s, SF_FREEING);
     smtp_rdns_cancel(s);
     if (s->acl)
         acl_run_free(s->acl);
@@ -593,7 +593,7 @@ static void session_free(struct smtp_session *s)
     free(s->line);
     free(s->helo);
     free(s->tls_info);
-    free(s->host_name);
+    free(s->rdns.name);
     free(s);
     if ((srv->shutting_down || srv->retiring || srv->interactive) && srv->nsessions == 0)
         event_base_loopexit(srv->base, NULL);

@@ -16,7 +16,7 @@ struct bufferevent;
 struct event;
 struct server;
 struct spool_writer;
-struct cut_link;
+struct smtp_cut;
 struct route_query;
 struct dns_query;
 
@@ -34,11 +34,36 @@ enum smtp_phase {
 };
 const char *smtp_phase_name(enum smtp_phase p);
 
+/* What is true of a session besides its phase. */
+enum smtp_flag {
+    SF_ESMTP = 1u << 0,            /* greeted with EHLO */
+    SF_TLS = 1u << 1,              /* the connection is TLS */
+    SF_TLS_HANDSHAKE = 1u << 2,    /* STARTTLS accepted, handshake in progress */
+    SF_DRAINING_LINE = 1u << 3,    /* an overlong line is being drained */
+    SF_WAITING = 1u << 4,          /* an ACL, a callout or the next hop is deciding: input waits */
+    SF_QUIT_AFTER_REPLY = 1u << 5, /* close once the queued replies are written */
+    SF_PEER_EOF = 1u << 6,         /* the client half-closed; finish buffered input */
+    SF_OUTPUT_BLOCKED = 1u << 7,   /* input waits until the client reads our replies */
+    SF_INPUT_HELD = 1u << 8,       /* reading from the client is disabled meanwhile */
+    SF_FREEING = 1u << 9,          /* being freed: nothing is kept for reuse */
+    SF_FLUSHING = 1u << 10,        /* closing once the TLS layer has written the last reply */
+};
+
 /* The error a transaction latches at the first problem and answers once at end of data. */
 struct txn_error {
     int code;
     char ecode[12];
     char text[200];
+};
+
+struct smtp_session;
+
+/* The client's forward-confirmed reverse-DNS name and the lookup that finds it. */
+struct smtp_rdns {
+    char *name;                    /* verified name, NULL if none (or not looked up) */
+    struct dns_query *q;           /* the lookup in progress */
+    char candidate[256];           /* the PTR name being confirmed */
+    void (*then)(struct smtp_session *s);
 };
 
 /* One mail transaction: MAIL, RCPTs, DATA. */
@@ -63,13 +88,6 @@ struct txn {
     bool discard;                 /* a MAIL, predata or data ACL said discard: keep nothing */
     const char *discarded_by;     /* that ACL ("MAIL", "PREDATA", "DATA"), for the log */
     char *discard_log;            /* the data ACL's log_message when it discarded */
-    /* cutthrough */
-    struct cut_link *cut;         /* the onward transaction, NULL if none */
-    struct cutthrough_opts cut_opts;
-    bool cut_off;                 /* cutthrough abandoned: the message goes to the queue */
-    bool *via_cut;                /* per recipient: the next hop accepted it at RCPT */
-    bool cut_data_async;          /* DATA sent upstream for BDAT input, answer pending */
-    bool cut_dot_pending;         /* end of data reached before that answer */
 };
 
 struct smtp_session {
@@ -81,17 +99,9 @@ struct smtp_session {
     char peer_ip[64];
     int peer_port;
     enum smtp_phase phase;
+    unsigned flags;                /* enum smtp_flag bits */
     char *helo;
-    bool esmtp;
-    bool tls;
-    bool tls_handshake;            /* STARTTLS accepted, handshake in progress */
     char *tls_info;                /* "TLS1.3:CIPHER:BITS" once TLS is up */
-    bool discarding_line;          /* an overlong line is being drained */
-    bool busy;                     /* waiting for an ACL (verify, delay): input not processed */
-    bool quit_after_reply;
-    bool peer_eof;                 /* the client half-closed; finish buffered input */
-    bool output_blocked;           /* input waits until the client reads our replies */
-    bool input_held;               /* reading from the client is disabled meanwhile */
     unsigned nerrors;
     unsigned nmessages;
     struct txn *txn;
@@ -103,20 +113,22 @@ struct smtp_session {
     struct sbuf reply;             /* scratch for composing replies */
     const char *data_cmd;          /* "DATA" or "BDAT" for logs */
     uint64_t skip_remaining;       /* bytes of a refused BDAT chunk still to discard */
-    bool closing;                  /* being freed: nothing is kept for reuse */
-    bool closing_cb;               /* waiting for the TLS layer to flush the last reply */
-    struct cut_link *cut_idle;     /* a finished onward connection kept for the next message */
-    struct route_query *cut_rq;    /* routing a recipient for cutthrough */
-    struct acl_run *cut_verify_run; /* the ACL whose recipient callout is the mirrored RCPT */
-    struct cutthrough_opts cut_req_opts;
-    bool cut_paused;               /* input paused for the next hop's back-pressure */
+    struct smtp_cut *cut;          /* cutthrough state (smtp_in_cut.c), NULL until used */
     void *verify_job;              /* smtp_in_verify.c's job in progress */
-    char *host_name;               /* verified reverse-DNS name, NULL if none (or not looked up) */
-    struct dns_query *rdns_q;
-    char rdns_candidate[256];
-    void (*rdns_then)(struct smtp_session *s);
+    struct smtp_rdns rdns;         /* the client's host name (smtp_in_rdns.c) */
     struct txn_error skip_err;     /* the reply for that chunk once it is discarded */
 };
+
+static inline bool sf_has(const struct smtp_session *s, unsigned f) { return (s->flags & f) != 0; }
+static inline void sf_set(struct smtp_session *s, unsigned f) { s->flags |= f; }
+static inline void sf_clear(struct smtp_session *s, unsigned f) { s->flags &= ~f; }
+static inline void sf_put(struct smtp_session *s, unsigned f, bool on)
+{
+    if (on)
+        sf_set(s, f);
+    else
+        sf_clear(s, f);
+}
 
 /* An implicit-TLS session's handshake is done: connect ACL, then banner. */
 void smtp_session_connected(struct smtp_session *s);
@@ -144,8 +156,8 @@ const char *smtp_log_host(struct smtp_session *s, char *buf, size_t sz);
 
 /* smtp_in_cmd.c: dispatch one command line. */
 void smtp_dispatch(struct smtp_session *s, const char *line, size_t len);
-/* smtp_in_cmd.c: add the pending RCPT to the transaction and say 250 */
-void smtp_accept_rcpt(struct smtp_session *s, bool via_cut);
+/* smtp_in_cmd.c: add the pending RCPT to the transaction and say 250; returns its index */
+size_t smtp_accept_rcpt(struct smtp_session *s);
 /* smtp_in_data.c */
 void smtp_data_begin(struct smtp_session *s);
 size_t smtp_data_feed(struct smtp_session *s, const char *in, size_t len);
@@ -168,17 +180,19 @@ void smtp_data_accept(struct smtp_session *s, const char *note, const char *cut_
 void smtp_data_refused(struct smtp_session *s);
 /* smtp_in_cut.c */
 void smtp_cut_rcpt(struct smtp_session *s, const struct cutthrough_opts *opts);
+void smtp_cut_accept_rcpt(struct smtp_session *s);
+bool smtp_cut_may_verify(struct smtp_session *s);
 void smtp_cut_verify(struct smtp_session *s, struct acl_run *run, const struct cutthrough_opts *opts);
 void smtp_cut_verify_cancel(struct smtp_session *s);
 bool smtp_cut_active(struct smtp_session *s);
 void smtp_cut_data(struct smtp_session *s);
 void smtp_cut_data_async(struct smtp_session *s);
 void smtp_cut_body(struct smtp_session *s, const char *p, size_t n);
-bool smtp_cut_blocked(struct smtp_session *s);
+bool smtp_cut_pause_if_behind(struct smtp_session *s);
 void smtp_cut_abort(struct smtp_session *s);
 void smtp_cut_end(struct smtp_session *s);
 void smtp_cut_log_deliveries(struct smtp_session *s, const char *reply_text);
-void smtp_cut_txn_reset(struct smtp_session *s, struct txn *t);
+void smtp_cut_txn_reset(struct smtp_session *s);
 void smtp_cut_session_end(struct smtp_session *s);
 /* smtp_in_rdns.c */
 void smtp_rdns_start(struct smtp_session *s, void (*then)(struct smtp_session *s));

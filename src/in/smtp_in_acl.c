@@ -28,7 +28,7 @@ static const struct acl_hooks session_hooks = { .verify = smtp_verify_start, .ca
 static void call_done(struct acl_call *call, struct acl_run *run)
 {
     struct smtp_session *s = call->s;
-    s->busy = false;
+    sf_clear(s, SF_WAITING);
     s->acl = NULL;
     call->done(s, acl_run_outcome(run));
     acl_run_free(run);
@@ -50,7 +50,7 @@ void smtp_acl_run(struct smtp_session *s, enum acl_stage stage, const char *rcpt
     call->stage = stage;
     struct acl_vars *v = &call->vars;
     v->sender_host_address = s->peer_ip;
-    v->sender_host_name = s->host_name;
+    v->sender_host_name = s->rdns.name;
     v->sender_helo_name = s->helo;
     v->sender_address = s->txn ? s->txn->env.sender : NULL;
     v->primary_hostname = c->hostname;
@@ -64,7 +64,7 @@ void smtp_acl_run(struct smtp_session *s, enum acl_stage stage, const char *rcpt
     }
     struct acl_run *run = acl_run_new(c->acl_for_stage[stage], stage, v, &session_hooks, s,
                                       s->srv->base, acl_async_done, call);
-    s->busy = true;
+    sf_set(s, SF_WAITING);
     s->acl = run;
     if (acl_run_start(run))
         call_done(call, run);

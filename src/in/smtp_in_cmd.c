@@ -144,7 +144,7 @@ static void ehlo_reply(struct smtp_session *s)
     struct sbuf *r = &s->reply;
     sbuf_reset(r);
     sbuf_printf(r, "%s Hello %s [%s]", c->hostname, s->helo, s->peer_ip);
-    if (!s->esmtp) {
+    if (!sf_has(s, SF_ESMTP)) {
         smtp_reply(s, 250, NULL, "%s", r->s);
         return;
     }
@@ -189,7 +189,7 @@ static void cmd_helo(struct smtp_session *s, const struct smtp_cmd *c)
     smtp_txn_reset(s);
     free(s->helo);
     s->helo = xstrndup(c->arg, c->arglen);
-    s->esmtp = c->verb == CMD_EHLO;
+    sf_put(s, SF_ESMTP, c->verb == CMD_EHLO);
     s->phase = PH_INIT;
     smtp_acl_run(s, ACL_HELO, NULL, helo_acl_done);
 }
@@ -221,8 +221,8 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *c)
     const struct conf *conf = s->srv->conf;
     struct parse_err err;
     struct txn *t = xcalloc(1, sizeof(*t));
-    bool dsn = s->esmtp && list_match_host(&conf->dsn_advertise_hosts, s->peer_ip, NULL);
-    if (!smtp_parse_mail(c->arg, c->arglen, dsn, s->esmtp, conf->message_size_limit, &t->mail, &err)) {
+    bool dsn = sf_has(s, SF_ESMTP) && list_match_host(&conf->dsn_advertise_hosts, s->peer_ip, NULL);
+    if (!smtp_parse_mail(c->arg, c->arglen, dsn, sf_has(s, SF_ESMTP), conf->message_size_limit, &t->mail, &err)) {
         free(t);
         smtp_reply(s, err.code, err.ecode, "%s", err.text);
         smtp_count_error(s);
@@ -230,21 +230,24 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *c)
     }
     envelope_init(&t->env);
     t->env.sender = xstrdup(t->mail.sender);
+    envelope_set(&t->env.envid, t->mail.envid[0] ? t->mail.envid : NULL);
+    t->env.ret = t->mail.ret;
+    t->env.body = t->mail.body;
+    t->env.smtputf8 = t->mail.smtputf8;
     sbuf_init(&t->acl_headers);
     sbuf_init(&t->decoded);
     s->txn = t;
     smtp_acl_run(s, ACL_MAIL, NULL, mail_acl_done);
 }
 
-void smtp_accept_rcpt(struct smtp_session *s, bool via_cut)
+size_t smtp_accept_rcpt(struct smtp_session *s)
 {
     struct txn *t = s->txn;
     const struct rcpt_params *rp = &t->pending_rcpt;
     envelope_add_rcpt(&t->env, rp->rcpt, rp->notify, rp->orcpt[0] ? rp->orcpt : NULL);
-    t->via_cut = xreallocarray(t->via_cut, t->env.nrcpts, sizeof(*t->via_cut));
-    t->via_cut[t->env.nrcpts - 1] = via_cut;
     s->phase = PH_RCPT;
     smtp_reply(s, 250, "2.1.5", "Accepted");
+    return t->env.nrcpts - 1;
 }
 
 /* discard_rcpt - accept a recipient and forget it, logging it as Exim does (main and reject
@@ -275,10 +278,8 @@ static void rcpt_acl_done(struct smtp_session *s, const struct acl_outcome *o)
         smtp_acl_headers_merge(&t->acl_headers, &o->headers, &t->acl_headers);
         if (o->cutthrough)
             smtp_cut_rcpt(s, &o->cut);
-        else if (t->cut && !t->cut_off && cut_link_has_rcpt(t->cut, t->pending_rcpt.rcpt))
-            smtp_accept_rcpt(s, true);        /* its callout ran on the link */
         else
-            smtp_accept_rcpt(s, false);
+            smtp_cut_accept_rcpt(s);       /* on the link if its callout ran there */
     } else if (o->result == ACL_DISCARD) {
         discard_rcpt(s, "RCPT", o->log_message);
     } else {
@@ -295,7 +296,7 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
     const struct conf *conf = s->srv->conf;
     struct txn *t = s->txn;
     struct parse_err err;
-    bool dsn = s->esmtp && list_match_host(&conf->dsn_advertise_hosts, s->peer_ip, NULL);
+    bool dsn = sf_has(s, SF_ESMTP) && list_match_host(&conf->dsn_advertise_hosts, s->peer_ip, NULL);
     t->nrcpt_attempts++;
     if (!smtp_parse_rcpt(c->arg, c->arglen, dsn, t->mail.smtputf8, &t->pending_rcpt, &err)) {
         smtp_reply(s, err.code, err.ecode, "%s", err.text);
@@ -382,7 +383,7 @@ static void cmd_quit(struct smtp_session *s, const struct smtp_cmd *c)
 {
     char text[300];
     (void)c;
-    s->quit_after_reply = true;
+    sf_set(s, SF_QUIT_AFTER_REPLY);
     str_fmt(text, sizeof(text), "%s closing connection", s->srv->conf->hostname);
     smtp_close_with(s, 221, "2.0.0", text);
 }

@@ -17,8 +17,42 @@
 #include "route/route.h"
 #include "store/store.h"
 
+/* The session's cutthrough state (doc/architecture.md, "Cutthrough"): the link of the
+ * current transaction and the idle one kept for the next message, the recipient being
+ * mirrored, and which recipients the link carries.  No other file sees inside it. */
+struct smtp_cut {
+    /* across transactions */
+    struct cut_link *idle;          /* a finished onward connection kept for the next message */
+    struct route_query *rq;         /* routing the recipient being mirrored */
+    struct acl_run *verify_run;     /* the ACL whose recipient callout is the mirrored RCPT */
+    struct cutthrough_opts req_opts; /* the options of the RCPT being mirrored */
+    bool paused;                    /* input paused for the next hop's back-pressure */
+    /* the current transaction */
+    struct cut_link *link;          /* the onward transaction, NULL if none */
+    struct cutthrough_opts opts;
+    bool abandoned;                 /* cutthrough given up: the message goes to the queue */
+    bool *on_link;                  /* per recipient index: the next hop accepted it at RCPT */
+    size_t non_link;
+    bool data_async;                /* DATA sent upstream for BDAT input, answer pending */
+    bool dot_pending;               /* end of data reached before that answer */
+};
+
 static void cut_event(void *arg, struct cut_link *l, const struct cut_result *r);
 static void cut_drained(void *arg, struct cut_link *l);
+
+/* cut_of - the session's cutthrough state, made on first use */
+static struct smtp_cut *cut_of(struct smtp_session *s)
+{
+    if (s->cut == NULL)
+        s->cut = xcalloc(1, sizeof(*s->cut));
+    return s->cut;
+}
+
+/* on_link - is recipient i carried by the link? */
+static bool on_link(const struct smtp_cut *c, size_t i)
+{
+    return i < c->non_link && c->on_link[i];
+}
 
 /* upstream_env - what the link needs from the server */
 static struct upstream_env upstream_env_of(struct smtp_session *s)
@@ -27,16 +61,6 @@ static struct upstream_env upstream_env_of(struct smtp_session *s)
     return ue;
 }
 
-/* cut_mail_of - the sender side of the client's transaction */
-static struct cut_mail cut_mail_of(struct txn *t)
-{
-    struct cut_mail m = {
-        .sender = t->env.sender, .size = t->mail.size_given ? t->mail.size : 0,
-        .body_8bit = t->mail.body == BODY_8BITMIME, .smtputf8 = t->mail.smtputf8,
-        .ret = t->mail.ret, .envid = t->mail.envid[0] ? t->mail.envid : NULL,
-    };
-    return m;
-}
 
 /* client_code - the code a next hop's reply has for our client: its 421 closed the next
  * hop's connection, not the client's, so the client hears 451 */
@@ -60,13 +84,14 @@ static void reply_upstream(struct smtp_session *s, const struct smtp_reply *r, i
 /* log_rcpt_refusal - Exim's wording for a recipient the next hop refused */
 static void log_rcpt_refusal(struct smtp_session *s, const char *rcpt, const char *text, bool temp)
 {
+    struct smtp_cut *ct = cut_of(s);
     char host[160], sender[560], r[560], link_host[320] = "";
     struct txn *t = s->txn;
     smtp_log_host(s, host, sizeof(host));
     str_sanitize_utf8(sender, sizeof(sender), t->env.sender, strlen(t->env.sender));
     str_sanitize_utf8(r, sizeof(r), rcpt, strlen(rcpt));
-    if (t->cut)
-        cut_link_log_host(t->cut, link_host, sizeof(link_host));
+    if (ct->link)
+        cut_link_log_host(ct->link, link_host, sizeof(link_host));
     log_reject("%s F=<%s> %s RCPT <%s>: %s%sSMTP error from remote mail server after RCPT TO:<%s>: %s",
                host, sender, temp ? "temporarily rejected" : "rejected", r, link_host,
                link_host[0] ? ": " : "", r, text);
@@ -84,16 +109,25 @@ static void log_rcpt_link_failure(struct smtp_session *s, const char *rcpt, cons
     log_reject("%s F=<%s> temporarily rejected RCPT <%s>: %s", host, sender, r, why);
 }
 
-static void add_rcpt(struct smtp_session *s, bool via_cut)
+/* add_rcpt - accept the pending recipient, noting whether the link carries it */
+static void add_rcpt(struct smtp_session *s, bool via_link)
 {
-    smtp_accept_rcpt(s, via_cut);
+    struct smtp_cut *c = cut_of(s);
+    size_t i = smtp_accept_rcpt(s);
+    if (i >= c->non_link) {
+        c->on_link = xreallocarray(c->on_link, i + 1, sizeof(*c->on_link));
+        memset(c->on_link + c->non_link, 0, (i + 1 - c->non_link) * sizeof(*c->on_link));
+        c->non_link = i + 1;
+    }
+    c->on_link[i] = via_link;
 }
 
 /* rcpt_temporary - the next hop could not say yes or no now: defer mode decides */
 static void rcpt_temporary(struct smtp_session *s, const struct cut_result *r)
 {
+    struct smtp_cut *ct = cut_of(s);
     struct txn *t = s->txn;
-    if (t->cut_opts.defer == CUT_DEFER_SPOOL) {
+    if (ct->opts.defer == CUT_DEFER_SPOOL) {
         add_rcpt(s, false);      /* accepted; delivered from the queue */
         return;
     }
@@ -125,9 +159,10 @@ static void rcpt_result(struct smtp_session *s, const struct cut_result *r)
 /* verify_result - the mirrored RCPT served as the recipient's callout */
 static void verify_result(struct smtp_session *s, const struct cut_result *r)
 {
-    struct acl_run *run = s->cut_verify_run;
+    struct smtp_cut *ct = cut_of(s);
+    struct acl_run *run = ct->verify_run;
     char reply[700];
-    s->cut_verify_run = NULL;
+    ct->verify_run = NULL;
     if (r->reply && r->reply->code >= 200 && r->reply->code < 300) {
         acl_verify_done(run, VERIFY_OK, NULL);
         return;
@@ -144,15 +179,15 @@ static void verify_result(struct smtp_session *s, const struct cut_result *r)
     acl_verify_done(run, r->reply && r->reply->code >= 500 ? VERIFY_FAIL : VERIFY_DEFER, reply);
 }
 
-/* cut_off - give up cutthrough for this message: it will be spooled and queued */
-static void cut_off(struct smtp_session *s)
+/* abandon - give up cutthrough for this message: it will be spooled and queued */
+static void abandon(struct smtp_session *s)
 {
-    struct txn *t = s->txn;
-    t->cut_off = true;
-    if (t->cut) {
-        cut_link_cancel_txn(t->cut);
-        for (size_t i = 0; i < t->env.nrcpts; i++)
-            t->via_cut[i] = false;
+    struct smtp_cut *ct = cut_of(s);
+    ct->abandoned = true;
+    if (ct->link) {
+        cut_link_cancel_txn(ct->link);
+        if (ct->non_link)
+            memset(ct->on_link, 0, ct->non_link * sizeof(*ct->on_link));
     }
 }
 
@@ -161,20 +196,22 @@ static void cut_off(struct smtp_session *s)
 static struct cut_link *link_for(struct smtp_session *s, struct route_result *route,
                                  const struct cutthrough_opts *opts)
 {
+    struct smtp_cut *ct = cut_of(s);
     struct txn *t = s->txn;
     struct upstream_env ue = upstream_env_of(s);
-    struct cut_mail m = cut_mail_of(t);
+    struct mail_out m;
+    mail_out_from_envelope(&m, &t->env, t->mail.size_given ? t->mail.size : 0);
     char key[1024];
     route_hops_key(route, key, sizeof(key));
-    if (s->cut_idle && strcmp(cut_link_key(s->cut_idle), key) == 0 && cut_link_restart(s->cut_idle, &m)) {
-        t->cut = s->cut_idle;
-        s->cut_idle = NULL;
+    if (ct->idle && strcmp(cut_link_key(ct->idle), key) == 0 && cut_link_restart(ct->idle, &m)) {
+        ct->link = ct->idle;
+        ct->idle = NULL;
         route_result_free(route);
     } else {
-        t->cut = cut_link_new(&ue, route, &m, opts, cut_event, cut_drained, s);
+        ct->link = cut_link_new(&ue, route, &m, opts, cut_event, cut_drained, s);
     }
-    t->cut_opts = *opts;
-    return t->cut;
+    ct->opts = *opts;
+    return ct->link;
 }
 
 /* mirror_over - the RCPT was answered without the link: the session goes on */
@@ -182,17 +219,18 @@ static void mirror_over(struct smtp_session *s, bool verifying)
 {
     if (verifying)
         return;                 /* the ACL goes on, and resumes the session when it is done */
-    s->busy = false;
+    sf_clear(s, SF_WAITING);
     smtp_resume(s);
 }
 
 /* routed - the recipient's next hops are known: mirror the RCPT on the right link */
 static void routed(struct smtp_session *s, struct route_result *res)
 {
+    struct smtp_cut *ct = cut_of(s);
     struct txn *t = s->txn;
     const struct rcpt_params *rp = &t->pending_rcpt;
-    struct cutthrough_opts opts = s->cut_req_opts;
-    bool verifying = s->cut_verify_run != NULL;
+    struct cutthrough_opts opts = ct->req_opts;
+    bool verifying = ct->verify_run != NULL;
     char key[1024];
     if (res->status != ROUTE_OK) {
         int code;
@@ -201,11 +239,11 @@ static void routed(struct smtp_session *s, struct route_result *res)
         struct cut_result r = { CUT_STEP_RCPT, NULL, "", false };
         str_copy(r.text, res->error, sizeof(r.text));
         route_result_free(res);
-        if (s->cut_verify_run) {
+        if (ct->verify_run) {
             char reply[400];
             str_fmt(reply, sizeof(reply), "%d %s %s", code, ecode, r.text);
-            struct acl_run *run = s->cut_verify_run;
-            s->cut_verify_run = NULL;
+            struct acl_run *run = ct->verify_run;
+            ct->verify_run = NULL;
             acl_verify_done(run, code >= 500 ? VERIFY_FAIL : VERIFY_DEFER, reply);
         } else if (code >= 500) {
             smtp_reply(s, code, ecode, "%s", r.text);
@@ -216,14 +254,14 @@ static void routed(struct smtp_session *s, struct route_result *res)
         return;
     }
     route_hops_key(res, key, sizeof(key));
-    if (t->cut && cut_link_alive(t->cut) && strcmp(cut_link_key(t->cut), key) != 0) {
+    if (ct->link && cut_link_alive(ct->link) && strcmp(cut_link_key(ct->link), key) != 0) {
         route_result_free(res);
-        if (t->cut_opts.split == CUT_SPLIT_DEFER) {
+        if (ct->opts.split == CUT_SPLIT_DEFER) {
             const char *text = "Recipient goes to a different next hop; send it in a new transaction";
-            if (s->cut_verify_run) {
-                struct acl_run *run = s->cut_verify_run;
+            if (ct->verify_run) {
+                struct acl_run *run = ct->verify_run;
                 char reply[200];
-                s->cut_verify_run = NULL;
+                ct->verify_run = NULL;
                 str_fmt(reply, sizeof(reply), "452 4.5.3 %s", text);
                 acl_verify_done(run, VERIFY_DEFER, reply);
             } else {
@@ -232,10 +270,10 @@ static void routed(struct smtp_session *s, struct route_result *res)
             mirror_over(s, verifying);
             return;
         }
-        cut_off(s);                                     /* split=spool */
-        if (s->cut_verify_run) {
-            struct acl_run *run = s->cut_verify_run;
-            s->cut_verify_run = NULL;
+        abandon(s);                                     /* split=spool */
+        if (ct->verify_run) {
+            struct acl_run *run = ct->verify_run;
+            ct->verify_run = NULL;
             acl_verify_done(run, VERIFY_OK, NULL);      /* the queue will deliver it */
         } else {
             add_rcpt(s, false);
@@ -243,63 +281,90 @@ static void routed(struct smtp_session *s, struct route_result *res)
         mirror_over(s, verifying);
         return;
     }
-    if (t->cut == NULL || !cut_link_alive(t->cut)) {
-        if (t->cut)
-            cut_link_free(t->cut);
-        t->cut = NULL;
+    if (ct->link == NULL || !cut_link_alive(ct->link)) {
+        if (ct->link)
+            cut_link_free(ct->link);
+        ct->link = NULL;
         link_for(s, res, &opts);
     } else {
         route_result_free(res);
     }
-    cut_link_rcpt(t->cut, rp->rcpt, rp->notify, rp->orcpt[0] ? rp->orcpt : NULL);
+    cut_link_rcpt(ct->link, rp->rcpt, rp->notify, rp->orcpt[0] ? rp->orcpt : NULL);
 }
 
 static void cut_routed_cb(void *arg, struct route_result *res)
 {
     struct smtp_session *s = arg;
-    s->cut_rq = NULL;
+    struct smtp_cut *ct = cut_of(s);
+    ct->rq = NULL;
     routed(s, res);
 }
 
 /* start_mirror - route the pending recipient, then mirror it on the link */
 static void start_mirror(struct smtp_session *s, const struct cutthrough_opts *opts)
 {
+    struct smtp_cut *ct = cut_of(s);
     char local[ADDR_PATH_MAX + 1], domain[ADDR_DOMAIN_MAX + 1];
-    s->cut_req_opts = *opts;
+    ct->req_opts = *opts;
     addr_split(s->txn->pending_rcpt.rcpt, local, sizeof(local), domain, sizeof(domain));
-    s->busy = true;
-    s->cut_rq = route_resolve(s->srv->dns, s->srv->conf, domain, cut_routed_cb, s);
+    sf_set(s, SF_WAITING);
+    ct->rq = route_resolve(s->srv->dns, s->srv->conf, domain, cut_routed_cb, s);
 }
 
 /* smtp_cut_rcpt - an accepted RCPT with cutthrough: the client's reply waits for the next hop */
 void smtp_cut_rcpt(struct smtp_session *s, const struct cutthrough_opts *opts)
 {
+    struct smtp_cut *ct = cut_of(s);
     struct txn *t = s->txn;
-    if (t->cut_off || s->srv->dns == NULL) {
+    if (ct->abandoned || s->srv->dns == NULL) {
         add_rcpt(s, false);
         return;
     }
-    if (t->cut && cut_link_alive(t->cut) && cut_link_has_rcpt(t->cut, t->pending_rcpt.rcpt)) {
+    if (ct->link && cut_link_alive(ct->link) && cut_link_has_rcpt(ct->link, t->pending_rcpt.rcpt)) {
         add_rcpt(s, true);        /* a callout on this link already has it */
         return;
     }
     start_mirror(s, opts);
 }
 
+/* smtp_cut_accept_rcpt - an RCPT accepted without the cutthrough control: the link carries it
+ * when its callout ran there */
+void smtp_cut_accept_rcpt(struct smtp_session *s)
+{
+    struct smtp_cut *ct = s->cut;
+    bool carried = ct && ct->link && !ct->abandoned &&
+                   cut_link_has_rcpt(ct->link, s->txn->pending_rcpt.rcpt);
+    if (carried || ct)
+        add_rcpt(s, carried);
+    else
+        smtp_accept_rcpt(s);
+}
+
+/* smtp_cut_may_verify - may a recipient callout be the RCPT mirrored on the link (the message
+ * is not already headed for the queue)? */
+bool smtp_cut_may_verify(struct smtp_session *s)
+{
+    return s->txn && !(s->cut && s->cut->abandoned);
+}
+
 /* smtp_cut_verify - verify = recipient/callout in a cutthrough ACL: the RCPT on the link is
  * the callout */
 void smtp_cut_verify(struct smtp_session *s, struct acl_run *run, const struct cutthrough_opts *opts)
 {
-    s->cut_verify_run = run;
+    struct smtp_cut *ct = cut_of(s);
+    ct->verify_run = run;
     start_mirror(s, opts);
 }
 
 void smtp_cut_verify_cancel(struct smtp_session *s)
 {
-    s->cut_verify_run = NULL;
-    if (s->cut_rq) {
-        route_cancel(s->cut_rq);
-        s->cut_rq = NULL;
+    struct smtp_cut *ct = s->cut;
+    if (ct == NULL)
+        return;
+    ct->verify_run = NULL;
+    if (ct->rq) {
+        route_cancel(ct->rq);
+        ct->rq = NULL;
     }
 }
 
@@ -307,11 +372,12 @@ void smtp_cut_verify_cancel(struct smtp_session *s)
  * link may have died since: the next step then reports that, and the defer mode decides. */
 bool smtp_cut_active(struct smtp_session *s)
 {
+    const struct smtp_cut *ct = s->cut;
     struct txn *t = s->txn;
-    if (t == NULL || t->cut == NULL || t->cut_off)
+    if (t == NULL || ct == NULL || ct->link == NULL || ct->abandoned)
         return false;
     for (size_t i = 0; i < t->env.nrcpts; i++)
-        if (t->via_cut[i])
+        if (on_link(ct, i))
             return true;
     return false;
 }
@@ -319,29 +385,31 @@ bool smtp_cut_active(struct smtp_session *s)
 /* smtp_cut_data - the client said DATA: ask the next hop first */
 void smtp_cut_data(struct smtp_session *s)
 {
+    struct smtp_cut *ct = cut_of(s);
     struct txn *t = s->txn;
-    if (t->cut && cut_link_naccepted(t->cut) > 0) {
+    if (ct->link && cut_link_naccepted(ct->link) > 0) {
         /* The next hop has recipients the client does not (refused by our ACL after the
          * callout): this transaction cannot carry the message.  Spool it instead. */
         size_t mine = 0;
         for (size_t i = 0; i < t->env.nrcpts; i++)
-            mine += t->via_cut[i];
-        if (mine != cut_link_naccepted(t->cut)) {
-            cut_off(s);
+            mine += on_link(ct, i);
+        if (mine != cut_link_naccepted(ct->link)) {
+            abandon(s);
             smtp_data_begin(s);
             return;
         }
     }
-    s->busy = true;
-    cut_link_data(t->cut);
+    sf_set(s, SF_WAITING);
+    cut_link_data(ct->link);
 }
 
 /* smtp_cut_data_async - BDAT: DATA goes upstream while the chunks keep coming (the link
  * holds the body until the 354); a refusal is answered at the end of the message */
 void smtp_cut_data_async(struct smtp_session *s)
 {
-    s->txn->cut_data_async = true;
-    cut_link_data(s->txn->cut);
+    struct smtp_cut *ct = cut_of(s);
+    ct->data_async = true;
+    cut_link_data(ct->link);
 }
 
 /* data_async_result - the answer to an asynchronous DATA (BDAT input) */
@@ -349,12 +417,13 @@ static void dot_result(struct smtp_session *s, const struct cut_result *r);
 
 static void data_async_result(struct smtp_session *s, const struct cut_result *r)
 {
+    struct smtp_cut *ct = cut_of(s);
     struct txn *t = s->txn;
-    t->cut_data_async = false;
-    if (t->cut_dot_pending) {          /* the client finished first: the dot was waiting */
-        t->cut_dot_pending = false;
+    ct->data_async = false;
+    if (ct->dot_pending) {          /* the client finished first: the dot was waiting */
+        ct->dot_pending = false;
         if (r->reply && r->reply->code == 354)
-            cut_link_dot(t->cut);
+            cut_link_dot(ct->link);
         else
             dot_result(s, r);          /* a refused DATA is the verdict */
         return;
@@ -364,44 +433,45 @@ static void data_async_result(struct smtp_session *s, const struct cut_result *r
     if (r->reply && r->reply->code >= 500) {
         smtp_txn_latch(t, r->reply->code, r->reply->ecode[0] ? r->reply->ecode : "5.0.0",
                        r->reply->text.s ? r->reply->text.s : "refused by the next hop");
-        cut_link_cancel_txn(t->cut);
-    } else if (t->cut_opts.defer == CUT_DEFER_SPOOL) {
-        cut_off(s);
+        cut_link_cancel_txn(ct->link);
+    } else if (ct->opts.defer == CUT_DEFER_SPOOL) {
+        abandon(s);
     } else {
         smtp_txn_latch(t, 451, "4.4.2", "Next hop not available; try again later");
-        cut_link_cancel_txn(t->cut);
+        cut_link_cancel_txn(ct->link);
     }
 }
 
 /* data_result - the next hop's answer to DATA */
 static void data_result(struct smtp_session *s, const struct cut_result *r)
 {
+    struct smtp_cut *ct = cut_of(s);
     struct txn *t = s->txn;
     char host[160], sender[560], link_host[320];
-    if (t->cut_data_async) {
+    if (ct->data_async) {
         data_async_result(s, r);
         return;
     }
-    s->busy = false;
+    sf_clear(s, SF_WAITING);
     if (r->reply && r->reply->code == 354) {
-        cut_link_cork(t->cut, true);
+        cut_link_cork(ct->link, true);
         smtp_data_begin(s);
-        cut_link_cork(t->cut, false);
+        cut_link_cork(ct->link, false);
         smtp_resume(s);
         return;
     }
     smtp_log_host(s, host, sizeof(host));
     str_sanitize_utf8(sender, sizeof(sender), t->env.sender, strlen(t->env.sender));
-    cut_link_log_host(t->cut, link_host, sizeof(link_host));
+    cut_link_log_host(ct->link, link_host, sizeof(link_host));
     if (r->reply && r->reply->code >= 500) {
         log_reject("%s F=<%s> rejected DATA: %s: SMTP error from remote mail server after DATA: %s",
                    host, sender, link_host, r->text);
         reply_upstream(s, r->reply, 0, NULL);
-        cut_link_cancel_txn(t->cut);
-    } else if (t->cut_opts.defer == CUT_DEFER_SPOOL) {
+        cut_link_cancel_txn(ct->link);
+    } else if (ct->opts.defer == CUT_DEFER_SPOOL) {
         log_main("%s F=<%s> cutthrough DATA deferred by %s: %s; message will be queued", host,
                  sender, link_host, r->text);
-        cut_off(s);
+        abandon(s);
         smtp_data_begin(s);
     } else {
         log_reject("%s F=<%s> temporarily rejected DATA: %s: %s", host, sender, link_host, r->text);
@@ -410,7 +480,7 @@ static void data_result(struct smtp_session *s, const struct cut_result *r)
         else
             smtp_reply(s, 451, "4.4.2", "Next hop %s; try again later",
                        r->timed_out ? "timed out" : "connection lost");
-        cut_link_cancel_txn(t->cut);
+        cut_link_cancel_txn(ct->link);
     }
     smtp_resume(s);
 }
@@ -418,113 +488,119 @@ static void data_result(struct smtp_session *s, const struct cut_result *r)
 /* smtp_cut_body - content on its way to the spool goes to the next hop too */
 void smtp_cut_body(struct smtp_session *s, const char *p, size_t n)
 {
-    struct txn *t = s->txn;
-    if (!t->cut_off && t->cut)
-        cut_link_body(t->cut, p, n);
+    struct smtp_cut *ct = s->cut;
+    if (ct && !ct->abandoned && ct->link)
+        cut_link_body(ct->link, p, n);
 }
 
-/* smtp_cut_blocked - pause reading the client while the next hop is behind */
-bool smtp_cut_blocked(struct smtp_session *s)
+/* smtp_cut_pause_if_behind - pause reading the client while the next hop is behind */
+bool smtp_cut_pause_if_behind(struct smtp_session *s)
 {
-    struct txn *t = s->txn;
-    if (t == NULL || t->cut_off || t->cut == NULL || !cut_link_blocked(t->cut))
+    struct smtp_cut *ct = s->cut;
+    if (s->txn == NULL || ct == NULL || ct->abandoned || ct->link == NULL ||
+        !cut_link_blocked(ct->link))
         return false;
-    s->cut_paused = true;
-    s->busy = true;
+    ct->paused = true;
+    sf_set(s, SF_WAITING);
     return true;
 }
 
 static void cut_drained(void *arg, struct cut_link *l)
 {
     struct smtp_session *s = arg;
+    struct smtp_cut *ct = cut_of(s);
     (void)l;
-    if (!s->cut_paused)
+    if (!ct->paused)
         return;
-    s->cut_paused = false;
-    s->busy = false;
+    ct->paused = false;
+    sf_clear(s, SF_WAITING);
     smtp_resume(s);
 }
 
 /* smtp_cut_abort - a local refusal after body bytes went out: the next hop must keep nothing */
 void smtp_cut_abort(struct smtp_session *s)
 {
-    struct txn *t = s->txn;
-    if (t && t->cut)
-        cut_link_cancel_txn(t->cut);
+    struct smtp_cut *ct = s->cut;
+    if (s->txn && ct && ct->link)
+        cut_link_cancel_txn(ct->link);
 }
 
 /* smtp_cut_end - all checks passed: send the dot; the next hop's reply is the verdict */
 void smtp_cut_end(struct smtp_session *s)
 {
-    s->busy = true;
-    if (s->txn->cut_data_async)
-        s->txn->cut_dot_pending = true;   /* BDAT: sent once the 354 is in */
+    struct smtp_cut *ct = cut_of(s);
+    sf_set(s, SF_WAITING);
+    if (ct->data_async)
+        ct->dot_pending = true;   /* BDAT: sent once the 354 is in */
     else
-        cut_link_dot(s->txn->cut);
+        cut_link_dot(ct->link);
 }
 
 /* smtp_cut_log_deliveries - Exim's ">>" lines for recipients the next hop accepted */
 void smtp_cut_log_deliveries(struct smtp_session *s, const char *reply_text)
 {
+    struct smtp_cut *ct = cut_of(s);
     struct txn *t = s->txn;
     char host[320], tls[256], r[560], c[600];
-    if (t->cut == NULL)
+    if (ct->link == NULL)
         return;
-    cut_link_log_host(t->cut, host, sizeof(host));
-    cut_link_log_tls(t->cut, tls, sizeof(tls));
+    cut_link_log_host(ct->link, host, sizeof(host));
+    cut_link_log_tls(ct->link, tls, sizeof(tls));
     str_sanitize(c, sizeof(c), reply_text, strlen(reply_text));
     for (size_t i = 0; i < t->env.nrcpts; i++) {
         if (t->env.rcpts[i].state != RCPT_DELIVERED)
             continue;
         str_sanitize_utf8(r, sizeof(r), t->env.rcpts[i].addr, strlen(t->env.rcpts[i].addr));
         log_main("%s >> %s R=%s T=remote_smtp %s%s C=\"%s\"", t->env.id, r,
-                 cut_link_route_name(t->cut), host, tls, c);
+                 cut_link_route_name(ct->link), host, tls, c);
     }
 }
 
 /* log_deferrals - "==" lines when the message is queued after the next hop failed at the end */
 static void log_deferrals(struct smtp_session *s, const char *why)
 {
+    struct smtp_cut *ct = cut_of(s);
     struct txn *t = s->txn;
     char host[320], r[560], w[400];
-    cut_link_log_host(t->cut, host, sizeof(host));
+    cut_link_log_host(ct->link, host, sizeof(host));
     str_sanitize(w, sizeof(w), why, strlen(why));
     for (size_t i = 0; i < t->env.nrcpts; i++) {
-        if (!t->via_cut[i])
+        if (!on_link(ct, i))
             continue;
         str_sanitize_utf8(r, sizeof(r), t->env.rcpts[i].addr, strlen(t->env.rcpts[i].addr));
         log_main("%s == %s R=%s T=remote_smtp defer (-1): %s: cutthrough: %s", t->env.id, r,
-                 cut_link_route_name(t->cut), host, w);
+                 cut_link_route_name(ct->link), host, w);
     }
 }
 
 /* dot_result - the verdict (DESIGN.md's end-of-data table) */
 static void dot_result(struct smtp_session *s, const struct cut_result *r)
 {
+    struct smtp_cut *ct = cut_of(s);
     struct txn *t = s->txn;
     char host[160], sender[560], link_host[320], note[300];
-    s->busy = false;
+    sf_clear(s, SF_WAITING);
     if (r->reply && r->reply->code >= 200 && r->reply->code < 300) {
         for (size_t i = 0; i < t->env.nrcpts; i++)
-            if (t->via_cut[i])
+            if (on_link(ct, i))
                 t->env.rcpts[i].state = RCPT_DELIVERED;
         str_sanitize(note, sizeof(note), r->text, strlen(r->text) < 200 ? strlen(r->text) : 200);
         smtp_data_accept(s, note, r->text);
     } else if (r->reply && r->reply->code >= 500) {
         smtp_log_host(s, host, sizeof(host));
         str_sanitize_utf8(sender, sizeof(sender), t->env.sender, strlen(t->env.sender));
-        cut_link_log_host(t->cut, link_host, sizeof(link_host));
+        cut_link_log_host(ct->link, link_host, sizeof(link_host));
         log_reject("%s F=<%s> rejected after DATA: %s: C=\"%s\"", host, sender, link_host, r->text);
         reply_upstream(s, r->reply, 0, NULL);
         smtp_data_refused(s);
-    } else if (t->cut_opts.defer == CUT_DEFER_SPOOL) {
+    } else if (ct->opts.defer == CUT_DEFER_SPOOL) {
         log_deferrals(s, r->reply ? r->text : r->timed_out ? "timed out waiting for reply to end of data"
                                                           : "connection lost after end of data");
         smtp_data_accept(s, NULL, NULL);
     } else {
         smtp_log_host(s, host, sizeof(host));
         str_sanitize_utf8(sender, sizeof(sender), t->env.sender, strlen(t->env.sender));
-        cut_link_log_host(t->cut, link_host, sizeof(link_host));
+        cut_link_log_host(ct->link, link_host, sizeof(link_host));
         log_reject("%s F=<%s> temporarily rejected after DATA: %s: %s", host, sender, link_host,
                    r->reply ? r->text : r->timed_out ? "timed out waiting for reply to end of data"
                                                      : "connection lost after end of data");
@@ -542,13 +618,14 @@ static void dot_result(struct smtp_session *s, const struct cut_result *r)
 static void cut_event(void *arg, struct cut_link *l, const struct cut_result *r)
 {
     struct smtp_session *s = arg;
+    struct smtp_cut *ct = cut_of(s);
     (void)l;
     switch (r->step) {
     case CUT_STEP_RCPT:
-        if (s->cut_verify_run) {
+        if (ct->verify_run) {
             verify_result(s, r);
         } else {
-            s->busy = false;
+            sf_clear(s, SF_WAITING);
             rcpt_result(s, r);
             smtp_resume(s);
         }
@@ -563,32 +640,42 @@ static void cut_event(void *arg, struct cut_link *l, const struct cut_result *r)
 }
 
 /* smtp_cut_txn_reset - the transaction is over: keep a finished link's connection for the
- * next message, close anything else */
-void smtp_cut_txn_reset(struct smtp_session *s, struct txn *t)
+ * next message, close anything else, forget the transaction's recipients */
+void smtp_cut_txn_reset(struct smtp_session *s)
 {
-    if (t->cut == NULL)
+    struct smtp_cut *ct = s->cut;
+    if (ct == NULL)
         return;
-    if (s->cut_rq) {
-        route_cancel(s->cut_rq);
-        s->cut_rq = NULL;
+    if (ct->rq) {
+        route_cancel(ct->rq);
+        ct->rq = NULL;
     }
-    cut_link_cancel_txn(t->cut);
-    if (cut_link_alive(t->cut) && !s->closing) {
-        if (s->cut_idle)
-            cut_link_free(s->cut_idle);
-        s->cut_idle = t->cut;       /* idle after RSET or a completed transaction */
-    } else {
-        cut_link_free(t->cut);
+    if (ct->link) {
+        cut_link_cancel_txn(ct->link);
+        if (cut_link_alive(ct->link) && !sf_has(s, SF_FREEING)) {
+            if (ct->idle)
+                cut_link_free(ct->idle);
+            ct->idle = ct->link;   /* idle after RSET or a completed transaction */
+        } else {
+            cut_link_free(ct->link);
+        }
+        ct->link = NULL;
     }
-    t->cut = NULL;
+    free(ct->on_link);
+    ct->on_link = NULL;
+    ct->non_link = 0;
+    ct->abandoned = ct->data_async = ct->dot_pending = false;
+    memset(&ct->opts, 0, sizeof(ct->opts));
 }
 
 void smtp_cut_session_end(struct smtp_session *s)
 {
-    if (s->cut_rq)
-        route_cancel(s->cut_rq);
-    s->cut_rq = NULL;
-    if (s->cut_idle)
-        cut_link_free(s->cut_idle);
-    s->cut_idle = NULL;
+    struct smtp_cut *ct = s->cut;
+    if (ct == NULL)
+        return;
+    smtp_cut_txn_reset(s);
+    if (ct->idle)
+        cut_link_free(ct->idle);
+    free(ct);
+    s->cut = NULL;
 }

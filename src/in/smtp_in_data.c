@@ -34,10 +34,9 @@ void smtp_txn_reset(struct smtp_session *s)
     struct txn *t = s->txn;
     if (t == NULL)
         return;
-    smtp_cut_txn_reset(s, t);
+    smtp_cut_txn_reset(s);
     if (t->spool)
         spool_abort(t->spool);
-    free(t->via_cut);
     free(t->discard_log);
     envelope_free(&t->env);
     sbuf_free(&t->acl_headers);
@@ -65,11 +64,11 @@ static void rfc5322_date(char *buf, size_t sz)
 /* protocol_name - RFC 3848 "with" keyword; the log's P= is its lower-case form */
 static const char *protocol_name(const struct smtp_session *s)
 {
-    if (!s->esmtp)
+    if (!sf_has(s, SF_ESMTP))
         return "SMTP";
     if (s->txn && s->txn->mail.smtputf8)
-        return s->tls ? "UTF8SMTPS" : "UTF8SMTP";
-    return s->tls ? "ESMTPS" : "ESMTP";
+        return sf_has(s, SF_TLS) ? "UTF8SMTPS" : "UTF8SMTP";
+    return sf_has(s, SF_TLS) ? "ESMTPS" : "ESMTP";
 }
 
 /* emit - content on its way to the spool (and, with cutthrough, the next hop) */
@@ -116,13 +115,13 @@ static void write_received(struct smtp_session *s)
     struct sbuf h;
     sbuf_init(&h);
     rfc5322_date(date, sizeof(date));
-    const char *name = s->host_name ? s->host_name : "";
+    const char *name = s->rdns.name ? s->rdns.name : "";
     if (s->helo && addr_valid_domain(s->helo, true))
         sbuf_printf(&h, "Received: from %s (%s%s[%s])\r\n", s->helo, name, name[0] ? " " : "", s->peer_ip);
     else
         sbuf_printf(&h, "Received: from %s%s[%s]\r\n", name, name[0] ? " " : "", s->peer_ip);
     sbuf_printf(&h, "\tby %s (tandem) with %s id %s", c->hostname, protocol_name(s), t->env.id);
-    if (s->tls && t->env.tls)
+    if (sf_has(s, SF_TLS) && t->env.tls)
         sbuf_printf(&h, "\r\n\t(%s)", t->env.tls);
     if (t->env.nrcpts == 1)
         sbuf_printf(&h, "\r\n\tfor <%s>", t->env.rcpts[0].addr);
@@ -142,11 +141,7 @@ static void fill_envelope(struct smtp_session *s)
     t->env.client_port = s->peer_port;
     envelope_set(&t->env.helo, s->helo);
     envelope_set(&t->env.tls, s->tls_info);
-    envelope_set(&t->env.protocol, !s->esmtp ? "smtp" : s->tls ? "esmtps" : "esmtp");
-    envelope_set(&t->env.envid, t->mail.envid[0] ? t->mail.envid : NULL);
-    t->env.ret = t->mail.ret;
-    t->env.body = t->mail.body;
-    t->env.smtputf8 = t->mail.smtputf8;
+    envelope_set(&t->env.protocol, !sf_has(s, SF_ESMTP) ? "smtp" : sf_has(s, SF_TLS) ? "esmtps" : "esmtp");
 }
 
 /* receive_begin - create the spool file and start decoding (DATA or the first BDAT) */
@@ -215,7 +210,7 @@ size_t smtp_data_feed(struct smtp_session *s, const char *in, size_t len)
     if (t->dec.done)
         message_end(s);
     else
-        smtp_cut_blocked(s);       /* pauses input while the next hop catches up */
+        smtp_cut_pause_if_behind(s);       /* pauses input while the next hop catches up */
     return used;
 }
 
@@ -288,7 +283,7 @@ size_t smtp_bdat_feed(struct smtp_session *s, const char *in, size_t len)
     if (t->bdat_remaining == 0)
         chunk_done(s);
     else
-        smtp_cut_blocked(s);
+        smtp_cut_pause_if_behind(s);
     return n;
 }
 
@@ -435,7 +430,7 @@ static void refuse(struct smtp_session *s)
 /* data_acl_done - the data ACL decided */
 static void data_acl_done(struct smtp_session *s, const struct acl_outcome *o)
 {
-    s->busy = false;
+    sf_clear(s, SF_WAITING);
     if (o->headers.len && !smtp_cut_active(s)) {   /* delivered before the content */
         struct sbuf h;
         sbuf_init(&h);

@@ -24,38 +24,38 @@ static bool same_ip(const struct sockaddr_storage *ss, const char *ip)
 static void confirmed(void *arg, enum dns_status st, const struct sockaddr_storage *addrs, size_t n)
 {
     struct smtp_session *s = arg;
-    s->rdns_q = NULL;
+    s->rdns.q = NULL;
     for (size_t i = 0; st == DNS_OK && i < n; i++)
         if (same_ip(&addrs[i], s->peer_ip)) {
-            s->host_name = xstrdup(s->rdns_candidate);
+            s->rdns.name = xstrdup(s->rdns.candidate);
             break;
         }
-    s->rdns_then(s);
+    s->rdns.then(s);
 }
 
 /* ptr_answer - the PTR name (if any): confirm it forward */
 static void ptr_answer(void *arg, enum dns_status st, const char *name)
 {
     struct smtp_session *s = arg;
-    s->rdns_q = NULL;
-    if (st != DNS_OK || name[0] == '\0' || strlen(name) >= sizeof(s->rdns_candidate)) {
-        s->rdns_then(s);
+    s->rdns.q = NULL;
+    if (st != DNS_OK || name[0] == '\0' || strlen(name) >= sizeof(s->rdns.candidate)) {
+        s->rdns.then(s);
         return;
     }
-    str_copy(s->rdns_candidate, name, sizeof(s->rdns_candidate));
-    s->rdns_q = dns_lookup_addr(s->srv->dns, name, confirmed, s);
+    str_copy(s->rdns.candidate, name, sizeof(s->rdns.candidate));
+    s->rdns.q = dns_lookup_addr(s->srv->dns, name, confirmed, s);
 }
 
 /* smtp_rdns_start - find the client's host name, then call then(s) (also when there is none) */
 void smtp_rdns_start(struct smtp_session *s, void (*then)(struct smtp_session *s))
 {
-    s->rdns_then = then;
-    s->rdns_q = dns_lookup_ptr(s->srv->dns, s->peer_ip, ptr_answer, s);
+    s->rdns.then = then;
+    s->rdns.q = dns_lookup_ptr(s->srv->dns, s->peer_ip, ptr_answer, s);
 }
 
 void smtp_rdns_cancel(struct smtp_session *s)
 {
-    if (s->rdns_q)
-        dns_cancel(s->rdns_q);
-    s->rdns_q = NULL;
+    if (s->rdns.q)
+        dns_cancel(s->rdns.q);
+    s->rdns.q = NULL;
 }

@@ -17,7 +17,7 @@
 
 bool smtp_starttls_offered(struct smtp_session *s)
 {
-    return s->srv->tls_ctx != NULL && !s->tls && s->esmtp &&
+    return s->srv->tls_ctx != NULL && !sf_has(s, SF_TLS) && sf_has(s, SF_ESMTP) &&
            list_match_host(&s->srv->conf->tls_advertise_hosts, s->peer_ip, NULL);
 }
 
@@ -25,7 +25,7 @@ bool smtp_starttls_offered(struct smtp_session *s)
 static const char *starttls_refusal(struct smtp_session *s, const struct smtp_cmd *c, int *code)
 {
     *code = 503;
-    if (s->tls)
+    if (sf_has(s, SF_TLS))
         return "TLS already active";
     if (s->phase == PH_INIT)
         return "EHLO first";
@@ -66,8 +66,8 @@ void smtp_starttls(struct smtp_session *s, const struct smtp_cmd *c)
         s->srv->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
     if (tbev == NULL)
         fatalx("bufferevent_openssl_filter_new");
-    s->busy = true; /* until the handshake completes */
-    s->tls_handshake = true;
+    sf_set(s, SF_WAITING); /* until the handshake completes */
+    sf_set(s, SF_TLS_HANDSHAKE);
     smtp_session_swap_bev(s, tbev);
     smtp_deadline_start(s);          /* the whole handshake within smtp_receive_timeout */
 }
@@ -78,7 +78,7 @@ struct bufferevent *smtp_tls_accept_bev(struct smtp_session *s, int fd)
     SSL *ssl = SSL_new(s->srv->tls_ctx);
     if (ssl == NULL)
         fatalx("SSL_new");
-    s->tls_handshake = true;
+    sf_set(s, SF_TLS_HANDSHAKE);
     return bufferevent_openssl_socket_new(s->srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                           BEV_OPT_CLOSE_ON_FREE);
 }
@@ -88,8 +88,8 @@ struct bufferevent *smtp_tls_accept_bev(struct smtp_session *s, int fd)
 void smtp_tls_established(struct smtp_session *s)
 {
     char desc[200];
-    s->tls = true;
-    s->tls_handshake = false;
+    sf_set(s, SF_TLS);
+    sf_clear(s, SF_TLS_HANDSHAKE);
     smtp_deadline_stop(s);
     if (s->phase == PH_CONNECT) {
         tls_describe(bufferevent_openssl_get_ssl(s->bev), desc, sizeof(desc));
@@ -97,11 +97,11 @@ void smtp_tls_established(struct smtp_session *s)
         smtp_session_connected(s);
         return;
     }
-    s->busy = false;
+    sf_clear(s, SF_WAITING);
     smtp_txn_reset(s);
     free(s->helo);
     s->helo = NULL;
-    s->esmtp = false;
+    sf_clear(s, SF_ESMTP);
     s->phase = PH_INIT;
     tls_describe(bufferevent_openssl_get_ssl(s->bev), desc, sizeof(desc));
     free(s->tls_info);

@@ -133,7 +133,7 @@ static void routed(void *arg, struct route_result *res)
         job_end(j, VERIFY_OK, NULL);
         return;
     }
-    if (j->what == VERIFY_RECIPIENT && s->txn && !s->txn->cut_off &&
+    if (j->what == VERIFY_RECIPIENT && smtp_cut_may_verify(s) &&
         acl_has_cutthrough(s->srv->conf->acl_for_stage[ACL_RCPT], &cut)) {
         struct acl_run *run = j->run;   /* the mirrored RCPT is the callout */
         route_result_free(res);

@@ -244,7 +244,7 @@ static void cl_drained(void *arg, struct smtp_out *so)
 }
 
 /* set_mail - copy the sender side into the link */
-static void set_mail(struct cut_link *l, const struct cut_mail *m)
+static void set_mail(struct cut_link *l, const struct mail_out *m)
 {
     const struct conf *c = l->ue.conf;
     str_copy(l->sender, m->sender, sizeof(l->sender));
@@ -265,7 +265,7 @@ static void set_mail(struct cut_link *l, const struct cut_mail *m)
 }
 
 struct cut_link *cut_link_new(const struct upstream_env *ue, struct route_result *route,
-                              const struct cut_mail *mail, const struct cutthrough_opts *opts,
+                              const struct mail_out *mail, const struct cutthrough_opts *opts,
                               cut_cb cb, cut_drained_cb drained, void *arg)
 {
     struct cut_link *l = xcalloc(1, sizeof(*l));
@@ -293,7 +293,7 @@ void cut_link_adopt(struct cut_link *l, struct smtp_out *kept, const char *kept_
     l->accepted[l->naccepted++] = xstrdup(kept_rcpt);
 }
 
-bool cut_link_restart(struct cut_link *l, const struct cut_mail *mail)
+bool cut_link_restart(struct cut_link *l, const struct mail_out *mail)
 {
     if (l->st != CL_IDLE || l->so == NULL || !smtp_out_is_ready(l->so))
         return false;

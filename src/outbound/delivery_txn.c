@@ -230,10 +230,8 @@ static void start_batch(struct dlv_txn *t)
         return;
     }
     memset(t->batch_ok, 0, DLV_BATCH_MAX * sizeof(*t->batch_ok));
-    /* 8-bit content to a server without 8BITMIME goes anyway, without BODY= (as most MTAs
-     * do); the engine adds each parameter only when the server offers its extension. */
-    struct mail_out m = { env->sender, spool_content_length(env), env->body == BODY_8BITMIME || env->body == BODY_BINARYMIME,
-                          env->smtputf8, env->ret, env->envid };
+    struct mail_out m;
+    mail_out_from_envelope(&m, env, spool_content_length(env));
     t->phase = TP_MAIL;
     smtp_out_mail(t->so, &m, NULL);
     if (smtp_out_exts(t->so) & EXT_PIPELINING) {

@@ -114,6 +114,10 @@ struct mail_out {
     enum dsn_ret ret;      /* DSN: sent only with EXT_DSN */
     const char *envid;     /* xtext, sent only with EXT_DSN */
 };
+/* The MAIL of a message with envelope env (sender, BODY, SMTPUTF8, RET, ENVID) and SIZE size
+ * (0: none): the one place a sender side is built, for queued delivery and cutthrough alike.
+ * m points into env. */
+void mail_out_from_envelope(struct mail_out *m, const struct envelope *env, uint64_t size);
 void smtp_out_mail(struct smtp_out *so, const struct mail_out *m, void *tag);
 void smtp_out_rcpt(struct smtp_out *so, const char *rcpt, unsigned notify, const char *orcpt, void *tag);
 void smtp_out_data(struct smtp_out *so, void *tag);            /* expects 354 */
@@ -274,24 +278,15 @@ struct cut_result {
 typedef void (*cut_cb)(void *arg, struct cut_link *l, const struct cut_result *r);
 typedef void (*cut_drained_cb)(void *arg, struct cut_link *l);
 
-/* The sender side of the onward transaction (copied). */
-struct cut_mail {
-    const char *sender;
-    uint64_t size;           /* client SIZE=, 0 if none */
-    bool body_8bit, smtputf8;
-    enum dsn_ret ret;
-    const char *envid;
-};
-
 /* A new link for the next hops in route (taken over: freed with the link).  The connection is
  * opened on the first cut_link_rcpt.  kept, if not NULL, is a connection a callout left open
  * with MAIL done and kept_rcpt already accepted. */
 struct cut_link *cut_link_new(const struct upstream_env *ue, struct route_result *route,
-                              const struct cut_mail *mail, const struct cutthrough_opts *opts,
+                              const struct mail_out *mail, const struct cutthrough_opts *opts,
                               cut_cb cb, cut_drained_cb drained, void *arg);
 void cut_link_adopt(struct cut_link *l, struct smtp_out *kept, const char *kept_rcpt);
 /* Reuse a finished link's idle connection for a new transaction (MAIL is sent anew). */
-bool cut_link_restart(struct cut_link *l, const struct cut_mail *mail);
+bool cut_link_restart(struct cut_link *l, const struct mail_out *mail);
 
 const char *cut_link_key(const struct cut_link *l);    /* route_hops_key of its route */
 bool cut_link_alive(const struct cut_link *l);

@@ -147,3 +147,14 @@ bool so_fmt_rcpt(struct sbuf *out, const char *rcpt, unsigned notify, const char
     sbuf_addstr(out, "\r\n");
     return true;
 }
+
+/* mail_out_from_envelope - 8-bit content to a server without 8BITMIME goes anyway, without
+ * BODY= (as most MTAs do); the engine adds each parameter only when the server offers it */
+void mail_out_from_envelope(struct mail_out *m, const struct envelope *env, uint64_t size)
+{
+    *m = (struct mail_out){
+        .sender = env->sender, .size = size,
+        .body_8bit = env->body == BODY_8BITMIME || env->body == BODY_BINARYMIME,
+        .smtputf8 = env->smtputf8, .ret = env->ret, .envid = env->envid,
+    };
+}

@@ -9,20 +9,11 @@ import time
 
 import pytest
 
-from harness import SmtpConn, SmtpError, read_spool, smtp_source, swaks, wait_until
+from harness import SmtpConn, SmtpError, read_spool, smtp_source, swaks, wait_until, queued_relay
 from harness.daemon import SANITIZER_ENV
 from harness.interop import have_postfix_tools, have_swaks
 
-RELAY = """
-domainlist relay_to_domains = example.test
-acl_smtp_rcpt = check_rcpt
-begin routes
-*  [127.0.0.2]:2599
-begin acl
-check_rcpt:
-  accept domains = +relay_to_domains
-  deny   message = relay not permitted
-"""
+RELAY = queued_relay(deny_others=True)
 BODY = b"Subject: hello\r\n\r\nbody\r\n"
 
 

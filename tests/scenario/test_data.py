@@ -4,17 +4,9 @@ import re
 
 import pytest
 
-from harness import SmtpConn, read_spool
+from harness import SmtpConn, read_spool, queued_relay
 
-RELAY = """
-domainlist relay_to_domains = example.test
-acl_smtp_rcpt = check_rcpt
-begin routes
-*  [127.0.0.2]:2599
-begin acl
-check_rcpt:
-  accept domains = +relay_to_domains
-"""
+RELAY = queued_relay()
 
 
 def start_txn(c, rcpts=("x@example.test",)):

@@ -27,20 +27,12 @@ import time
 
 import pytest
 
-from harness import SmtpConn, SmtpError, read_spool, tmp_leftovers, wait_until
+from harness import SmtpConn, SmtpError, read_spool, tmp_leftovers, wait_until, queued_relay
 from harness.configs import relay_config
 
 pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
 
-RELAY = """
-domainlist relay_to_domains = example.test
-acl_smtp_rcpt = check_rcpt
-begin routes
-*  [127.0.0.2]:2599
-begin acl
-check_rcpt:
-  accept  domains = +relay_to_domains
-"""
+RELAY = queued_relay()
 BODY = b"Subject: fault\r\n\r\nbody\r\n"
 
 

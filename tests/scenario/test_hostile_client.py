@@ -24,21 +24,11 @@ import time
 
 import pytest
 
-from harness import SmtpConn, read_spool, tmp_leftovers, wait_until
+from harness import SmtpConn, read_spool, tmp_leftovers, wait_until, queued_relay
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
-RELAY = """
-domainlist relay_to_domains = example.test
-hostlist relay_from_hosts = 127.0.0.1
-acl_smtp_rcpt = check_rcpt
-begin routes
-*  [127.0.0.2]:2599
-begin acl
-check_rcpt:
-  accept  domains = +relay_to_domains
-  deny    message = relay not permitted
-"""
+RELAY = queued_relay(deny_others=True, relay_from_hosts="127.0.0.1")
 BODY = b"Subject: hostile\r\n\r\nbody\r\n"
 OUTSIDER = "127.0.0.5"     # a client address in no host list
 

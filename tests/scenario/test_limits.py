@@ -3,17 +3,9 @@ RFC 5321 says it should be (issue 2)."""
 import socket
 import time
 
-from harness import SmtpConn
+from harness import SmtpConn, queued_relay
 
-RELAY = """
-domainlist relay_to_domains = example.test
-acl_smtp_rcpt = check_rcpt
-begin routes
-*  [127.0.0.2]:2599
-begin acl
-check_rcpt:
-  accept domains = +relay_to_domains
-"""
+RELAY = queued_relay()
 
 
 def test_overlong_command_gets_exactly_one_500(tandem):

@@ -1,19 +1,9 @@
 """The ESMTP server: greeting, extensions, state machine, pipelining, replies (issue 2)."""
 import re
 
-from harness import SmtpConn, pipelined, read_spool
+from harness import SmtpConn, pipelined, read_spool, queued_relay
 
-RELAY = """
-domainlist relay_to_domains = example.test
-hostlist relay_from_hosts =
-acl_smtp_rcpt = check_rcpt
-begin routes
-*  [127.0.0.2]:2599
-begin acl
-check_rcpt:
-  accept domains = +relay_to_domains
-  deny   message = relay not permitted
-"""
+RELAY = queued_relay(deny_others=True, relay_from_hosts="")
 
 BODY = b"Subject: hello\r\n\r\nbody line\r\n"
 ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3} ")

@@ -2,7 +2,7 @@
 server, test certificates and interop peers.  See tests/scenario/README.md for a cheat sheet.
 """
 from .certs import Certs
-from .configs import relay_config
+from .configs import PARKED_HOP, queued_relay, relay_config
 from .daemon import MSGID, Tandem, tandem_binary, tandem_unavailable_reason
 from .dns import DnsServer
 from .interop import (EximPeer, SmtpSink, SwaksResult, have_exim, have_postfix_tools,
@@ -14,7 +14,8 @@ from .wait import WaitTimeout, wait_until
 from .spoolfile import SpoolMessage, parse_spool_bytes, read_journal, read_spool, tmp_leftovers
 
 __all__ = [
-    "Certs", "relay_config", "MSGID", "Tandem", "tandem_binary", "tandem_unavailable_reason", "DnsServer",
+    "Certs", "relay_config", "queued_relay", "PARKED_HOP", "MSGID", "Tandem", "tandem_binary",
+    "tandem_unavailable_reason", "DnsServer",
     "EximPeer", "SmtpSink", "SwaksResult", "have_exim", "have_postfix_tools", "have_swaks",
     "smtp_source", "swaks", "swaks_has_tls", "DROP", "GARBAGE", "RESET", "Message", "NextHop", "Session", "seq",
     "stall", "free_port", "port_open", "SmtpConn", "SmtpError", "SmtpTimeout", "dot_stuff",

@@ -8,6 +8,7 @@
                                       #   localhost, 127.0.0.1-.9
     certs.untrusted_cert, .untrusted_key   # self-signed, same names as the next hop's
     cert, key = certs.issue("name", ["other.test", "IP:127.0.0.5"])   # more, signed by the CA
+    cert, key = certs.issue("rsa", ["tandem.test"], kind="rsa")        # RSA-2048 instead of EC
 
 Every certificate is valid for ten years from now.  Files are PEM; keys are
 unencrypted and mode 0644 so that peers dropping privileges (Exim) can read them.
@@ -49,10 +50,13 @@ class Certs:
     def _path(self, name, ext):
         return os.path.join(self.dir, f"{name}.{ext}")
 
-    def _newkey(self, name):
+    def _newkey(self, name, kind="ec"):
         key = self._path(name, "key")
-        _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
-                 "-out", key)
+        if kind == "rsa":
+            _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key)
+        else:
+            _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                     "-out", key)
         os.chmod(key, 0o644)
         return key
 
@@ -66,12 +70,14 @@ class Certs:
                  "-subj", f"/CN={cn}", *ext)
         return cert, key
 
-    def issue(self, name, names, cn=None):
-        """A certificate for ``names`` (DNS names, or "IP:addr"), signed by the test CA."""
+    def issue(self, name, names, cn=None, kind="ec"):
+        """A certificate for ``names`` (DNS names, or "IP:addr"), signed by the test CA; kind
+        "rsa" for an RSA-2048 key instead of EC P-256."""
         cert = self._path(name, "crt")
         if os.path.exists(cert):
             return cert, self._path(name, "key")
-        key, csr, extfile = self._newkey(name), self._path(name, "csr"), self._path(name, "ext")
+        key, csr = self._newkey(name, kind), self._path(name, "csr")
+        extfile = self._path(name, "ext")
         cn = cn or next((n for n in names if not n.startswith("IP:")), name)
         _openssl("req", "-new", "-key", key, "-out", csr, "-subj", f"/CN={cn}")
         with open(extfile, "w") as f:

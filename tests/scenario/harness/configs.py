@@ -12,7 +12,26 @@ requires a callout, and accepts, with cutthrough when asked.  ``acl`` adds lines
 the RCPT ACL; ``main`` adds main options; ``extra`` is appended at the very end (more ACLs).
 Nothing here is magic: print the result when in doubt, and write the text by hand for
 anything unusual.
+
+``queued_relay()`` is the other common scenario: example.test is relayed to a next hop nobody
+listens on ([127.0.0.2]:2599), so accepted mail stays queued; tests edit its text freely
+(``.replace("begin acl\n", "begin acl\ncheck_data: ...")``).
 """
+
+PARKED_HOP = "[127.0.0.2]:2599"   # nothing listens there: deliveries defer, mail stays queued
+
+
+def queued_relay(deny_others=False, relay_from_hosts=None):
+    """Relay example.test to PARKED_HOP; other domains are refused ("relay not permitted" when
+    deny_others, else by falling off the ACL); relay_from_hosts defines that host list."""
+    text = "\ndomainlist relay_to_domains = example.test\n"
+    if relay_from_hosts is not None:
+        text += f"hostlist relay_from_hosts = {relay_from_hosts}".rstrip() + "\n"
+    text += ("acl_smtp_rcpt = check_rcpt\nbegin routes\n*  " + PARKED_HOP + "\nbegin acl\n"
+             "check_rcpt:\n  accept domains = +relay_to_domains\n")
+    if deny_others:
+        text += "  deny   message = relay not permitted\n"
+    return text
 
 
 def relay_config(next_hop, domains="example.test", cutthrough=False, callout=None, defer=None,
