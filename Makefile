@@ -14,7 +14,7 @@ OBJ     := $(SRC:src/%.c=$(B)/obj/%.o)
 UNIT    := $(patsubst tests/unit/%.c,$(B)/unit/%,$(wildcard tests/unit/*/test_*.c))
 FUZZ    := $(addprefix $(B)/fuzz/,$(basename $(notdir $(wildcard tests/fuzz/*/fuzz_*.c))))
 
-.PHONY: all unit fuzz test clean help asan asan-unit drivers
+.PHONY: all unit fuzz test clean help asan asan-unit drivers install man
 all: $(B)/tandem
 
 $(B)/obj/%.o: src/%.c $(HDR)
@@ -73,8 +73,41 @@ asan-unit: asan
 	  ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1:$${ASAN_OPTIONS:-} \
 	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:$${UBSAN_OPTIONS:-} $$t; done
 
+# Installation (doc/daemon.md lists exactly what is installed).
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+SYSTEMDDIR ?= $(PREFIX)/lib/systemd/system
+DESTDIR    ?=
+INSTALLED_CONF_SED := -e 's|^spool_directory = .*|spool_directory = /var/lib/tandem|' \
+	-e 's|^log_directory = .*|log_directory = /var/log/tandem|' \
+	-e 's|^\# user = tandem$$|user = tandem|'
+
+MAN := $(B)/man/tandem.8 $(B)/man/tandem.conf.5
+$(MAN) &: doc/config.md doc/daemon.md scripts/gen-man src/core/core.h
+	scripts/gen-man $(B)/man
+
+install: all $(MAN)
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8 \
+	  $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(SYSTEMDDIR) \
+	  $(DESTDIR)$(SYSCONFDIR)/logrotate.d $(DESTDIR)$(SYSCONFDIR)/tandem
+	install -m 0755 $(B)/tandem $(DESTDIR)$(PREFIX)/sbin/tandem
+	install -m 0644 $(B)/man/tandem.8 $(DESTDIR)$(PREFIX)/share/man/man8/tandem.8
+	install -m 0644 $(B)/man/tandem.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/tandem.conf.5
+	sed -e 's|@SBINDIR@|$(PREFIX)/sbin|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' etc/tandem.service \
+	  > $(DESTDIR)$(SYSTEMDDIR)/tandem.service && chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/tandem.service
+	install -m 0644 etc/tandem.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/tandem
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/tandem/tandem.conf ]; then \
+	  echo "keeping $(DESTDIR)$(SYSCONFDIR)/tandem/tandem.conf"; \
+	else \
+	  sed $(INSTALLED_CONF_SED) etc/tandem.conf > $(DESTDIR)$(SYSCONFDIR)/tandem/tandem.conf && \
+	  chmod 0644 $(DESTDIR)$(SYSCONFDIR)/tandem/tandem.conf; \
+	fi
+
+# The manual pages are generated from doc/config.md and doc/daemon.md into $(B)/man.
+man: $(MAN)
+
 clean:
-	rm -rf $(B)/obj $(B)/unit $(B)/fuzz $(B)/drivers $(B)/tandem $(B)/libtandem.a build/asan
+	rm -rf $(B)/obj $(B)/unit $(B)/fuzz $(B)/drivers $(B)/man $(B)/tandem $(B)/libtandem.a build/asan
 
 help:
 	@echo "make          build build/tandem"
@@ -83,3 +116,5 @@ help:
 	@echo "make drivers  build the outbound integration-test drivers into build/drivers"
 	@echo "make asan     ASan+UBSan build into build/asan"
 	@echo "make asan-unit  build it and run the unit tests under the sanitizers"
+	@echo "make install  install (PREFIX=/usr/local SYSCONFDIR=/etc DESTDIR=): doc/daemon.md"
+	@echo "make man      build/man/tandem.8 and tandem.conf.5 from doc/config.md and doc/daemon.md"

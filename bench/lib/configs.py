@@ -10,8 +10,9 @@ looked up in the DNS (the route is an IP literal, Exim's host_lookup and ident a
 """
 
 
-def tandem_config(directory, port, sink_port, cutthrough=True, tls=None):
-    """tandem relaying everything to the sink; `tls` = (cert, key) offers STARTTLS."""
+def tandem_config(directory, port, sink_port, cutthrough=True, tls=None, extra=""):
+    """tandem relaying everything to the sink; `tls` = (cert, key) offers STARTTLS; `extra`
+    adds main options (hosts_proxy behind HAProxy)."""
     control = "  accept  control = cutthrough_delivery" if cutthrough else "  accept"
     tls_lines = (f"tls_certificate = {tls[0]}\ntls_privatekey = {tls[1]}\n" if tls else "")
     return f"""\
@@ -29,7 +30,7 @@ smtp_receive_timeout = 5m
 remote_max_parallel = 200
 callout_max_per_host = 10000
 tls_outbound = none
-{tls_lines}acl_smtp_rcpt = check_rcpt
+{tls_lines}{extra}acl_smtp_rcpt = check_rcpt
 
 begin routes
 *   [127.0.0.1]:{sink_port}

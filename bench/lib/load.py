@@ -17,12 +17,13 @@ import os
 import subprocess
 import time
 
+from balanced import Balanced
 from servers import Exim, Sink, Tandem
 from noise import Noise, fsync_cost
 from proctree import PeakSampler
 from util import listen_overflows, log, postfix_env, postfix_tool
 
-CUTTHROUGH_KINDS = ("tandem-ct", "exim-ct")
+CUTTHROUGH_KINDS = ("tandem-ct", "exim-ct", "haproxy-1", "haproxy-2")
 
 
 def run_source(port, sc, count, timeout):
@@ -75,6 +76,9 @@ def start(kind, workdir, ctx):
     try:
         if kind == "sink":
             return sink, sink
+        if kind.startswith("haproxy"):
+            return sink, Balanced(os.path.join(workdir, "balanced"), ctx.tandem_bin, sink.port,
+                                  nodes=int(kind[-1]))
         if kind.startswith("tandem"):
             return sink, Tandem(os.path.join(workdir, "tandem"), ctx.tandem_bin, sink.port,
                                 cutthrough=kind == "tandem-ct")
@@ -191,6 +195,9 @@ def _measure(kind, sc, ctx, sink, server, row):
     if kind in CUTTHROUGH_KINDS:
         cut = server.log_count(">>") - ct_before
         row["cut_through"] = cut
+        if hasattr(server, "node_counts"):
+            row["notes"].append("per node (>> lines since start): " +
+                                " / ".join(str(n) for n in server.node_counts(">>")))
         if cut < count:
             row["notes"].append(f"cut through: {cut} of {count} (>> lines)")
 

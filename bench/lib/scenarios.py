@@ -23,13 +23,15 @@ SCENARIOS = [
 
 SMOKE_SCENARIOS = [SCENARIOS[0], SCENARIOS[1]]
 
-# Server kinds, in table order: (key, label, needs --vs-exim)
+# Server kinds, in table order: (key, label, the option that adds it: "" = always)
 SERVERS = [
-    ("sink", "smtp-sink (direct)", False),
-    ("tandem-ct", "tandem cutthrough", False),
-    ("tandem-sf", "tandem store-and-forward", False),
-    ("exim-ct", "Exim cutthrough", True),
-    ("exim-sf", "Exim store-and-forward", True),
+    ("sink", "smtp-sink (direct)", ""),
+    ("tandem-ct", "tandem cutthrough", ""),
+    ("tandem-sf", "tandem store-and-forward", ""),
+    ("exim-ct", "Exim cutthrough", "vs_exim"),
+    ("exim-sf", "Exim store-and-forward", "vs_exim"),
+    ("haproxy-1", "HAProxy + 1 tandem node (cutthrough)", "haproxy"),
+    ("haproxy-2", "HAProxy + 2 tandem nodes (cutthrough)", "haproxy"),
 ]
 
 SERVER_LABELS = {key: label for key, label, _ in SERVERS}

@@ -112,14 +112,14 @@ class Sink(Server):
 class Tandem(Server):
     """tandem relaying to the sink, with cutthrough or store-and-forward."""
 
-    def __init__(self, workdir, binary, sink_port, cutthrough=True, tls=None):
+    def __init__(self, workdir, binary, sink_port, cutthrough=True, tls=None, extra=""):
         self.name = "tandem " + ("cutthrough" if cutthrough else "store-and-forward")
         self.dir, self.port = workdir, free_port()
         for sub in ("spool", "log"):
             os.makedirs(os.path.join(workdir, sub), exist_ok=True)
         self.config_path = os.path.join(workdir, "tandem.conf")
         with open(self.config_path, "w") as f:
-            f.write(configs.tandem_config(workdir, self.port, sink_port, cutthrough, tls))
+            f.write(configs.tandem_config(workdir, self.port, sink_port, cutthrough, tls, extra))
         check = subprocess.run([binary, "check-config", "-c", self.config_path],
                                capture_output=True, text=True)
         if check.returncode != 0:

@@ -99,7 +99,7 @@ static void strings_free(struct conf *c)
 {
     char *strs[] = { c->path, c->hostname, c->spool_directory, c->log_directory, c->user,
                      c->tls_certificate, c->tls_privatekey, c->dnssec_trust_anchor,
-                     c->tls_outbound_ca, c->helo_data };
+                     c->tls_outbound_ca, c->helo_data, c->transaction_log, c->hints_backend };
     for (size_t i = 0; i < ARRAY_LEN(strs); i++)
         free(strs[i]);
     for (int s = 0; s < ACL_NSTAGES; s++)
@@ -118,6 +118,10 @@ void conf_free(struct conf *c)
     for (size_t i = 0; i < c->nlisten; i++)
         free(c->listen[i].text);
     free(c->listen);
+    if (c->metrics_listen)
+        free(c->metrics_listen->text);
+    free(c->metrics_listen);
+    list_free(&c->hosts_proxy);
     free(c->retry_intervals);
     list_free(&c->tls_advertise_hosts);
     list_free(&c->chunking_advertise_hosts);

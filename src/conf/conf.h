@@ -233,6 +233,12 @@ struct conf {
     unsigned data_timeout;            /* [5m] outbound per data block and final dot */
     unsigned shutdown_timeout;        /* [30s] graceful stop before sessions are cut */
 
+    /* Scale-out and operations (CONFIG.md additions). */
+    struct list hosts_proxy;          /* must send a PROXY header first (HAProxy) */
+    struct listen_addr *metrics_listen; /* Prometheus /metrics; NULL = not served */
+    char *transaction_log;            /* JSON lines, one per transaction; NULL = none */
+    char *hints_backend;              /* "lmdb" (the only backend so far) */
+
     /* ACL names per stage (as written) and the ACLs they resolve to (NULL = none). */
     char *acl_names[ACL_NSTAGES];
     const struct acl *acl_for_stage[ACL_NSTAGES];

@@ -14,7 +14,7 @@
 
 enum opt_type {
     OT_STRING, OT_HOSTNAME, OT_LISTEN, OT_UINT, OT_WORKERS, OT_SIZE, OT_TIME, OT_HOSTLIST,
-    OT_DNS, OT_PORT, OT_TLS, OT_TIMES, OT_BARE_NL, OT_ACL, OT_NTYPES
+    OT_DNS, OT_PORT, OT_TLS, OT_TIMES, OT_BARE_NL, OT_ACL, OT_ADDR, OT_HINTS, OT_NTYPES
 };
 
 struct option {
@@ -68,6 +68,10 @@ static const struct option options[] = {
     { "connect_timeout", OT_TIME, F(connect_timeout), "30s", 1, NOMAX },
     { "data_timeout", OT_TIME, F(data_timeout), "5m", 1, NOMAX },
     { "shutdown_timeout", OT_TIME, F(shutdown_timeout), "30s", 0, NOMAX },
+    { "hosts_proxy", OT_HOSTLIST, F(hosts_proxy), NULL, 0, 0 },
+    { "metrics_listen", OT_ADDR, F(metrics_listen), NULL, 0, 0 },
+    { "transaction_log", OT_STRING, F(transaction_log), NULL, 0, 0 },
+    { "hints_backend", OT_HINTS, F(hints_backend), "lmdb", 0, 0 },
     { "acl_smtp_connect", OT_ACL, F(acl_names[ACL_CONNECT]), NULL, ACL_CONNECT, 0 },
     { "acl_smtp_helo", OT_ACL, F(acl_names[ACL_HELO]), NULL, ACL_HELO, 0 },
     { "acl_smtp_mail", OT_ACL, F(acl_names[ACL_MAIL]), NULL, ACL_MAIL, 0 },
@@ -409,12 +413,42 @@ static bool set_acl(struct conf_parser *p, const struct option *o, void *field,
     return set_string(p, o, field, value, err, errsz);
 }
 
+/* set_addr - one numeric addr:port (metrics_listen) */
+static bool set_addr(struct conf_parser *p, const struct option *o, void *field,
+                     const char *value, char *err, size_t errsz)
+{
+    struct listen_addr la, **dst = field;
+    (void)p;
+    (void)o;
+    if (!listen_item(value, &la, err, errsz))
+        return false;
+    if (la.implicit_tls) {
+        free(la.text);
+        return fail(err, errsz, "\"%.60s\": /tls is for SMTP listeners", value);
+    }
+    *dst = xmemdup(&la, sizeof(la));
+    return true;
+}
+
+/* set_hints - where the shared hints live: "lmdb"; "redis://HOST:PORT[/DB]" is not built yet
+ * and is refused rather than silently served from LMDB */
+static bool set_hints(struct conf_parser *p, const struct option *o, void *field,
+                      const char *value, char *err, size_t errsz)
+{
+    if (strcmp(value, "lmdb") == 0)
+        return set_string(p, o, field, value, err, errsz);
+    if (strncmp(value, "redis://", 8) == 0)
+        return fail(err, errsz, "the redis backend is not available in this version");
+    return fail(err, errsz, "expected lmdb or redis://HOST:PORT[/DB], not \"%.40s\"", value);
+}
+
 static const opt_parser parsers[OT_NTYPES] = {
     [OT_STRING] = set_string, [OT_HOSTNAME] = set_hostname, [OT_LISTEN] = set_listen,
     [OT_UINT] = set_uint, [OT_WORKERS] = set_workers, [OT_SIZE] = set_size,
     [OT_TIME] = set_time, [OT_HOSTLIST] = set_hostlist, [OT_DNS] = set_dns,
     [OT_PORT] = set_port, [OT_TLS] = set_tls, [OT_TIMES] = set_times,
-    [OT_BARE_NL] = set_bare_nl, [OT_ACL] = set_acl,
+    [OT_BARE_NL] = set_bare_nl, [OT_ACL] = set_acl, [OT_ADDR] = set_addr,
+    [OT_HINTS] = set_hints,
 };
 
 /* set_option - parse value into option i, reporting an error naming the option */

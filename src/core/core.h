@@ -76,10 +76,14 @@ void fmt_size(char *buf, size_t sz, uint64_t bytes);
 
 /* A monotonic clock in milliseconds. */
 uint64_t now_mono_ms(void);
+uint64_t now_mono_us(void);
 
 /* Set O_NONBLOCK / FD_CLOEXEC; return -1 on error. */
 int fd_nonblock(int fd);
 int fd_cloexec(int fd);
+struct sockaddr;
+/* The numeric address of sa ("192.0.2.1", "2001:db8::1"; IPv4-mapped shown as IPv4). */
+void sockaddr_ip(const struct sockaddr *sa, char *ip, size_t sz);
 
 /* ---- log: main, reject and panic logs in Exim's line format (or syslog). */
 
@@ -97,6 +101,56 @@ void log_main(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void log_reject(const char *fmt, ...) PRINTF_LIKE(1, 2);
 /* Panics go to the panic log and the main log. */
 void log_panic(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+/* Reopen the log files on the next line logged after SIGUSR1 (for logrotate): installs the
+ * handler in this process.  log_reopen() reopens at once (the parent, before it signals its
+ * children, so the files exist when they reopen). */
+void log_reopen_on_signal(int sig);
+bool log_reopen(void);
+/* Files the parent opens: root's, but group-writable by the unprivileged children's group, so
+ * that they can reopen them (mode 0660). */
+void log_set_group(gid_t gid);
+
+/* The transaction log (transaction_log = FILE): one JSON object a line.  Opened by the parent
+ * (children inherit it), reopened like the other logs.  Without one, log_transaction does
+ * nothing and log_transactions_on() is false. */
+bool log_open_transactions(const char *path);
+bool log_transactions_on(void);
+void log_transaction(const char *json, size_t len);
+
+/* ---- metrics: counters, gauges and latency histograms in shared memory, one slot per
+ * process, summed by the metrics process (Prometheus text at /metrics).  Every name and what
+ * it counts is in doc/metrics.md. */
+
+enum metric {
+    M_CONNECTIONS, M_CONNECTIONS_REFUSED,
+    M_PROXY_OK, M_PROXY_LOCAL, M_PROXY_BAD,
+    M_MSG_RECEIVED, M_MSG_CUTTHROUGH, M_MSG_QUEUED,
+    M_DLV_QUEUE, M_DLV_CUTTHROUGH, M_DLV_DEFERRED, M_DLV_FAILED, M_BOUNCES,
+    M_NH_RCPT_2XX, M_NH_RCPT_4XX, M_NH_RCPT_5XX,
+    M_NH_DOT_2XX, M_NH_DOT_4XX, M_NH_DOT_5XX, M_NH_DOT_TIMEOUT, M_NH_DOT_LOST,
+    M_ONWARD_OPENED, M_ONWARD_REUSED,
+    M_CALLOUT_CACHE_HIT, M_CALLOUT_CACHE_MISS,
+    M_TLS_IN, M_TLS_OUT,
+    M_NCOUNTERS
+};
+enum gauge { G_SESSIONS_OPEN, G_ONWARD_OPEN, G_QUEUE_MESSAGES, G_QUEUE_OLDEST, G_NGAUGES };
+enum hist { H_EOD_CLIENT, H_EOD_NEXTHOP, H_NHISTS };
+
+struct metrics;
+/* Shared anonymous memory for nslots processes; created by the parent before forking. */
+struct metrics *metrics_create(unsigned nslots);
+/* In a child: count into slot from now on.  Until then (and in tools) nothing is counted. */
+void metrics_attach(struct metrics *m, unsigned slot);
+/* The process of a slot is gone: what it had open is no longer open. */
+void metrics_reset_gauges(struct metrics *m, unsigned slot);
+void metric_inc(enum metric c);
+void metric_add(enum metric c, uint64_t n);
+void gauge_add(enum gauge g, int64_t delta);
+void gauge_set(enum gauge g, int64_t value);   /* G_QUEUE_OLDEST: a Unix time, 0 = none */
+void metric_observe_us(enum hist h, uint64_t microseconds);
+/* The Prometheus text exposition (version 0.0.4) of every slot summed. */
+void metrics_format(const struct metrics *m, struct sbuf *out);
 
 /* ---- bev_direct: write a plain socket bufferevent's output without arming EV_WRITE */
 

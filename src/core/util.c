@@ -1,7 +1,9 @@
 /* util.c - allocation, bounded strings, growable buffers, size/time parsing. */
 #include "core.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -375,4 +377,27 @@ int fd_cloexec(int fd)
 {
     int fl = fcntl(fd, F_GETFD);
     return fl < 0 ? -1 : fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+}
+
+void sockaddr_ip(const struct sockaddr *sa, char *ip, size_t sz)
+{
+    str_copy(ip, "?", sz);
+    if (sa == NULL)
+        return;
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, (socklen_t)sz);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a))
+            inet_ntop(AF_INET, &a->s6_addr[12], ip, (socklen_t)sz);
+        else
+            inet_ntop(AF_INET6, a, ip, (socklen_t)sz);
+    }
+}
+
+uint64_t now_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }

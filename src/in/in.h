@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 
 /* ---- server: what the SMTP sessions of one process share: event base, configuration,
  * connection limits, the scheduler notification channel, the list of live sessions. */
@@ -64,6 +65,40 @@ void server_shutdown_sessions(struct server *srv);
 
 /* Tell the scheduler that message id was committed (best effort; it also scans the spool). */
 void server_notify_scheduler(struct server *srv, const char *id);
+
+/* ---- proxy: the PROXY protocol header (HAProxy's v1 and v2) that a load balancer listed in
+ * hosts_proxy sends before anything else (proxy_hdr.c, pure), and reading it off a new
+ * connection before its session starts (proxy_in.c). */
+
+#define PROXY_V1_MAX 107           /* the longest v1 line, CRLF included (the spec's bound) */
+#define PROXY_V2_MAX 1024          /* a longer v2 header (addresses + TLVs) is refused */
+
+enum proxy_result { PROXY_NEED_MORE, PROXY_OK, PROXY_BAD };
+
+struct proxy_hdr {
+    size_t len;                    /* bytes the header took */
+    int version;                   /* 1 or 2 */
+    bool local;                    /* v1 UNKNOWN, v2 LOCAL or UNSPEC: no client carried */
+    struct sockaddr_storage src, dst; /* the client and the address it connected to */
+};
+
+/* Parse the header at the start of buf (have bytes).  PROXY_NEED_MORE: a valid prefix;
+ * PROXY_BAD: *why says what is wrong.  Bytes after the header are not looked at. */
+enum proxy_result proxy_parse(const uint8_t *buf, size_t have, struct proxy_hdr *h,
+                              const char **why);
+/* How many more bytes may belong to the header (never past its end once its length is
+ * known; a v1 line ends at its LF, which the caller must stop at). */
+size_t proxy_read_limit(const uint8_t *buf, size_t have);
+/* Do the bytes begin like a PROXY header (v1 or v2)?  For refusing one from other hosts. */
+bool proxy_looks_like_header(const uint8_t *buf, size_t have);
+const char *proxy_result_name(enum proxy_result r);
+
+/* Start serving an accepted connection: from a hosts_proxy host, read its PROXY header first
+ * (then apply the connection limits to the client it names); otherwise start the session. */
+void server_accept(struct server *srv, int fd, const struct sockaddr *peer, socklen_t peerlen,
+                   bool implicit_tls);
+/* Refuse a connection over a limit: a 421 line, close, log. */
+void server_refuse(int fd, const char *ip, const char *why);
 
 /* ---- conn_limits: connection counts shared by all workers (smtp_accept_max and
  * smtp_accept_max_per_host).  Each worker writes only its own table, so a crashed worker's

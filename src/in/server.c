@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "smtp_in.h"
 #include "conf/conf.h"
@@ -94,6 +95,39 @@ void server_notify_scheduler(struct server *srv, const char *id)
         struct timeval tv = { 0, 20000 };
         evtimer_add(srv->notify_ev, &tv);
     }
+}
+
+/* server_refuse - over a connection limit: one 421 line written directly, then close */
+void server_refuse(int fd, const char *ip, const char *why)
+{
+    char line[200];
+    str_fmt(line, sizeof(line), "421 4.7.0 %s; please try again later\r\n", why);
+    (void)!send(fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL);
+    close(fd);
+    metric_inc(M_CONNECTIONS_REFUSED);
+    log_reject("H=[%s] rejected connection: %s", ip, why);
+}
+
+/* server_accept - a new connection: a load balancer's (hosts_proxy) first says whose it is;
+ * any other is checked against the connection limits and its session starts */
+void server_accept(struct server *srv, int fd, const struct sockaddr *peer, socklen_t peerlen,
+                   bool implicit_tls)
+{
+    const struct conf *c = srv->conf;
+    char ip[64];
+    sockaddr_ip(peer, ip, sizeof(ip));
+    if (c->hosts_proxy.n > 0 && list_match_host(&c->hosts_proxy, ip, NULL)) {
+        proxy_wait_start(srv, fd, peer, peerlen, implicit_tls);
+        return;
+    }
+    const char *why = srv->limits ? conn_limits_check(srv->limits, (unsigned)srv->worker_index,
+                                                      ip, c->smtp_accept_max,
+                                                      c->smtp_accept_max_per_host)
+                                  : NULL;
+    if (why)
+        server_refuse(fd, ip, why);
+    else
+        smtp_session_start(srv, fd, peer, implicit_tls);
 }
 
 void server_shutdown_sessions(struct server *srv)

@@ -131,7 +131,7 @@ void smtp_deadline_stop(struct smtp_session *s)
 static void connect_acl_done(struct smtp_session *s, const struct acl_outcome *o)
 {
     struct evbuffer *in = bufferevent_get_input(s->bev);
-    char peek;
+    char peek[16];
     const struct conf *c = s->srv->conf;
     if (o->result != ACL_ACCEPT && o->result != ACL_DISCARD) {
         smtp_acl_log_reject(s, o, "connection");
@@ -140,12 +140,17 @@ static void connect_acl_done(struct smtp_session *s, const struct acl_outcome *o
         smtp_close_with(s, 0, NULL, NULL);
         return;
     }
-    if (!s->srv->interactive &&
-        (evbuffer_get_length(in) > 0 ||
-         (!sf_has(s, SF_TLS) && recv(bufferevent_getfd(s->bev), &peek, 1, MSG_PEEK | MSG_DONTWAIT) > 0))) {
+    ssize_t early = evbuffer_copyout(in, peek, sizeof(peek));
+    if (early <= 0 && !sf_has(s, SF_TLS))
+        early = recv(bufferevent_getfd(s->bev), peek, sizeof(peek), MSG_PEEK | MSG_DONTWAIT);
+    if (!s->srv->interactive && early > 0) {
         char host[160];
+        /* A load balancer's PROXY header from a host not in hosts_proxy is early talking
+         * too (as in Exim); the log says what it was. */
         log_reject("%s rejected connection: SMTP protocol synchronization error (input sent "
-                   "before banner)", smtp_log_host(s, host, sizeof(host)));
+                   "before banner%s)", smtp_log_host(s, host, sizeof(host)),
+                   proxy_looks_like_header((const uint8_t *)peek, (size_t)early)
+                       ? ": a PROXY protocol header, and the host is not in hosts_proxy" : "");
         smtp_close_with(s, 554, "5.5.0", "SMTP synchronization error");
         return;
     }
@@ -199,6 +204,8 @@ void smtp_session_start(struct server *srv, int fd, const struct sockaddr *peer,
         s->direct = bev_direct_new(s->bev);
     LIST_INSERT_HEAD(&srv->sessions, s, entry);
     srv->nsessions++;
+    metric_inc(M_CONNECTIONS);
+    gauge_add(G_SESSIONS_OPEN, 1);
     if (srv->limits)
         conn_limits_add(srv->limits, srv->worker_index, s->peer_ip);
     s->phase = PH_CONNECT;
@@ -235,6 +242,11 @@ void smtp_reply(struct smtp_session *s, int code, const char *ecode, const char 
 
     struct evbuffer *out = bufferevent_get_output(s->bev);
     const char *p = text;
+    if (s->txn) {                 /* the transaction log wants its final reply */
+        s->txn->final_code = code;
+        str_fmt(s->txn->final_text, sizeof(s->txn->final_text), "%s%s%s", ecode ? ecode : "",
+                ecode ? " " : "", text);
+    }
     for (;;) {
         const char *nl = strchr(p, '\n');
         size_t n = nl ? (size_t)(nl - p) : strlen(p);
@@ -585,6 +597,7 @@ static void session_free(struct smtp_session *s)
         conn_limits_remove(srv->limits, srv->worker_index, s->peer_ip);
     LIST_REMOVE(s, entry);
     srv->nsessions--;
+    gauge_add(G_SESSIONS_OPEN, -1);
     bev_direct_detach(&s->direct);
     bufferevent_free(s->bev);
     event_free(s->resume_ev);

@@ -88,6 +88,13 @@ struct txn {
     bool discard;                 /* a MAIL, predata or data ACL said discard: keep nothing */
     const char *discarded_by;     /* that ACL ("MAIL", "PREDATA", "DATA"), for the log */
     char *discard_log;            /* the data ACL's log_message when it discarded */
+    uint64_t eod_us;              /* the client's end of data (monotonic), 0 before it */
+    /* for the transaction log (smtp_in_translog.c) */
+    uint64_t start_us;            /* MAIL FROM */
+    int final_code;               /* the last reply in the transaction */
+    char final_text[200];
+    uint64_t onward_us;           /* the next hop's verdict at the end of data, 0 if none */
+    char onward_reply[300];
 };
 
 struct smtp_session {
@@ -118,6 +125,10 @@ struct smtp_session {
     struct smtp_rdns rdns;         /* the client's host name (smtp_in_rdns.c) */
     struct txn_error skip_err;     /* the reply for that chunk once it is discarded */
 };
+
+/* proxy_in.c: read the PROXY header of a hosts_proxy connection, then start its session. */
+void proxy_wait_start(struct server *srv, int fd, const struct sockaddr *peer, socklen_t peerlen,
+                      bool implicit_tls);
 
 static inline bool sf_has(const struct smtp_session *s, unsigned f) { return (s->flags & f) != 0; }
 static inline void sf_set(struct smtp_session *s, unsigned f) { s->flags |= f; }
@@ -194,6 +205,9 @@ void smtp_cut_end(struct smtp_session *s);
 void smtp_cut_log_deliveries(struct smtp_session *s, const char *reply_text);
 void smtp_cut_txn_reset(struct smtp_session *s);
 void smtp_cut_session_end(struct smtp_session *s);
+const struct cut_link *smtp_cut_link(const struct smtp_session *s);
+/* smtp_in_translog.c: the transaction's record (client and onward legs), if transaction_log */
+void smtp_translog_write(struct smtp_session *s);
 /* smtp_in_rdns.c */
 void smtp_rdns_start(struct smtp_session *s, void (*then)(struct smtp_session *s));
 void smtp_rdns_cancel(struct smtp_session *s);

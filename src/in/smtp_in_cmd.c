@@ -229,6 +229,7 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *c)
         return;
     }
     envelope_init(&t->env);
+    t->start_us = now_mono_us();
     t->env.sender = xstrdup(t->mail.sender);
     envelope_set(&t->env.envid, t->mail.envid[0] ? t->mail.envid : NULL);
     t->env.ret = t->mail.ret;

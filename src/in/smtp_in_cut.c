@@ -40,6 +40,13 @@ struct smtp_cut {
 static void cut_event(void *arg, struct cut_link *l, const struct cut_result *r);
 static void cut_drained(void *arg, struct cut_link *l);
 
+/* smtp_cut_link - the current transaction's onward link, NULL if none (for the transaction
+ * log) */
+const struct cut_link *smtp_cut_link(const struct smtp_session *s)
+{
+    return s->cut ? s->cut->link : NULL;
+}
+
 /* cut_of - the session's cutthrough state, made on first use */
 static struct smtp_cut *cut_of(struct smtp_session *s)
 {
@@ -77,6 +84,10 @@ static void reply_upstream(struct smtp_session *s, const struct smtp_reply *r, i
         code = client_code(r);
     sbuf_init(&out);
     smtp_reply_format(r, code, ecode, &out);
+    if (s->txn) {
+        s->txn->final_code = code ? code : r->code;
+        str_copy(s->txn->final_text, out.s + 4, sizeof(s->txn->final_text));
+    }
     evbuffer_add(bufferevent_get_output(s->bev), out.s, out.len);
     sbuf_free(&out);
 }
@@ -206,6 +217,7 @@ static struct cut_link *link_for(struct smtp_session *s, struct route_result *ro
     if (ct->idle && strcmp(cut_link_key(ct->idle), key) == 0 && cut_link_restart(ct->idle, &m)) {
         ct->link = ct->idle;
         ct->idle = NULL;
+        metric_inc(M_ONWARD_REUSED);
         route_result_free(route);
     } else {
         ct->link = cut_link_new(&ue, route, &m, opts, cut_event, cut_drained, s);
@@ -551,6 +563,7 @@ void smtp_cut_log_deliveries(struct smtp_session *s, const char *reply_text)
         if (t->env.rcpts[i].state != RCPT_DELIVERED)
             continue;
         str_sanitize_utf8(r, sizeof(r), t->env.rcpts[i].addr, strlen(t->env.rcpts[i].addr));
+        metric_inc(M_DLV_CUTTHROUGH);
         log_main("%s >> %s R=%s T=remote_smtp %s%s C=\"%s\"", t->env.id, r,
                  cut_link_route_name(ct->link), host, tls, c);
     }
@@ -568,6 +581,7 @@ static void log_deferrals(struct smtp_session *s, const char *why)
         if (!on_link(ct, i))
             continue;
         str_sanitize_utf8(r, sizeof(r), t->env.rcpts[i].addr, strlen(t->env.rcpts[i].addr));
+        metric_inc(M_DLV_DEFERRED);
         log_main("%s == %s R=%s T=remote_smtp defer (-1): %s: cutthrough: %s", t->env.id, r,
                  cut_link_route_name(ct->link), host, w);
     }
@@ -580,6 +594,10 @@ static void dot_result(struct smtp_session *s, const struct cut_result *r)
     struct txn *t = s->txn;
     char host[160], sender[560], link_host[320], note[300];
     sf_clear(s, SF_WAITING);
+    t->onward_us = now_mono_us();
+    str_copy(t->onward_reply, r->text, sizeof(t->onward_reply));
+    if (r->reply == NULL)
+        metric_inc(r->timed_out ? M_NH_DOT_TIMEOUT : M_NH_DOT_LOST);
     if (r->reply && r->reply->code >= 200 && r->reply->code < 300) {
         for (size_t i = 0; i < t->env.nrcpts; i++)
             if (on_link(ct, i))

@@ -301,6 +301,10 @@ static void local_checks(struct smtp_session *s)
 /* finish_txn - the transaction is over (accepted or refused): back to READY */
 static void finish_txn(struct smtp_session *s)
 {
+    if (s->txn && s->txn->eod_us) {
+        metric_observe_us(H_EOD_CLIENT, now_mono_us() - s->txn->eod_us);
+        smtp_translog_write(s);
+    }
     smtp_txn_reset(s);
     s->phase = PH_READY;
     s->data_cmd = NULL;
@@ -322,6 +326,7 @@ static void log_arrival(struct smtp_session *s)
         str_sanitize(msgid_s, sizeof(msgid_s), t->env.message_id, strlen(t->env.message_id));
         sbuf_printf(&extra, " id=%s", msgid_s);
     }
+    metric_inc(M_MSG_RECEIVED);
     log_main("%s <= %s %s P=%s%s", t->env.id, sender[0] ? sender : "<>",
              smtp_log_host(s, host, sizeof(host)), t->env.protocol, extra.s);
     sbuf_free(&extra);
@@ -397,6 +402,10 @@ void smtp_data_accept(struct smtp_session *s, const char *note, const char *cut_
         smtp_reply(s, 250, "2.0.0", "OK id=%s (next hop: %s)", t->env.id, note);
     else
         smtp_reply(s, 250, "2.0.0", "OK id=%s", t->env.id);
+    if (pending > 0)
+        metric_inc(M_MSG_QUEUED);
+    else if (cut_reply)
+        metric_inc(M_MSG_CUTTHROUGH);
     if (pending == 0)
         log_main("%s Completed", t->env.id);
     finish_txn(s);
@@ -472,6 +481,7 @@ static void message_end(struct smtp_session *s)
 {
     struct txn *t = s->txn;
     struct hdr_sink sink = { emit, add_missing_headers, s };
+    t->eod_us = now_mono_us();
     hdr_scan_finish(&t->hdr, &sink);
     local_checks(s);
     s->phase = PH_READY;

@@ -91,6 +91,7 @@ void smtp_tls_established(struct smtp_session *s)
     sf_set(s, SF_TLS);
     sf_clear(s, SF_TLS_HANDSHAKE);
     smtp_deadline_stop(s);
+    metric_inc(M_TLS_IN);
     if (s->phase == PH_CONNECT) {
         tls_describe(bufferevent_openssl_get_ssl(s->bev), desc, sizeof(desc));
         s->tls_info = xstrdup(desc);

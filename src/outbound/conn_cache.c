@@ -111,8 +111,10 @@ struct smtp_out *conn_cache_take(struct conn_cache *cc, const struct next_hop *h
         return NULL;
     hop_key(hop, key, sizeof(key));
     for (struct cc_entry *e = cc->head; e; e = e->next)
-        if (strcmp(e->key, key) == 0 && smtp_out_is_ready(e->so))
+        if (strcmp(e->key, key) == 0 && smtp_out_is_ready(e->so)) {
+            metric_inc(M_ONWARD_REUSED);
             return unlink_entry(e);
+        }
     return NULL;
 }
 

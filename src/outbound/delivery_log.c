@@ -100,6 +100,8 @@ void dlv_decide(struct dlv *d, size_t i, const struct dlv_verdict *v)
     } else {
         str_copy(what, res->text, sizeof(what));
     }
+    metric_inc(v->outcome == DLV_DELIVERED ? M_DLV_QUEUE
+               : v->outcome == DLV_FAILED  ? M_DLV_FAILED : M_DLV_DEFERRED);
     if (v->outcome == DLV_DELIVERED) {
         char x[200] = "";
         const char *tls = v->so ? smtp_out_tls_info(v->so) : NULL;

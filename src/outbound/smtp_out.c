@@ -267,6 +267,9 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 /* so_free_bev - close the connection (the TLS filter frees its socket layer and SSL) */
 void so_free_bev(struct smtp_out *so)
 {
+    if (so->counted_open)
+        gauge_add(G_ONWARD_OPEN, -1);
+    so->counted_open = false;
     bev_direct_detach(&so->direct);
     if (so->bev)
         bufferevent_free(so->bev);
@@ -295,6 +298,10 @@ static void start_connect(struct smtp_out *so)
         so_fail(so, SOF_CONNECT, NULL, "%s", strerror(errno));
         return;
     }
+    metric_inc(M_ONWARD_OPENED);
+    if (!so->counted_open)
+        gauge_add(G_ONWARD_OPEN, 1);
+    so->counted_open = true;
     int one = 1;   /* commands are written whole: Nagle would only add delayed-ACK stalls */
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     struct bufferevent *bev = bufferevent_socket_new(so->base, fd,

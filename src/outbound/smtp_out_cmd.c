@@ -118,6 +118,7 @@ static void write_cmd(struct smtp_out *so, struct so_cmd *c)
         data_enc_finish(&so->enc, &so->wbuf);
         so_write(so, so->wbuf.s, so->wbuf.len);
         so->dphase = DP_NONE;
+        c->sent_us = now_mono_us();
     } else {
         so_write(so, c->out.s, c->out.len);
         so->unsent_bytes -= c->out.len;
@@ -185,10 +186,24 @@ static void data_reply(struct smtp_out *so, const struct smtp_reply *r)
     }
 }
 
+/* count_verdict - the next hop's verdicts on recipients and at the end of data, for metrics */
+static void count_verdict(const struct so_cmd *c, const struct smtp_reply *r)
+{
+    int cls = r->code / 100;
+    if (c->cmd == SOC_RCPT)
+        metric_inc(cls == 2 ? M_NH_RCPT_2XX : cls == 4 ? M_NH_RCPT_4XX : M_NH_RCPT_5XX);
+    if ((c->cmd == SOC_DOT || (c->cmd == SOC_BDAT && c->last)) && !c->local) {
+        metric_inc(cls == 2 ? M_NH_DOT_2XX : cls == 4 ? M_NH_DOT_4XX : M_NH_DOT_5XX);
+        if (c->sent_us)
+            metric_observe_us(H_EOD_NEXTHOP, now_mono_us() - c->sent_us);
+    }
+}
+
 /* track - what a reply does to the transaction's state */
 static void track(struct smtp_out *so, const struct so_cmd *c, const struct smtp_reply *r)
 {
     bool ok = r->code >= 200 && r->code < 300;
+    count_verdict(c, r);
     switch (c->cmd) {
     case SOC_MAIL: so->in_txn = ok; break;
     case SOC_DATA: data_reply(so, r); break;

@@ -49,11 +49,13 @@ struct so_cmd {
     bool sent;
     bool last;                /* BDAT LAST */
     bool local;               /* answered locally with `reply` (a dot after refused DATA) */
+    uint64_t sent_us;         /* when it was written (the dot: for the latency histogram) */
     struct sbuf out;          /* the line(s) to write, CRLF included; BDAT: and the chunk */
     struct smtp_reply reply;  /* local reply */
 };
 
 struct smtp_out {
+    bool counted_open;        /* counted in the open-connections gauge */
     struct event_base *base;
     struct next_hop hop;
     struct smtp_out_opts opts;

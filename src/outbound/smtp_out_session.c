@@ -158,6 +158,7 @@ bool so_session_reply(struct smtp_out *so, const struct smtp_reply *r)
 void so_after_tls(struct smtp_out *so)
 {
     so->tls_on = true;
+    metric_inc(M_TLS_OUT);
     so->exts = 0; /* RFC 3207: forget everything learnt in clear */
     so->size_limit = 0;
     send_ehlo(so);

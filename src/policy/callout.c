@@ -199,8 +199,10 @@ static bool from_cache(struct callout *c)
     if (c->req.opts.random && cc_get(c->env.hints, CC_DOMAIN_ACCEPT_ALL, c->domain, c->host, &e)) {
         c->out.accept_all = true;
     } else if (!cc_get(c->env.hints, CC_ADDRESS, c->address, c->host, &e)) {
+        metric_inc(M_CALLOUT_CACHE_MISS);
         return false;
     }
+    metric_inc(M_CALLOUT_CACHE_HIT);
     c->out.from_cache = true;
     str_copy(c->out.log, e.reason, sizeof(c->out.log));
     if (e.result == CC_ACCEPTED) {

@@ -12,8 +12,8 @@
 
 #define LISTEN_BACKLOG 1024
 
-/* open_one - one listening socket, or -1 with errno */
-static int open_one(const struct listen_addr *la)
+/* listeners_open_addr - one listening socket, or -1 with errno */
+int listeners_open_addr(const struct listen_addr *la)
 {
     int one = 1;
     int fd = socket(la->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -34,7 +34,7 @@ static int open_one(const struct listen_addr *la)
 bool listeners_open(const struct conf *c, int *fds, char *err, size_t errsz)
 {
     for (size_t i = 0; i < c->nlisten; i++) {
-        fds[i] = open_one(&c->listen[i]);
+        fds[i] = listeners_open_addr(&c->listen[i]);
         if (fds[i] < 0) {
             str_fmt(err, errsz, "cannot listen on %s: %s", c->listen[i].text, strerror(errno));
             listeners_close(fds, i);

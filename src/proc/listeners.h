@@ -6,6 +6,10 @@
 #include <stddef.h>
 
 struct conf;
+struct listen_addr;
+
+/* One listening socket (non-blocking, close-on-exec), or -1 with errno. */
+int listeners_open_addr(const struct listen_addr *la);
 
 /* Bind and listen on every `listen` address; fds[i] matches conf->listen[i].  On failure
  * closes what was opened and returns false with a message in err. */

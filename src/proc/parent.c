@@ -18,6 +18,8 @@
 #include <openssl/ssl.h>
 
 #include "listeners.h"
+#include "metrics_proc.h"
+#include "notify.h"
 #include "pidfile.h"
 #include "worker.h"
 #include "conf/conf.h"
@@ -30,7 +32,7 @@
 #define RESTART_BURST 10     /* more crashes than this within RESTART_WINDOW slows restarts */
 #define RESTART_WINDOW 60
 
-enum child_kind { CHILD_WORKER, CHILD_SCHEDULER };
+enum child_kind { CHILD_WORKER, CHILD_SCHEDULER, CHILD_METRICS };
 
 struct child {
     pid_t pid;
@@ -48,6 +50,8 @@ struct parent {
     struct privs privs;
     struct conn_limits *limits;
     unsigned accept_max_sized; /* the smtp_accept_max the connection tables were sized for */
+    struct metrics *metrics;   /* a counter slot per worker slot, then the scheduler's */
+    int metrics_fd;            /* metrics_listen, bound here; -1 if not configured */
     SSL_CTX *tls_ctx;          /* inbound TLS; children inherit it */
     unsigned nslots;
     bool slot_busy[MAX_CHILDREN];
@@ -65,7 +69,7 @@ struct parent {
 static void start_children(struct parent *p);
 
 /* The signals the parent's loop handles (supervise). */
-static const int parent_signals[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
+static const int parent_signals[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
 
 /* worker_count - `workers`, or one per core */
 static unsigned worker_count(const struct conf *c)
@@ -83,6 +87,7 @@ static unsigned alloc_slot(struct parent *p)
         if (!p->slot_busy[i]) {
             p->slot_busy[i] = true;
             conn_limits_reset_worker(p->limits, i);
+            metrics_reset_gauges(p->metrics, i);
             return i;
         }
     return UINT_MAX;   /* every slot is held by a live or retiring worker */
@@ -123,10 +128,20 @@ static void spawn(struct parent *p, enum child_kind kind)
         signal(SIGTERM, SIG_DFL);  /* until the child's own loop takes it */
         signal(SIGINT, SIG_IGN);   /* ^C reaches the whole group; the parent stops children */
         signal(SIGHUP, SIG_IGN);
+        log_reopen_on_signal(SIGUSR1);
         sigprocmask(SIG_SETMASK, &saved, NULL);
         if (p->pidfd >= 0)
             close(p->pidfd);         /* the children have no business with it */
         privs_drop(&p->privs);
+        if (p->metrics_fd >= 0 && kind != CHILD_METRICS)
+            close(p->metrics_fd);
+        if (kind == CHILD_METRICS) {
+            listeners_close(p->listen_fds, p->nlisten);
+            close(p->sched_sock[0]);
+            close(p->sched_sock[1]);
+            metrics_proc_run(p->metrics_fd, p->metrics);
+        }
+        metrics_attach(p->metrics, kind == CHILD_WORKER ? ch.slot : p->nslots);
         if (kind == CHILD_WORKER) {
             close(p->sched_sock[1]);
             struct worker_args a = { p->conf, p->listen_fds, p->nlisten, p->limits, ch.slot,
@@ -144,19 +159,23 @@ static void spawn(struct parent *p, enum child_kind kind)
 /* start_children - bring the number of live workers and schedulers up to the configuration */
 static void start_children(struct parent *p)
 {
-    unsigned workers = 0, scheds = 0;
+    unsigned workers = 0, scheds = 0, metrics = 0;
     for (size_t i = 0; i < p->nchildren; i++) {
         if (p->children[i].retiring)
             continue;
         if (p->children[i].kind == CHILD_WORKER)
             workers++;
-        else
+        else if (p->children[i].kind == CHILD_SCHEDULER)
             scheds++;
+        else
+            metrics++;
     }
     for (; workers < worker_count(p->conf) && p->nchildren < MAX_CHILDREN; workers++)
         spawn(p, CHILD_WORKER);
     if (scheds == 0 && p->nchildren < MAX_CHILDREN)
         spawn(p, CHILD_SCHEDULER);
+    if (metrics == 0 && p->metrics_fd >= 0 && p->nchildren < MAX_CHILDREN)
+        spawn(p, CHILD_METRICS);
 }
 
 /* note_crash - remember a crash; true if children are crashing too fast to restart at once */
@@ -182,8 +201,12 @@ static bool child_exited(struct parent *p, pid_t pid, int status)
         if (ch.kind == CHILD_WORKER) {
             p->slot_busy[ch.slot] = false;
             conn_limits_reset_worker(p->limits, ch.slot);
+            metrics_reset_gauges(p->metrics, ch.slot);
+        } else if (ch.kind == CHILD_SCHEDULER && !ch.retiring) {
+            metrics_reset_gauges(p->metrics, p->nslots);   /* its connections died with it */
         }
-        const char *what = ch.kind == CHILD_WORKER ? "worker" : "scheduler";
+        static const char *const kinds[] = { "worker", "scheduler", "metrics" };
+        const char *what = kinds[ch.kind];
         if (ch.retiring || p->stopping)
             return false;
         if (WIFSIGNALED(status))
@@ -264,6 +287,7 @@ static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
     if (p->stopping)
         return;
     p->stopping = true;
+    notify_systemd("STOPPING=1");
     log_main("tandem daemon stopping on signal %d (pid=%d)", (int)sig, (int)getpid());
     signal_children(p, SIGTERM);
     struct timeval tv = { (time_t)p->conf->shutdown_timeout + 5, 0 };
@@ -282,36 +306,34 @@ static bool load_tls(const struct conf *c, SSL_CTX **out, char *err, size_t errs
     return *out != NULL;
 }
 
-/* sighup_cb - reload: a valid new configuration replaces the workers gracefully */
-static void sighup_cb(evutil_socket_t sig, short what, void *arg)
+/* metrics_text - metrics_listen as written, "" if none */
+static const char *metrics_text(const struct conf *c)
 {
-    struct parent *p = arg;
-    struct sbuf errs;
-    (void)sig;
-    (void)what;
-    sbuf_init(&errs);
-    struct conf *c = conf_load(p->conf_path, &errs);
-    if (c == NULL) {
-        log_main("configuration reload failed, keeping the old one:\n%s", errs.s ? errs.s : "");
-        sbuf_free(&errs);
-        return;
-    }
-    sbuf_free(&errs);
+    return c->metrics_listen ? c->metrics_listen->text : "";
+}
+
+/* reload - take a new configuration if it can be applied without a restart (takes c) */
+static bool reload(struct parent *p, struct conf *c)
+{
     char oldl[1024], newl[1024];
     listeners_describe(p->conf, oldl, sizeof(oldl));
     listeners_describe(c, newl, sizeof(newl));
-    if (strcmp(oldl, newl) != 0) {
-        log_main("configuration reload: listen changed (%s); restart tandem to apply; not reloaded", newl);
+    if (strcmp(oldl, newl) != 0 || strcmp(metrics_text(p->conf), metrics_text(c)) != 0) {
+        log_main("configuration reload: listen or metrics_listen changed (%s); restart tandem "
+                 "to apply; not reloaded", newl);
         conf_free(c);
-        return;
+        return false;
     }
     char err[512];
     SSL_CTX *ctx;
     if (!load_tls(c, &ctx, err, sizeof(err))) {
         log_main("configuration reload failed (TLS: %s), keeping the old one", err);
         conf_free(c);
-        return;
+        return false;
     }
+    if (c->transaction_log && !log_open_transactions(c->transaction_log))
+        log_main("configuration reload: cannot open transaction_log %s: %s",
+                 c->transaction_log, strerror(errno));
     if (p->tls_ctx)
         SSL_CTX_free(p->tls_ctx);
     p->tls_ctx = ctx;
@@ -322,9 +344,41 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
     conf_free(p->conf);
     p->conf = c;
     retire_children(p);
-    log_main("configuration reloaded from %s; workers replaced", p->conf_path);
     start_children(p);
+    return true;
 }
+
+/* sighup_cb - reload: a valid new configuration replaces the workers gracefully */
+static void sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct parent *p = arg;
+    struct sbuf errs;
+    (void)sig;
+    (void)what;
+    sbuf_init(&errs);
+    notify_systemd("RELOADING=1");
+    struct conf *c = conf_load(p->conf_path, &errs);
+    if (c == NULL)
+        log_main("configuration reload failed, keeping the old one:\n%s", errs.s ? errs.s : "");
+    sbuf_free(&errs);
+    if (c != NULL && reload(p, c))
+        log_main("configuration reloaded from %s; workers replaced", p->conf_path);
+    notify_systemd("READY=1");
+}
+
+/* sigusr1_cb - logrotate moved the logs: reopen ours (creating the files), then have every
+ * child reopen its own */
+static void sigusr1_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct parent *p = arg;
+    (void)what;
+    if (!log_reopen())
+        log_panic("reopening log files failed: %s (the old ones stay in use)", strerror(errno));
+    for (size_t i = 0; i < p->nchildren; i++)
+        kill(p->children[i].pid, (int)sig);
+    log_main("log files reopened (signal %d)", (int)sig);
+}
+
 
 /* mkdir_p - create a directory and its parents (mode 0750) */
 static bool mkdir_p(const char *dir)
@@ -423,7 +477,7 @@ static bool chown_spool_dir(void *arg, const char *path, bool is_dir)
 /* prepare - directories, listeners and identity; errors go to stderr before daemonizing */
 static bool prepare(struct parent *p)
 {
-    char err[512];
+    char err[512] = "";
     const struct conf *c = p->conf;
     if (!privs_lookup(c->user, &p->privs, err, sizeof(err))) {
         fprintf(stderr, "tandem: %s\n", err);
@@ -448,6 +502,11 @@ static bool prepare(struct parent *p)
     }
     if (p->privs.drop)
         spool_each_path(c->spool_directory, chown_spool_dir, p);
+    /* The children reopen the logs by name after a rotation (SIGUSR1): they may enter the
+     * log directory (its group, mode 0750) but not create or remove anything there. */
+    if (p->privs.drop && strcmp(c->log_directory, "syslog") != 0 &&
+        (lchown(c->log_directory, (uid_t)-1, p->privs.gid) != 0 || chmod(c->log_directory, 0750) != 0))
+        fprintf(stderr, "tandem: log directory %s: %s\n", c->log_directory, strerror(errno));
     if (!load_tls(c, &p->tls_ctx, err, sizeof(err))) {
         fprintf(stderr, "tandem: TLS: %s\n", err);
         return false;
@@ -459,8 +518,21 @@ static bool prepare(struct parent *p)
         p->nlisten = 0;               /* listeners_open closed the ones it opened */
         return false;
     }
+    if (c->metrics_listen && (p->metrics_fd = listeners_open_addr(c->metrics_listen)) < 0) {
+        fprintf(stderr, "tandem: metrics_listen: cannot listen on %s: %s\n",
+                c->metrics_listen->text, strerror(errno));
+        return false;
+    }
+    if (p->privs.drop)
+        log_set_group(p->privs.gid);   /* children reopen them after rotation */
     if (!log_open(c->log_directory)) {
         fprintf(stderr, "tandem: cannot open logs in %s: %s\n", c->log_directory, strerror(errno));
+        return false;
+    }
+    if (c->transaction_log && (!safe_path(p, c->transaction_log, false, err, sizeof(err)) ||
+                               !log_open_transactions(c->transaction_log))) {
+        fprintf(stderr, "tandem: transaction_log %s: %s\n", c->transaction_log,
+                err[0] ? err : strerror(errno));
         return false;
     }
     return true;
@@ -522,12 +594,14 @@ static void supervise(struct parent *p)
     struct event *evs[] = {
         evsignal_new(p->base, SIGCHLD, sigchld_cb, p), evsignal_new(p->base, SIGTERM, sigterm_cb, p),
         evsignal_new(p->base, SIGINT, sigterm_cb, p), evsignal_new(p->base, SIGHUP, sighup_cb, p),
+        evsignal_new(p->base, SIGUSR1, sigusr1_cb, p),
     };
     for (size_t i = 0; i < ARRAY_LEN(evs); i++)
         evsignal_add(evs[i], NULL);
     p->restart_timer = evtimer_new(p->base, restart_cb, p);
     p->kill_timer = evtimer_new(p->base, kill_timer_cb, p);
     start_children(p);
+    notify_systemd("READY=1");
     event_base_dispatch(p->base);
     for (size_t i = 0; i < ARRAY_LEN(evs); i++)
         event_free(evs[i]);
@@ -542,6 +616,8 @@ static void parent_free(struct parent *p)
 {
     if (p->listen_fds)
         listeners_close(p->listen_fds, p->nlisten);
+    if (p->metrics_fd >= 0)
+        close(p->metrics_fd);
     free(p->listen_fds);
     if (p->tls_ctx)
         SSL_CTX_free(p->tls_ctx);
@@ -555,6 +631,8 @@ int parent_serve(const char *conf_path, bool foreground)
     memset(&p, 0, sizeof(p));
     p.pidfd = -1;
     p.conf_path = conf_path;
+    p.metrics_fd = -1;
+    notify_init();
     if ((p.conf = conf_load_or_report(conf_path)) == NULL)
         return 1;
     if (!prepare(&p)) {
@@ -579,6 +657,7 @@ int parent_serve(const char *conf_path, bool foreground)
         p.nslots = MAX_CHILDREN;
     p.limits = conn_limits_create(p.nslots, p.conf->smtp_accept_max);
     p.accept_max_sized = p.conf->smtp_accept_max;
+    p.metrics = metrics_create(p.nslots + 1);     /* the last slot is the scheduler's */
     if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, p.sched_sock) != 0)
         fatal("socketpair");
     fd_nonblock(p.sched_sock[0]);

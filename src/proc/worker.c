@@ -34,41 +34,14 @@ struct worker {
     struct event *sigterm, *sigretire, *stop_timer;
 };
 
-/* refuse_connection - over a limit: one 421 line written directly, then close */
-static void refuse_connection(int fd, const char *ip, const char *why)
-{
-    char line[200];
-    str_fmt(line, sizeof(line), "421 4.7.0 %s; please try again later\r\n", why);
-    (void)!send(fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL);
-    close(fd);
-    log_reject("H=[%s] rejected connection: %s", ip, why);
-}
-
-/* accept_cb - a new connection: check the limits, then start its session */
+/* accept_cb - a new connection: the server applies the limits and starts its session */
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                       void *arg)
 {
     struct worker_listener *wl = arg;
-    struct worker *w = wl->w;
-    const struct conf *c = w->srv.conf;
-    char ip[64];
     (void)l;
-    (void)salen;
-    if (evutil_inet_ntop(sa->sa_family,
-                         sa->sa_family == AF_INET6 ? (void *)&((struct sockaddr_in6 *)sa)->sin6_addr
-                                                   : (void *)&((struct sockaddr_in *)sa)->sin_addr,
-                         ip, sizeof(ip)) == NULL)
-        str_copy(ip, "?", sizeof(ip));
-    if (strncmp(ip, "::ffff:", 7) == 0)
-        memmove(ip, ip + 7, strlen(ip + 7) + 1);
-    const char *why = conn_limits_check(w->srv.limits, (unsigned)w->srv.worker_index, ip,
-                                        c->smtp_accept_max, c->smtp_accept_max_per_host);
-    if (why) {
-        refuse_connection(fd, ip, why);
-        return;
-    }
     fd_cloexec(fd);
-    smtp_session_start(&w->srv, fd, sa, wl->implicit_tls);
+    server_accept(&wl->w->srv, fd, sa, (socklen_t)salen, wl->implicit_tls);
 }
 
 /* stop_timer_cb - sessions did not finish within shutdown_timeout: leave anyway */

@@ -118,6 +118,7 @@ bool bounce_send(const struct conf *c, const struct envelope *orig, const struct
     int e = errno;
     if (ok) {
         str_copy(new_id, env.id, MSGID_LEN + 1);
+        metric_inc(M_BOUNCES);
         log_arrival(&env, orig->id);
     }
     envelope_free(&env);

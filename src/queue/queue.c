@@ -153,6 +153,7 @@ size_t queue_scan(struct queue *q)
         qsort(ids, n, sizeof(*ids), cmp_str);
     qstate_sweep(q->de->hints, ids, n);
     spool_list_free(ids, n);
+    queue_metrics_refresh(q);
     if (added)
         kick(q);
     return added;

@@ -96,6 +96,7 @@ static void give_up(struct attempt *a, time_t now)
             continue;
         char addr[600];
         str_sanitize(addr, sizeof(addr), a->env.rcpts[i].addr, strlen(a->env.rcpts[i].addr));
+        metric_inc(M_DLV_FAILED);
         log_main("%s ** %s: retry timeout exceeded", a->env.id, addr);
         journal(a, i, RCPT_FAILED);
         a->timed_out[i] = true;

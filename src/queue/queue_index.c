@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "store/store.h"
 
 #define INDEX_INITIAL 1024
 
@@ -69,14 +70,45 @@ static void grow(struct queue *q)
     q->nbuckets = n;
 }
 
+/* oldest_refresh - the queue's size and oldest arrival for /metrics.  Finding the oldest
+ * after it left costs a walk over the index, done at most once a second */
+static void oldest_refresh(struct queue *q, bool force)
+{
+    time_t now = time(NULL);
+    if (q->nentries == 0) {
+        q->oldest = 0;
+        q->oldest_stale = false;
+    } else if (q->oldest_stale && (force || now != q->oldest_scanned)) {
+        q->oldest = UINT64_MAX;
+        for (size_t i = 0; i < q->nbuckets; i++)
+            for (struct qentry *e = q->buckets[i]; e; e = e->next)
+                if (e->arrival < q->oldest)
+                    q->oldest = e->arrival;
+        q->oldest_stale = false;
+        q->oldest_scanned = now;
+    }
+    gauge_set(G_QUEUE_MESSAGES, (int64_t)q->nentries);
+    gauge_set(G_QUEUE_OLDEST, (int64_t)q->oldest);
+}
+
+void queue_metrics_refresh(struct queue *q)
+{
+    oldest_refresh(q, true);
+}
+
 void index_insert(struct queue *q, struct qentry *e)
 {
+    if (!msgid_time(e->id, &e->arrival))
+        e->arrival = (uint64_t)time(NULL);
+    if (q->oldest == 0 || e->arrival < q->oldest)
+        q->oldest = e->arrival;
     if (q->nentries >= q->nbuckets)
         grow(q);
     size_t k = id_hash(e->id) & (q->nbuckets - 1);
     e->next = q->buckets[k];
     q->buckets[k] = e;
     q->nentries++;
+    oldest_refresh(q, false);
 }
 
 void index_remove(struct queue *q, struct qentry *e)
@@ -87,7 +119,9 @@ void index_remove(struct queue *q, struct qentry *e)
     if (*pp) {
         *pp = e->next;
         q->nentries--;
+        q->oldest_stale |= e->arrival <= q->oldest;
     }
+    oldest_refresh(q, false);
 }
 
 /* before - heap order: earlier due first, then arrival order */

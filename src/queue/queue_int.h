@@ -35,6 +35,7 @@ struct qentry {
     struct waiter *waiters;
     size_t nwaiters;
     struct qentry *next;       /* index chain */
+    uint64_t arrival;          /* from the id: seconds since the epoch */
 };
 
 struct queue {
@@ -48,6 +49,9 @@ struct queue {
     size_t running;
     bool stopping;
     bool full_logged;
+    uint64_t oldest;           /* the oldest entry's arrival (metrics), 0 when empty */
+    bool oldest_stale;         /* it left; recomputed at most once a second */
+    time_t oldest_scanned;
     struct event *timer;       /* the earliest due entry */
     struct event *kick;        /* dispatch from the loop, never re-entrantly */
     void (*idle_cb)(void *arg);
@@ -64,6 +68,8 @@ void heap_push(struct queue *q, struct qentry *e);
 struct qentry *heap_top(const struct queue *q);
 struct qentry *heap_pop(struct queue *q);
 void heap_delete(struct queue *q, struct qentry *e);
+/* The queue gauges for /metrics, the oldest arrival recomputed if it left. */
+void queue_metrics_refresh(struct queue *q);
 
 /* queue_attempt.c: start an attempt on e (running); it ends with queue_attempt_over. */
 void attempt_start(struct queue *q, struct qentry *e);

@@ -113,3 +113,10 @@ int msgid_cmp(const char *a, const char *b)
         c = memcmp(a + 7, b + 7, 6); /* pid */
     return c;
 }
+
+bool msgid_time(const char *id, uint64_t *sec)
+{
+    unsigned long pid;
+    unsigned frac;
+    return msgid_parse(id, sec, &pid, &frac);
+}

@@ -32,6 +32,8 @@ bool spool_pid_path(char *buf, size_t sz, const char *spooldir);
 /* A fresh message id, unique across processes and restarts (Exim's 16-character form). */
 void msgid_new(char out[MSGID_LEN + 1]);
 bool msgid_valid(const char *s);
+/* When the message was received (seconds since the epoch), from its id; false if invalid. */
+bool msgid_time(const char *id, uint64_t *sec);
 
 struct spool_writer;
 

@@ -44,7 +44,7 @@ def check_table(rows, first_columns):
 def test_bench_smoke_run_prints_a_well_formed_table(tmp_path):
     out = tmp_path / "smoke.md"
     p = subprocess.run([os.path.join(REPO, "bench", "run"), "--quick", "--smoke", "--no-deps",
-                        "--tandem-bin", tandem_binary(), "--out", str(out)],
+                        "--haproxy", "--tandem-bin", tandem_binary(), "--out", str(out)],
                        capture_output=True, text=True, timeout=300, cwd=REPO)
     assert p.returncode == 0, p.stderr[-4000:]
 
@@ -60,6 +60,10 @@ def test_bench_smoke_run_prints_a_well_formed_table(tmp_path):
     servers = {row[1] for row in body}
     assert {"smtp-sink (direct)", "tandem cutthrough", "tandem store-and-forward"} <= servers
     assert all(row[2] != "n/a" for row in body if row[1] == "smtp-sink (direct)")
+    behind = [row for row in body if row[1].startswith("HAProxy + ")]   # issue 15: the proxy hop
+    assert {row[1] for row in behind} == {"HAProxy + 1 tandem node (cutthrough)",
+                                          "HAProxy + 2 tandem nodes (cutthrough)"}
+    assert all(row[2] != "n/a" and "per node" in row[-1] for row in behind), behind
 
     _, targets = check_table(written[1], ["target", "measured", "result"])
     assert len(targets) == 6

@@ -607,6 +607,12 @@ def default_policy_config():
     text = re.sub(r"^(listen|spool_directory|log_directory|workers)\s*=.*$", "", text, flags=re.M)
     text, n = re.subn(r"^\*\s+mx\s*$", "*  [127.0.0.2]:2599", text, flags=re.M)
     assert n == 1, "etc/tandem.conf's catch-all route changed"
+    text, n = re.subn(r"^\+relay_to_domains\s.*$", "+relay_to_domains  [127.0.0.2]:2599", text,
+                      flags=re.M)
+    assert n == 1, "etc/tandem.conf's relay route changed"
+    text, n = re.subn(r"^domainlist relay_to_domains =.*$", "domainlist relay_to_domains =", text,
+                      flags=re.M)
+    assert n == 1, "etc/tandem.conf's relay domains changed"
     return text
 
 

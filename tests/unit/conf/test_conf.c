@@ -31,19 +31,38 @@ static void expect_errors(const char *text, const char *want)
     free(got);
 }
 
-/* expect_error - the single error of text contains want */
-static void expect_error(const char *text, int line, const char *want)
+/* conf_error - a configuration text that must fail with one error, at line, containing want */
+struct conf_error {
+    const char *text;
+    int line;
+    const char *want;
+};
+
+/* expect_error - where names the case; its text fails with its one error */
+static void expect_error(const struct conf_error *e, const char *where)
 {
-    char *got = tu_errors(text);
+    char *got = tu_errors(e->text);
     char prefix[32];
     if (got == NULL)
-        fail_msg("config loaded but should fail with: %s", want);
-    str_fmt(prefix, sizeof(prefix), "F:%d: ", line);
-    if (strncmp(got, prefix, strlen(prefix)) != 0 || strstr(got, want) == NULL ||
+        fail_msg("%s: config loaded but should fail with: %s", where, e->want);
+    str_fmt(prefix, sizeof(prefix), "F:%d: ", e->line);
+    if (strncmp(got, prefix, strlen(prefix)) != 0 || strstr(got, e->want) == NULL ||
         strchr(got, '\n') != got + strlen(got) - 1)
-        fail_msg("got:\n%swanted one error at line %d containing: %s", got, line, want);
+        fail_msg("%s: got:\n%swanted one error at line %d containing: %s\nconfig:\n%s", where, got,
+                 e->line, e->want, e->text);
     free(got);
 }
+
+/* run_conf_errors - expect_error on every row of t, named "name[i]" */
+static void run_conf_errors(const struct conf_error *t, size_t n, const char *name)
+{
+    char where[64];
+    for (size_t i = 0; i < n; i++) {
+        str_fmt(where, sizeof(where), "%s[%zu]", name, i);
+        expect_error(&t[i], where);
+    }
+}
+#define RUN_CONF_ERRORS(table) run_conf_errors((table), ARRAY_LEN(table), #table)
 
 static void test_defaults(void **state)
 {
@@ -512,52 +531,61 @@ static void test_acl_text_forms(void **state)
     conf_free(c);
 }
 
+static const struct conf_error option_errors[] = {
+    { "frobnicate = 1\n", 1, "unknown option \"frobnicate\"" },
+    { "\n\nhostname\n", 3, "syntax error: expected \"option = value\"" },
+    { "= 5\n", 1, "syntax error" },
+    { "hostname = a b\n", 1, "hostname: invalid host name \"a b\"" },
+    { "hostname =\n", 1, "hostname: invalid host name \"\"" },
+    { "helo_data = [300.1.1.1]\n", 1, "helo_data: invalid host name" },
+    { "listen = 127.0.0.1\n", 1, "listen: \"127.0.0.1\": expected addr:port" },
+    { "listen = ::1:25\n", 1, "listen: \"::1:25\": write IPv6 addresses as [addr]:port" },
+    { "listen = [::1]\n", 1, "listen: \"[::1]\": expected addr:port" },
+    { "listen = 127.0.0.1:0\n", 1, "listen: \"127.0.0.1:0\": invalid port" },
+    { "listen = 127.0.0.1:65536\n", 1, "invalid port" },
+    { "listen = localhost:25\n", 1, "listen: \"localhost:25\": not a numeric IP address" },
+    { "listen = [127.0.0.1]:25\n", 1, "not a numeric IP address" },
+    { "listen = 127.0.0.1:25 127.0.0.1:25/tls\n", 1, "listen: \"127.0.0.1:25/tls\" given twice" },
+    { "listen =\n", 1, "listen: no address given" },
+    { "spool_directory =\n", 1, "spool_directory: empty value" },
+    { "user = \"nobody\n", 1, "user: unterminated quoted string" },
+    { "workers = 0\n", 1, "workers: expected \"auto\" or a number from 1 to 1024" },
+    { "workers = lots\n", 1, "workers: expected \"auto\"" },
+    { "message_size_limit = 50Q\n", 1, "message_size_limit: invalid size \"50Q\"" },
+    { "message_size_limit = -1\n", 1, "message_size_limit: invalid size" },
+    { "recipients_max = 0\n", 1, "recipients_max: \"0\" is not a number from 1 to 1000000" },
+    { "smtp_accept_max = 12abc\n", 1, "smtp_accept_max: \"12abc\" is not a number" },
+    { "smtp_accept_max_per_host = 99999999999\n", 1, "smtp_accept_max_per_host:" },
+    { "smtp_line_length_max = 100\n", 1, "smtp_line_length_max: \"100\" is not a number from 512" },
+    { "smtp_receive_timeout = 5 minutes\n", 1, "smtp_receive_timeout: invalid time \"5 minutes\"" },
+    { "callout_timeout = 0s\n", 1, "callout_timeout: time \"0s\" must be at least 1s" },
+    { "retry_intervals =\n", 1, "retry_intervals: no time given" },
+    { "retry_intervals = 5m 0\n", 1, "retry_intervals: time \"0\" must be at least 1s" },
+    { "retry_intervals = 5m x\n", 1, "retry_intervals: invalid time \"x\"" },
+    { "tls_advertise_hosts = 10.0.0.0/40\n", 1,
+      "tls_advertise_hosts: invalid IP address or network: \"10.0.0.0/40\"" },
+    { "dsn_advertise_hosts = +nosuch\n", 1,
+      "dsn_advertise_hosts: hostlist \"nosuch\" is not defined" },
+    { "dns_servers = localhost\n", 1,
+      "dns_servers: \"localhost\" is not ip, ip:port or [ipv6]:port" },
+    { "dns_servers = 127.0.0.1:99999\n", 1, "dns_servers: \"127.0.0.1:99999\"" },
+    { "dns_servers = [::1]:x\n", 1, "dns_servers: \"[::1]:x\"" },
+    { "dns_servers = :\n", 1, "dns_servers: no server given" },
+    { "remote_port = 0\n", 1, "remote_port: invalid port \"0\"" },
+    { "tls_outbound = always\n", 1,
+      "tls_outbound: expected none, may, encrypt or verify, not \"always\"" },
+    { "bare_newline = allow\n", 1, "bare_newline: expected reject or space, not \"allow\"" },
+    { "acl_smtp_rcpt = bad name\n", 1, "acl_smtp_rcpt: invalid ACL name \"bad name\"" },
+    { "acl_smtp_data = nowhere\n", 1, "acl_smtp_data: ACL \"nowhere\" is not defined" },
+    { "tls_privatekey = k.pem\n", 1, "tls_privatekey: set without tls_certificate" },
+    { "recipients_max = 5\nrecipients_max = 6\n", 2,
+      "recipients_max: set twice (first at line 1)" },
+};
+
 static void test_option_errors(void **state)
 {
     (void)state;
-    expect_error("frobnicate = 1\n", 1, "unknown option \"frobnicate\"");
-    expect_error("\n\nhostname\n", 3, "syntax error: expected \"option = value\"");
-    expect_error("= 5\n", 1, "syntax error");
-    expect_error("hostname = a b\n", 1, "hostname: invalid host name \"a b\"");
-    expect_error("hostname =\n", 1, "hostname: invalid host name \"\"");
-    expect_error("helo_data = [300.1.1.1]\n", 1, "helo_data: invalid host name");
-    expect_error("listen = 127.0.0.1\n", 1, "listen: \"127.0.0.1\": expected addr:port");
-    expect_error("listen = ::1:25\n", 1, "listen: \"::1:25\": write IPv6 addresses as [addr]:port");
-    expect_error("listen = [::1]\n", 1, "listen: \"[::1]\": expected addr:port");
-    expect_error("listen = 127.0.0.1:0\n", 1, "listen: \"127.0.0.1:0\": invalid port");
-    expect_error("listen = 127.0.0.1:65536\n", 1, "invalid port");
-    expect_error("listen = localhost:25\n", 1, "listen: \"localhost:25\": not a numeric IP address");
-    expect_error("listen = [127.0.0.1]:25\n", 1, "not a numeric IP address");
-    expect_error("listen = 127.0.0.1:25 127.0.0.1:25/tls\n", 1, "listen: \"127.0.0.1:25/tls\" given twice");
-    expect_error("listen =\n", 1, "listen: no address given");
-    expect_error("spool_directory =\n", 1, "spool_directory: empty value");
-    expect_error("user = \"nobody\n", 1, "user: unterminated quoted string");
-    expect_error("workers = 0\n", 1, "workers: expected \"auto\" or a number from 1 to 1024");
-    expect_error("workers = lots\n", 1, "workers: expected \"auto\"");
-    expect_error("message_size_limit = 50Q\n", 1, "message_size_limit: invalid size \"50Q\"");
-    expect_error("message_size_limit = -1\n", 1, "message_size_limit: invalid size");
-    expect_error("recipients_max = 0\n", 1, "recipients_max: \"0\" is not a number from 1 to 1000000");
-    expect_error("smtp_accept_max = 12abc\n", 1, "smtp_accept_max: \"12abc\" is not a number");
-    expect_error("smtp_accept_max_per_host = 99999999999\n", 1, "smtp_accept_max_per_host:");
-    expect_error("smtp_line_length_max = 100\n", 1, "smtp_line_length_max: \"100\" is not a number from 512");
-    expect_error("smtp_receive_timeout = 5 minutes\n", 1, "smtp_receive_timeout: invalid time \"5 minutes\"");
-    expect_error("callout_timeout = 0s\n", 1, "callout_timeout: time \"0s\" must be at least 1s");
-    expect_error("retry_intervals =\n", 1, "retry_intervals: no time given");
-    expect_error("retry_intervals = 5m 0\n", 1, "retry_intervals: time \"0\" must be at least 1s");
-    expect_error("retry_intervals = 5m x\n", 1, "retry_intervals: invalid time \"x\"");
-    expect_error("tls_advertise_hosts = 10.0.0.0/40\n", 1, "tls_advertise_hosts: invalid IP address or network: \"10.0.0.0/40\"");
-    expect_error("dsn_advertise_hosts = +nosuch\n", 1, "dsn_advertise_hosts: hostlist \"nosuch\" is not defined");
-    expect_error("dns_servers = localhost\n", 1, "dns_servers: \"localhost\" is not ip, ip:port or [ipv6]:port");
-    expect_error("dns_servers = 127.0.0.1:99999\n", 1, "dns_servers: \"127.0.0.1:99999\"");
-    expect_error("dns_servers = [::1]:x\n", 1, "dns_servers: \"[::1]:x\"");
-    expect_error("dns_servers = :\n", 1, "dns_servers: no server given");
-    expect_error("remote_port = 0\n", 1, "remote_port: invalid port \"0\"");
-    expect_error("tls_outbound = always\n", 1, "tls_outbound: expected none, may, encrypt or verify, not \"always\"");
-    expect_error("bare_newline = allow\n", 1, "bare_newline: expected reject or space, not \"allow\"");
-    expect_error("acl_smtp_rcpt = bad name\n", 1, "acl_smtp_rcpt: invalid ACL name \"bad name\"");
-    expect_error("acl_smtp_data = nowhere\n", 1, "acl_smtp_data: ACL \"nowhere\" is not defined");
-    expect_error("tls_privatekey = k.pem\n", 1, "tls_privatekey: set without tls_certificate");
-    expect_error("recipients_max = 5\nrecipients_max = 6\n", 2, "recipients_max: set twice (first at line 1)");
+    RUN_CONF_ERRORS(option_errors);
 }
 
 static void test_many_errors_in_order(void **state)
@@ -581,89 +609,130 @@ static void test_many_errors_in_order(void **state)
                   "F:9: message: unknown variable \"$nope\"\n");
 }
 
+static const struct conf_error named_list_errors[] = {
+    { "domainlist = a\n", 1, "domainlist: expected \"domainlist NAME = items\"" },
+    { "hostlist bad name = a\n", 1, "hostlist: expected \"hostlist NAME = items\"" },
+    { "addresslist x\n", 1, "addresslist: expected" },
+    { "domainlist d = a\ndomainlist d = b\n", 2,
+      "domainlist \"d\" is defined twice (first at line 1)" },
+    { "domainlist d = +e\n", 1, "domainlist d: domainlist \"e\" is not defined" },
+    { "hostlist h = 1.2.3.4 : host name\n", 1, "hostlist h: white space inside an item" },
+    { "addresslist a = *@+nodom\n", 1, "addresslist a: domainlist \"nodom\" is not defined" },
+    { "domainlist a = +b\ndomainlist b = x : +a\n", 1, "named list \"a\" refers to itself" },
+    { "begin routes\ndomainlist d = x\n", 2,
+      "domainlist: named lists must be defined before the first \"begin\"" },
+};
+
 static void test_named_list_errors(void **state)
 {
     (void)state;
-    expect_error("domainlist = a\n", 1, "domainlist: expected \"domainlist NAME = items\"");
-    expect_error("hostlist bad name = a\n", 1, "hostlist: expected \"hostlist NAME = items\"");
-    expect_error("addresslist x\n", 1, "addresslist: expected");
-    expect_error("domainlist d = a\ndomainlist d = b\n", 2, "domainlist \"d\" is defined twice (first at line 1)");
-    expect_error("domainlist d = +e\n", 1, "domainlist d: domainlist \"e\" is not defined");
-    expect_error("hostlist h = 1.2.3.4 : host name\n", 1, "hostlist h: white space inside an item");
-    expect_error("addresslist a = *@+nodom\n", 1, "addresslist a: domainlist \"nodom\" is not defined");
-    expect_error("domainlist a = +b\ndomainlist b = x : +a\n", 1, "named list \"a\" refers to itself");
-    expect_error("begin routes\ndomainlist d = x\n", 2, "domainlist: named lists must be defined before the first \"begin\"");
+    RUN_CONF_ERRORS(named_list_errors);
 }
+
+static const struct conf_error section_errors[] = {
+    { "begin\n", 1, "unknown section \"begin \" (expected routes or acl)" },
+    { "begin transports\nanything goes here\n", 1, "unknown section \"begin transports\"" },
+    { "begin routes\n* mx\nbegin routes\n", 3, "section \"routes\" begins twice" },
+    { "begin acl\nbegin routes\nbegin acl\n", 3, "section \"acl\" begins twice" },
+    /* main options after a begin are not main options */
+    { "begin routes\nhostname = x\n", 2,
+      "hostname: main options must come before the first \"begin\"" },
+    { "begin acl\na:\n  accept\nacl_smtp_rcpt = a\n", 4, "acl_smtp_rcpt: main options must come" },
+};
 
 static void test_section_errors(void **state)
 {
     (void)state;
-    expect_error("begin\n", 1, "unknown section \"begin \" (expected routes or acl)");
-    expect_error("begin transports\nanything goes here\n", 1, "unknown section \"begin transports\"");
-    expect_error("begin routes\n* mx\nbegin routes\n", 3, "section \"routes\" begins twice");
-    expect_error("begin acl\nbegin routes\nbegin acl\n", 3, "section \"acl\" begins twice");
-    /* main options after a begin are not main options */
-    expect_error("begin routes\nhostname = x\n", 2, "hostname: main options must come before the first \"begin\"");
-    expect_error("begin acl\na:\n  accept\nacl_smtp_rcpt = a\n", 4, "acl_smtp_rcpt: main options must come");
+    RUN_CONF_ERRORS(section_errors);
 }
+
+static const struct conf_error route_errors[] = {
+    { "begin routes\nexample.org\n", 2,
+      "route \"example.org\": no next hop (expected mx, a host or [ip])" },
+    { "begin routes\nexample.org port=25\n", 2, "no next hop" },
+    { "begin routes\nx mx port=0\n", 2, "route \"x\": invalid port \"0\"" },
+    { "begin routes\nx mx port=25 port=26\n", 2, "route \"x\": port= given twice" },
+    { "begin routes\nx mx tls=maybe\n", 2,
+      "route \"x\": tls= must be none, may, encrypt or verify, not \"maybe\"" },
+    { "begin routes\nx mx tls=none tls=may\n", 2, "tls= given twice" },
+    { "begin routes\nx mx retries=3\n", 2, "route \"x\": unknown route option \"retries=3\"" },
+    { "begin routes\nx mx:25\n", 2, "route \"x\": \"mx:25\": an mx hop takes no port (use port=)" },
+    { "begin routes\nx h.example:0\n", 2, "route \"x\": invalid next hop \"h.example:0\"" },
+    { "begin routes\nx bad_host!\n", 2, "invalid next hop \"bad_host!\"" },
+    { "begin routes\nx ::1:25\n", 2,
+      "route \"x\": \"::1:25\": write IPv6 next hops as [addr]:port" },
+    { "begin routes\nx [192.0.2.300]\n", 2, "route \"x\": \"192.0.2.300\" is not an IP address" },
+    { "begin routes\nx [192.0.2.1\n", 2, "invalid IP literal \"[192.0.2.1\"" },
+    { "begin routes\nx [192.0.2.1]:99999\n", 2, "invalid port in \"[192.0.2.1]:99999\"" },
+    { "begin routes\nx [192.0.2.1]25\n", 2, "invalid port in" },
+    { "begin routes\n!x mx\n", 2, "route \"!x\": the pattern must be one domain" },
+    { "begin routes\na:b mx\n", 2, "the pattern must be one domain" },
+    { "begin routes\n+nope mx\n", 2, "route \"+nope\": domainlist \"nope\" is not defined" },
+    { "begin routes\n^re mx\n", 2, "route \"^re\": regular expressions are not supported" },
+};
 
 static void test_route_errors(void **state)
 {
     (void)state;
-    expect_error("begin routes\nexample.org\n", 2, "route \"example.org\": no next hop (expected mx, a host or [ip])");
-    expect_error("begin routes\nexample.org port=25\n", 2, "no next hop");
-    expect_error("begin routes\nx mx port=0\n", 2, "route \"x\": invalid port \"0\"");
-    expect_error("begin routes\nx mx port=25 port=26\n", 2, "route \"x\": port= given twice");
-    expect_error("begin routes\nx mx tls=maybe\n", 2, "route \"x\": tls= must be none, may, encrypt or verify, not \"maybe\"");
-    expect_error("begin routes\nx mx tls=none tls=may\n", 2, "tls= given twice");
-    expect_error("begin routes\nx mx retries=3\n", 2, "route \"x\": unknown route option \"retries=3\"");
-    expect_error("begin routes\nx mx:25\n", 2, "route \"x\": \"mx:25\": an mx hop takes no port (use port=)");
-    expect_error("begin routes\nx h.example:0\n", 2, "route \"x\": invalid next hop \"h.example:0\"");
-    expect_error("begin routes\nx bad_host!\n", 2, "invalid next hop \"bad_host!\"");
-    expect_error("begin routes\nx ::1:25\n", 2, "route \"x\": \"::1:25\": write IPv6 next hops as [addr]:port");
-    expect_error("begin routes\nx [192.0.2.300]\n", 2, "route \"x\": \"192.0.2.300\" is not an IP address");
-    expect_error("begin routes\nx [192.0.2.1\n", 2, "invalid IP literal \"[192.0.2.1\"");
-    expect_error("begin routes\nx [192.0.2.1]:99999\n", 2, "invalid port in \"[192.0.2.1]:99999\"");
-    expect_error("begin routes\nx [192.0.2.1]25\n", 2, "invalid port in");
-    expect_error("begin routes\n!x mx\n", 2, "route \"!x\": the pattern must be one domain");
-    expect_error("begin routes\na:b mx\n", 2, "the pattern must be one domain");
-    expect_error("begin routes\n+nope mx\n", 2, "route \"+nope\": domainlist \"nope\" is not defined");
-    expect_error("begin routes\n^re mx\n", 2, "route \"^re\": regular expressions are not supported");
+    RUN_CONF_ERRORS(route_errors);
 }
+
+static const struct conf_error acl_errors[] = {
+    { "begin acl\naccept hosts = *\n", 2, "\"accept\" before any ACL name (expected \"name:\")" },
+    { "begin acl\n  hosts = *\n", 2, "\"hosts\" before any ACL name" },
+    { "begin acl\na:\n  hosts = *\n", 3,
+      "\"hosts\" without a verb (accept, deny, defer, discard, drop, require or warn)" },
+    { "begin acl\na:\nb:\na:\n", 4, "ACL \"a\" defined twice (first at line 2)" },
+    { "begin acl\na:\n  accept frobs = 1\n", 3, "unknown ACL condition or modifier \"frobs\"" },
+    { "begin acl\na:\n  accept endpass\n", 3,
+      "syntax error: expected \"[!]name = value\", got \"endpass\"" },
+    { "begin acl\na:\n  accept\n  something odd\n", 4, "syntax error" },
+    { "begin acl\na:\n  deny !message = x\n", 3,
+      "\"!\" negates conditions only, and message is a modifier" },
+    { "begin acl\na:\n  deny hosts = 1.2.3.4/99\n", 3, "hosts: invalid IP address or network" },
+    { "begin acl\na:\n  deny domains = +nolist\n", 3,
+      "domains: domainlist \"nolist\" is not defined" },
+    { "begin acl\na:\n  deny senders = +nolist\n", 3,
+      "senders: addresslist \"nolist\" is not defined" },
+    { "begin acl\na:\n  deny local_parts = +x\n", 3,
+      "local_parts: named lists cannot be used in local part lists" },
+    { "begin acl\na:\n  deny verify = everything\n", 3,
+      "verify: expected helo, sender or recipient, not \"everything\"" },
+    { "begin acl\na:\n  deny verify = helo/callout\n", 3,
+      "verify: verify = helo takes no options" },
+    { "begin acl\na:\n  deny verify = sender/defer_ok\n", 3,
+      "verify: unknown verify option \"defer_ok\"" },
+    { "begin acl\na:\n  deny verify = sender/callout/callout\n", 3,
+      "only one option (callout) may follow \"sender\"" },
+    { "begin acl\na:\n  deny verify = recipient/callout=10s,,defer_ok\n", 3,
+      "verify: invalid callout option \"\"" },
+    { "begin acl\na:\n  deny verify = recipient/callout=0s\n", 3, "invalid callout option \"0s\"" },
+    { "begin acl\na:\n  deny verify = recipient/callout=fast\n", 3,
+      "invalid callout option \"fast\"" },
+    { "begin acl\na:\n  accept control = freeze\n", 3,
+      "control: unknown control \"freeze\" (only cutthrough_delivery is supported)" },
+    { "begin acl\na:\n  accept control = cutthrough_delivery/defer=later\n", 3,
+      "control: unknown cutthrough_delivery option \"defer=later\"" },
+    { "begin acl\na:\n  accept control = cutthrough_delivery/\n", 3,
+      "unknown cutthrough_delivery option \"\"" },
+    { "begin acl\na:\n  accept delay = soon\n", 3, "delay: invalid time \"soon\"" },
+    { "begin acl\na:\n  deny message = $bogus\n", 3, "message: unknown variable \"$bogus\"" },
+    { "begin acl\na:\n  deny message = ${bogus}\n", 3, "message: unknown variable \"$bogus\"" },
+    { "begin acl\na:\n  deny message = ${if eq{a}{b}}\n", 3,
+      "message: string expansions are not supported: \"${if eq{a}{b}}\"" },
+    { "begin acl\na:\n  deny message = ${domain\n", 3, "string expansions are not supported" },
+    { "begin acl\na:\n  deny log_message = costs 5$\n", 3,
+      "log_message: a lone '$' (write \\$ for a dollar sign)" },
+    { "begin acl\na:\n  warn logwrite = \"unterminated\n", 3,
+      "logwrite: unterminated quoted string" },
+    { "begin acl\na:\n  warn add_header = $h_subject:\n", 3,
+      "add_header: unknown variable \"$h_subject\"" },
+};
 
 static void test_acl_errors(void **state)
 {
     (void)state;
-    expect_error("begin acl\naccept hosts = *\n", 2, "\"accept\" before any ACL name (expected \"name:\")");
-    expect_error("begin acl\n  hosts = *\n", 2, "\"hosts\" before any ACL name");
-    expect_error("begin acl\na:\n  hosts = *\n", 3, "\"hosts\" without a verb (accept, deny, defer, discard, drop, require or warn)");
-    expect_error("begin acl\na:\nb:\na:\n", 4, "ACL \"a\" defined twice (first at line 2)");
-    expect_error("begin acl\na:\n  accept frobs = 1\n", 3, "unknown ACL condition or modifier \"frobs\"");
-    expect_error("begin acl\na:\n  accept endpass\n", 3, "syntax error: expected \"[!]name = value\", got \"endpass\"");
-    expect_error("begin acl\na:\n  accept\n  something odd\n", 4, "syntax error");
-    expect_error("begin acl\na:\n  deny !message = x\n", 3, "\"!\" negates conditions only, and message is a modifier");
-    expect_error("begin acl\na:\n  deny hosts = 1.2.3.4/99\n", 3, "hosts: invalid IP address or network");
-    expect_error("begin acl\na:\n  deny domains = +nolist\n", 3, "domains: domainlist \"nolist\" is not defined");
-    expect_error("begin acl\na:\n  deny senders = +nolist\n", 3, "senders: addresslist \"nolist\" is not defined");
-    expect_error("begin acl\na:\n  deny local_parts = +x\n", 3, "local_parts: named lists cannot be used in local part lists");
-    expect_error("begin acl\na:\n  deny verify = everything\n", 3, "verify: expected helo, sender or recipient, not \"everything\"");
-    expect_error("begin acl\na:\n  deny verify = helo/callout\n", 3, "verify: verify = helo takes no options");
-    expect_error("begin acl\na:\n  deny verify = sender/defer_ok\n", 3, "verify: unknown verify option \"defer_ok\"");
-    expect_error("begin acl\na:\n  deny verify = sender/callout/callout\n", 3, "only one option (callout) may follow \"sender\"");
-    expect_error("begin acl\na:\n  deny verify = recipient/callout=10s,,defer_ok\n", 3, "verify: invalid callout option \"\"");
-    expect_error("begin acl\na:\n  deny verify = recipient/callout=0s\n", 3, "invalid callout option \"0s\"");
-    expect_error("begin acl\na:\n  deny verify = recipient/callout=fast\n", 3, "invalid callout option \"fast\"");
-    expect_error("begin acl\na:\n  accept control = freeze\n", 3, "control: unknown control \"freeze\" (only cutthrough_delivery is supported)");
-    expect_error("begin acl\na:\n  accept control = cutthrough_delivery/defer=later\n", 3, "control: unknown cutthrough_delivery option \"defer=later\"");
-    expect_error("begin acl\na:\n  accept control = cutthrough_delivery/\n", 3, "unknown cutthrough_delivery option \"\"");
-    expect_error("begin acl\na:\n  accept delay = soon\n", 3, "delay: invalid time \"soon\"");
-    expect_error("begin acl\na:\n  deny message = $bogus\n", 3, "message: unknown variable \"$bogus\"");
-    expect_error("begin acl\na:\n  deny message = ${bogus}\n", 3, "message: unknown variable \"$bogus\"");
-    expect_error("begin acl\na:\n  deny message = ${if eq{a}{b}}\n", 3, "message: string expansions are not supported: \"${if eq{a}{b}}\"");
-    expect_error("begin acl\na:\n  deny message = ${domain\n", 3, "string expansions are not supported");
-    expect_error("begin acl\na:\n  deny log_message = costs 5$\n", 3, "log_message: a lone '$' (write \\$ for a dollar sign)");
-    expect_error("begin acl\na:\n  warn logwrite = \"unterminated\n", 3, "logwrite: unterminated quoted string");
-    expect_error("begin acl\na:\n  warn add_header = $h_subject:\n", 3, "add_header: unknown variable \"$h_subject\"");
+    RUN_CONF_ERRORS(acl_errors);
 }
 
 static void test_acl_error_recovery(void **state)

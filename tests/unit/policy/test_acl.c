@@ -192,22 +192,44 @@ static void test_names(void **state)
     assert_string_equal(acl_stage_name(ACL_NSTAGES), "?");
 }
 
+/* verdict_case - ACL statements, what the session looks like, and the verdict they must give */
+struct verdict_case {
+    const char *stmts;
+    const struct acl_vars *vars;
+    enum acl_result want;
+};
+
+/* run_verdicts - every row of t gives its verdict; a failure names "name[i]" */
+static void run_verdicts(const struct verdict_case *t, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        enum acl_result got = verdict(t[i].stmts, t[i].vars);
+        if (got != t[i].want)
+            fail_msg("%s[%zu]: %s, want %s; the ACL:\n%s", name, i, acl_result_name(got),
+                     acl_result_name(t[i].want), t[i].stmts);
+    }
+}
+#define RUN_VERDICTS(table) run_verdicts((table), ARRAY_LEN(table), #table)
+
+static const struct verdict_case verb_cases[] = {
+    { "accept\n", &rcpt_vars, ACL_ACCEPT },
+    { "deny\n", &rcpt_vars, ACL_DENY },
+    { "defer\n", &rcpt_vars, ACL_DEFER },
+    { "discard\n", &rcpt_vars, ACL_DISCARD },
+    { "drop\n", &rcpt_vars, ACL_DROP },
+    { "require\naccept\n", &rcpt_vars, ACL_ACCEPT },
+    { "warn\naccept\n", &rcpt_vars, ACL_ACCEPT },
+    { "warn\n", &rcpt_vars, ACL_DENY },   /* falls off the end */
+    { "require\n", &rcpt_vars, ACL_DENY },
+    { "", &rcpt_vars, ACL_DENY },         /* an empty ACL */
+    /* the first statement whose conditions all hold decides */
+    { "deny hosts = 10.0.0.0/8\naccept hosts = 192.0.2.0/24\ndeny\n", &rcpt_vars, ACL_ACCEPT },
+};
+
 static void test_verbs(void **state)
 {
     (void)state;
-    assert_int_equal(verdict("accept\n", &rcpt_vars), ACL_ACCEPT);
-    assert_int_equal(verdict("deny\n", &rcpt_vars), ACL_DENY);
-    assert_int_equal(verdict("defer\n", &rcpt_vars), ACL_DEFER);
-    assert_int_equal(verdict("discard\n", &rcpt_vars), ACL_DISCARD);
-    assert_int_equal(verdict("drop\n", &rcpt_vars), ACL_DROP);
-    assert_int_equal(verdict("require\naccept\n", &rcpt_vars), ACL_ACCEPT);
-    assert_int_equal(verdict("warn\naccept\n", &rcpt_vars), ACL_ACCEPT);
-    assert_int_equal(verdict("warn\n", &rcpt_vars), ACL_DENY);   /* falls off the end */
-    assert_int_equal(verdict("require\n", &rcpt_vars), ACL_DENY);
-    assert_int_equal(verdict("", &rcpt_vars), ACL_DENY);         /* an empty ACL */
-    /* the first statement whose conditions all hold decides */
-    assert_int_equal(verdict("deny hosts = 10.0.0.0/8\naccept hosts = 192.0.2.0/24\ndeny\n", &rcpt_vars),
-                     ACL_ACCEPT);
+    RUN_VERDICTS(verb_cases);
 }
 
 static void test_null_acl(void **state)
@@ -223,38 +245,51 @@ static void test_null_acl(void **state)
     acl_run_free(NULL);
 }
 
+/* rcpt_vars for another recipient, from the null sender, with a verified host name. */
+static const struct acl_vars carol_vars = {
+    .sender_host_address = "192.0.2.9",
+    .sender_helo_name = "client.example",
+    .sender_address = "",
+    .local_part = "bob",
+    .domain = "example.org",
+    .recipient = "Carol@Example.org",
+    .primary_hostname = "mx.tandem.example",
+    .sender_host_name = "client.friends.example",
+};
+
+/* No remote host (a local submission), outside RCPT. */
+static const struct acl_vars local_vars = { .sender_address = "a@b.example" };
+
+static const struct verdict_case condition_cases[] = {
+    { "accept hosts = +friends\n", &rcpt_vars, ACL_ACCEPT },
+    { "accept !hosts = +friends\n", &rcpt_vars, ACL_DENY },
+    { "accept hosts = !+friends\n", &rcpt_vars, ACL_DENY },
+    { "accept domains = +local\n", &rcpt_vars, ACL_ACCEPT },
+    { "accept domains = other.example\n", &rcpt_vars, ACL_DENY },
+    { "accept local_parts = BOB : postmaster\n", &rcpt_vars, ACL_ACCEPT },
+    { "accept senders = *@sender.example\n", &rcpt_vars, ACL_ACCEPT },
+    { "accept senders = +bad\n", &rcpt_vars, ACL_DENY },
+    { "accept recipients = bob@+local\n", &rcpt_vars, ACL_ACCEPT }, /* built from lp@domain */
+    { "accept recipients = bob@other.example\n", &rcpt_vars, ACL_DENY },
+    /* all conditions must hold (an "and"); repeated conditions are allowed */
+    { "accept hosts = +friends\n domains = +local\n senders = !+bad\n", &rcpt_vars, ACL_ACCEPT },
+    { "accept hosts = +friends\n domains = x.example\n", &rcpt_vars, ACL_DENY },
+    { "accept recipients = carol@example.org\n", &carol_vars, ACL_ACCEPT },
+    { "accept senders = :\n", &carol_vars, ACL_ACCEPT }, /* the null sender */
+    { "accept hosts = *.friends.example\n", &carol_vars, ACL_ACCEPT },
+    /* no remote host: only "" and "*" match */
+    { "accept hosts = :\n", &local_vars, ACL_ACCEPT },
+    { "accept hosts = 0.0.0.0/0\n", &local_vars, ACL_DENY },
+    /* unknown variables are empty: a domains condition outside RCPT */
+    { "accept domains = *.example.org\n", &local_vars, ACL_DENY },
+    { "accept domains = :\n", &local_vars, ACL_ACCEPT },
+    { "accept domains = *\n", NULL, ACL_ACCEPT },
+};
+
 static void test_conditions(void **state)
 {
     (void)state;
-    const struct acl_vars *v = &rcpt_vars;
-    assert_int_equal(verdict("accept hosts = +friends\n", v), ACL_ACCEPT);
-    assert_int_equal(verdict("accept !hosts = +friends\n", v), ACL_DENY);
-    assert_int_equal(verdict("accept hosts = !+friends\n", v), ACL_DENY);
-    assert_int_equal(verdict("accept domains = +local\n", v), ACL_ACCEPT);
-    assert_int_equal(verdict("accept domains = other.example\n", v), ACL_DENY);
-    assert_int_equal(verdict("accept local_parts = BOB : postmaster\n", v), ACL_ACCEPT);
-    assert_int_equal(verdict("accept senders = *@sender.example\n", v), ACL_ACCEPT);
-    assert_int_equal(verdict("accept senders = +bad\n", v), ACL_DENY);
-    assert_int_equal(verdict("accept recipients = bob@+local\n", v), ACL_ACCEPT); /* built from lp@domain */
-    assert_int_equal(verdict("accept recipients = bob@other.example\n", v), ACL_DENY);
-    /* all conditions must hold (an "and"); repeated conditions are allowed */
-    assert_int_equal(verdict("accept hosts = +friends\n domains = +local\n senders = !+bad\n", v), ACL_ACCEPT);
-    assert_int_equal(verdict("accept hosts = +friends\n domains = x.example\n", v), ACL_DENY);
-    struct acl_vars v2 = rcpt_vars;
-    v2.recipient = "Carol@Example.org";
-    v2.sender_address = "";
-    v2.sender_host_name = "client.friends.example";
-    assert_int_equal(verdict("accept recipients = carol@example.org\n", &v2), ACL_ACCEPT);
-    assert_int_equal(verdict("accept senders = :\n", &v2), ACL_ACCEPT);  /* the null sender */
-    assert_int_equal(verdict("accept hosts = *.friends.example\n", &v2), ACL_ACCEPT);
-    /* no remote host: only "" and "*" match */
-    struct acl_vars local = { .sender_address = "a@b.example" };
-    assert_int_equal(verdict("accept hosts = :\n", &local), ACL_ACCEPT);
-    assert_int_equal(verdict("accept hosts = 0.0.0.0/0\n", &local), ACL_DENY);
-    /* unknown variables are empty: a domains condition outside RCPT */
-    assert_int_equal(verdict("accept domains = *.example.org\n", &local), ACL_DENY);
-    assert_int_equal(verdict("accept domains = :\n", &local), ACL_ACCEPT);
-    assert_int_equal(verdict("accept domains = *\n", NULL), ACL_ACCEPT);
+    RUN_VERDICTS(condition_cases);
 }
 
 static void test_require_and_messages(void **state)

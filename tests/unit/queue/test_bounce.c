@@ -10,6 +10,7 @@
 #define HDRS "From: Alice <alice@example.org>\r\nTo: bob@example.net\r\nSubject: hello\r\n" \
              "Message-ID: <m1@example.org>\r\n"
 #define BODY "Hi Bob,\r\nthe body.\r\n"
+#define MX1 "mx1.example.net [192.0.2.7]:25"
 
 /* A parsed MIME entity: its header fields (unfolded, "Name: value") and its body. */
 struct entity {
@@ -159,62 +160,109 @@ static void original_env(struct envelope *env, enum dsn_ret ret, const char *env
     envelope_set(&env->envid, envid);
 }
 
-static struct dlv_result fail_550(void)
+/* result - a delivery outcome: the deciding reply (code 0 and ecode "": none) and the host */
+static struct dlv_result result(enum dlv_outcome outcome, int code, const char *ecode,
+                                const char *text, const char *host)
 {
     struct dlv_result r;
     memset(&r, 0, sizeof(r));
-    r.outcome = DLV_FAILED;
-    r.code = 550;
-    str_copy(r.ecode, "5.1.1", sizeof(r.ecode));
-    str_copy(r.text, "550 5.1.1 <bob@example.net>: no such user", sizeof(r.text));
-    str_copy(r.host, "mx1.example.net [192.0.2.7]:25", sizeof(r.host));
+    r.outcome = outcome;
+    r.code = code;
+    str_copy(r.ecode, ecode, sizeof(r.ecode));
+    str_copy(r.text, text, sizeof(r.text));
+    str_copy(r.host, host, sizeof(r.host));
     return r;
 }
 
-/* build - a DSN about env's recipient 0 (failed) over content */
-static void build(const struct envelope *env, const struct dsn_entry *entries, size_t n,
-                  const char *content, size_t clen, struct dsn_output *out)
+/* fail_550 - the failure most tests report: a 550 5.1.1 from mx1 */
+static struct dlv_result fail_550(void)
 {
-    struct mem m = { content, clen, 0 };
-    struct dsn_source src = { mem_read, &m };
-    struct dsn_report r = { "tandem.test", env, entries, n, 1700000500, 0x1234, 5 * 86400 };
-    dsn_build(&r, &src, out);
+    return result(DLV_FAILED, 550, "5.1.1", "550 5.1.1 <bob@example.net>: no such user", MX1);
 }
+
+/* A DSN under test: the original envelope, the outcome reported for one of its recipients
+ * (the entry e: recipient 0 failed, unless the test changes it), and the DSN built from them,
+ * parsed back. */
+struct dsn_case {
+    struct envelope env;
+    struct dlv_result res;
+    struct dsn_entry e;
+    struct dsn_output out;
+    struct parsed m;
+};
+
+#define LAST_ATTEMPT 1700000400
+
+/* case_init - the message as received with ret, its recipient 0 failed with res */
+static void case_init(struct dsn_case *c, enum dsn_ret ret, struct dlv_result res)
+{
+    memset(c, 0, sizeof(*c));
+    original_env(&c->env, ret, NULL);
+    c->res = res;
+    c->e = (struct dsn_entry){ &c->env.rcpts[0], DSN_FAILED, &c->res, 0, false };
+}
+
+/* case_build_only - build the DSN over content (any earlier one is freed), do not parse it */
+static void case_build_only(struct dsn_case *c, const char *content, size_t len)
+{
+    free_parsed(&c->m);
+    memset(&c->m, 0, sizeof(c->m));
+    sbuf_free(&c->out.msg);
+    struct mem m = { content, len, 0 };
+    struct dsn_source src = { mem_read, &m };
+    struct dsn_report r = { "tandem.test", &c->env, &c->e, 1, 1700000500, 0x1234, 5 * 86400 };
+    dsn_build(&r, &src, &c->out);
+}
+
+/* case_build - build the DSN over content and parse it back into c->m */
+static void case_build(struct dsn_case *c, const char *content, size_t len)
+{
+    case_build_only(c, content, len);
+    parse_dsn(c->out.msg.s, &c->m);
+}
+
+static void case_free(struct dsn_case *c)
+{
+    free_parsed(&c->m);
+    sbuf_free(&c->out.msg);
+    envelope_free(&c->env);
+}
+
+/* The original message: its header section only, or whole. */
+#define HEAD_ONLY HDRS "\r\n", strlen(HDRS "\r\n")
+#define WHOLE HDRS "\r\n" BODY, strlen(HDRS "\r\n" BODY)
 
 static void test_failure_structure(void **state)
 {
-    struct envelope env;
-    struct dlv_result res = fail_550();
-    struct dsn_output out;
-    struct parsed m;
+    struct dsn_case c;
     (void)state;
-    original_env(&env, DSN_RET_UNSET, NULL);
-    struct dsn_entry e = { &env.rcpts[0], DSN_FAILED, &res, 1700000400, false };
-    build(&env, &e, 1, HDRS "\r\n" BODY, strlen(HDRS "\r\n" BODY), &out);
-    parse_dsn(out.msg.s, &m);
-    assert_string_equal(field(&m.top, "From"), "Mail Delivery System <MAILER-DAEMON@tandem.test>");
-    assert_string_equal(field(&m.top, "To"), "<alice@example.org>");
-    assert_string_equal(field(&m.top, "Subject"),
+    case_init(&c, DSN_RET_UNSET, fail_550());
+    c.e.last_attempt = LAST_ATTEMPT;
+    case_build(&c, WHOLE);
+    const struct parsed *m = &c.m;
+    assert_string_equal(field(&m->top, "From"), "Mail Delivery System <MAILER-DAEMON@tandem.test>");
+    assert_string_equal(field(&m->top, "To"), "<alice@example.org>");
+    assert_string_equal(field(&m->top, "Subject"),
                         "Mail delivery failed: returning message to sender");
-    assert_string_equal(field(&m.top, "Auto-Submitted"), "auto-replied");
-    assert_string_equal(field(&m.top, "MIME-Version"), "1.0");
-    assert_non_null(field(&m.top, "Date"));
-    assert_non_null(strstr(field(&m.top, "Message-ID"), "@tandem.test>"));
-    assert_true(m.closed);
-    assert_int_equal(m.nparts, 3);
+    assert_string_equal(field(&m->top, "Auto-Submitted"), "auto-replied");
+    assert_string_equal(field(&m->top, "MIME-Version"), "1.0");
+    assert_non_null(field(&m->top, "Date"));
+    assert_non_null(strstr(field(&m->top, "Message-ID"), "@tandem.test>"));
+    assert_true(m->closed);
+    assert_int_equal(m->nparts, 3);
     /* 1: the explanation */
-    assert_non_null(strstr(field(&m.parts[0], "Content-Type"), "text/plain"));
-    assert_non_null(strstr(m.parts[0].body, "<bob@example.net>"));
-    assert_non_null(strstr(m.parts[0].body, "no such user"));
-    assert_non_null(strstr(m.parts[0].body, "mx1.example.net"));
+    assert_non_null(strstr(field(&m->parts[0], "Content-Type"), "text/plain"));
+    assert_non_null(strstr(m->parts[0].body, "<bob@example.net>"));
+    assert_non_null(strstr(m->parts[0].body, "no such user"));
+    assert_non_null(strstr(m->parts[0].body, "mx1.example.net"));
     /* 2: the machine-readable report: per-message fields, a blank line, per-recipient fields */
-    assert_string_equal(field(&m.parts[1], "Content-Type"), "message/delivery-status");
+    assert_string_equal(field(&m->parts[1], "Content-Type"), "message/delivery-status");
     struct entity report, rcpt;
-    parse_entity(m.parts[1].body, &report);
+    parse_entity(m->parts[1].body, &report);
     assert_string_equal(field(&report, "Reporting-MTA"), "dns; tandem.test");
     assert_non_null(field(&report, "Arrival-Date"));
     assert_null(field(&report, "Original-Envelope-Id"));
-    parse_entity(strstr(m.parts[1].body, "\r\n\r\n") + 4, &rcpt);
+    parse_entity(strstr(m->parts[1].body, "\r\n\r\n") + 4, &rcpt);
     assert_string_equal(field(&rcpt, "Final-Recipient"), "rfc822; bob@example.net");
     assert_string_equal(field(&rcpt, "Original-Recipient"), "rfc822; bob+old@example.net");
     assert_string_equal(field(&rcpt, "Action"), "failed");
@@ -224,76 +272,62 @@ static void test_failure_structure(void **state)
                         "smtp; 550 5.1.1 <bob@example.net>: no such user");
     assert_non_null(field(&rcpt, "Last-Attempt-Date"));
     /* 3: no RET: the header section only */
-    assert_string_equal(field(&m.parts[2], "Content-Type"), "text/rfc822-headers");
-    assert_non_null(strstr(m.parts[2].body, "Subject: hello\r\n"));
-    assert_null(strstr(m.parts[2].body, "the body"));
-    assert_false(out.full_returned);
-    assert_false(out.eight_bit);
+    assert_string_equal(field(&m->parts[2], "Content-Type"), "text/rfc822-headers");
+    assert_non_null(strstr(m->parts[2].body, "Subject: hello\r\n"));
+    assert_null(strstr(m->parts[2].body, "the body"));
+    assert_false(c.out.full_returned);
+    assert_false(c.out.eight_bit);
     free_entity(&report);
     free_entity(&rcpt);
-    free_parsed(&m);
-    sbuf_free(&out.msg);
-    envelope_free(&env);
+    case_free(&c);
 }
 
-/* third_part - build with RET and content; returns the parsed DSN (caller frees) */
-static void third_part(enum dsn_ret ret, const char *content, size_t len, struct parsed *m,
-                       struct dsn_output *out)
+/* returned - the DSN of a failure with RET ret over content (the part returned is third) */
+static void returned(struct dsn_case *c, enum dsn_ret ret, const char *content, size_t len)
 {
-    struct envelope env;
-    struct dlv_result res = fail_550();
-    original_env(&env, ret, NULL);
-    struct dsn_entry e = { &env.rcpts[0], DSN_FAILED, &res, 1700000400, false };
-    build(&env, &e, 1, content, len, out);
-    parse_dsn(out->msg.s, m);
-    envelope_free(&env);
+    case_init(c, ret, fail_550());
+    c->e.last_attempt = LAST_ATTEMPT;
+    case_build(c, content, len);
 }
 
 static void test_ret_hdrs_and_full(void **state)
 {
-    struct parsed m;
-    struct dsn_output out;
-    const char *msg = HDRS "\r\n" BODY;
+    struct dsn_case c;
     (void)state;
-    third_part(DSN_RET_HDRS, msg, strlen(msg), &m, &out);
-    assert_string_equal(field(&m.parts[2], "Content-Type"), "text/rfc822-headers");
-    assert_null(strstr(m.parts[2].body, "the body"));
-    free_parsed(&m);
-    sbuf_free(&out.msg);
-    third_part(DSN_RET_FULL, msg, strlen(msg), &m, &out);
-    assert_string_equal(field(&m.parts[2], "Content-Type"), "message/rfc822");
-    assert_non_null(strstr(m.parts[2].body, "Subject: hello\r\nMessage-ID: <m1@example.org>\r\n"
-                                            "\r\nHi Bob,\r\nthe body.\r\n"));
-    assert_true(out.full_returned);
-    assert_non_null(strstr(m.parts[0].body, "A copy of your message is attached"));
-    free_parsed(&m);
-    sbuf_free(&out.msg);
+    returned(&c, DSN_RET_HDRS, WHOLE);
+    assert_string_equal(field(&c.m.parts[2], "Content-Type"), "text/rfc822-headers");
+    assert_null(strstr(c.m.parts[2].body, "the body"));
+    case_free(&c);
+    returned(&c, DSN_RET_FULL, WHOLE);
+    assert_string_equal(field(&c.m.parts[2], "Content-Type"), "message/rfc822");
+    assert_non_null(strstr(c.m.parts[2].body, "Subject: hello\r\nMessage-ID: <m1@example.org>\r\n"
+                                              "\r\nHi Bob,\r\nthe body.\r\n"));
+    assert_true(c.out.full_returned);
+    assert_non_null(strstr(c.m.parts[0].body, "A copy of your message is attached"));
+    case_free(&c);
 }
 
 static void test_ret_full_too_big_returns_headers(void **state)
 {
-    struct parsed m;
-    struct dsn_output out;
+    struct dsn_case c;
     struct sbuf big;
     (void)state;
     sbuf_init(&big);
     sbuf_addstr(&big, HDRS "\r\n");
     while (big.len <= DSN_RETURN_FULL_MAX)
         sbuf_addstr(&big, "01234567890123456789012345678901234567890123456789\r\n");
-    third_part(DSN_RET_FULL, big.s, big.len, &m, &out);
-    assert_string_equal(field(&m.parts[2], "Content-Type"), "text/rfc822-headers");
-    assert_false(out.full_returned);
-    assert_non_null(strstr(m.parts[0].body, "larger than 100K"));
-    assert_true(out.msg.len < 8192);
-    free_parsed(&m);
-    sbuf_free(&out.msg);
+    returned(&c, DSN_RET_FULL, big.s, big.len);
+    assert_string_equal(field(&c.m.parts[2], "Content-Type"), "text/rfc822-headers");
+    assert_false(c.out.full_returned);
+    assert_non_null(strstr(c.m.parts[0].body, "larger than 100K"));
+    assert_true(c.out.msg.len < 8192);
+    case_free(&c);
     sbuf_free(&big);
 }
 
 static void test_ret_full_long_line_returns_headers(void **state)
 {
-    struct parsed m;
-    struct dsn_output out;
+    struct dsn_case c;
     struct sbuf msg;
     (void)state;
     sbuf_init(&msg);
@@ -301,18 +335,16 @@ static void test_ret_full_long_line_returns_headers(void **state)
     for (int i = 0; i < 1200; i++)
         sbuf_addch(&msg, 'x');
     sbuf_addstr(&msg, "\r\n");
-    third_part(DSN_RET_FULL, msg.s, msg.len, &m, &out);   /* parse_dsn checks line lengths */
-    assert_string_equal(field(&m.parts[2], "Content-Type"), "text/rfc822-headers");
-    assert_non_null(strstr(m.parts[0].body, "cannot be returned unchanged"));
-    free_parsed(&m);
-    sbuf_free(&out.msg);
+    returned(&c, DSN_RET_FULL, msg.s, msg.len);   /* parse_dsn checks line lengths */
+    assert_string_equal(field(&c.m.parts[2], "Content-Type"), "text/rfc822-headers");
+    assert_non_null(strstr(c.m.parts[0].body, "cannot be returned unchanged"));
+    case_free(&c);
     sbuf_free(&msg);
 }
 
 static void test_long_header_line_is_cut(void **state)
 {
-    struct parsed m;
-    struct dsn_output out;
+    struct dsn_case c;
     struct sbuf msg;
     (void)state;
     sbuf_init(&msg);
@@ -320,207 +352,166 @@ static void test_long_header_line_is_cut(void **state)
     for (int i = 0; i < 2000; i++)
         sbuf_addch(&msg, 'y');
     sbuf_addstr(&msg, "\r\n" HDRS "\r\n" BODY);
-    third_part(DSN_RET_UNSET, msg.s, msg.len, &m, &out);
-    assert_non_null(strstr(m.parts[2].body, "Subject: hello"));
-    free_parsed(&m);
-    sbuf_free(&out.msg);
+    returned(&c, DSN_RET_UNSET, msg.s, msg.len);
+    assert_non_null(strstr(c.m.parts[2].body, "Subject: hello"));
+    case_free(&c);
     sbuf_free(&msg);
 }
 
 static void test_envid_and_hostile_xtext(void **state)
 {
-    struct envelope env;
-    struct dlv_result res = fail_550();
-    struct dsn_output out;
-    struct parsed m;
+    struct dsn_case c;
     struct entity report;
     (void)state;
-    original_env(&env, DSN_RET_UNSET, "QQ314159+2Bx");
-    struct dsn_entry e = { &env.rcpts[0], DSN_FAILED, &res, 0, false };
-    build(&env, &e, 1, HDRS "\r\n", strlen(HDRS "\r\n"), &out);
-    parse_dsn(out.msg.s, &m);
-    parse_entity(m.parts[1].body, &report);
+    case_init(&c, DSN_RET_UNSET, fail_550());
+    envelope_set(&c.env.envid, "QQ314159+2Bx");
+    case_build(&c, HEAD_ONLY);
+    parse_entity(c.m.parts[1].body, &report);
     assert_string_equal(field(&report, "Original-Envelope-Id"), "QQ314159+x");
     free_entity(&report);
-    free_parsed(&m);
-    sbuf_free(&out.msg);
     /* an ENVID decoding to a line break stays encoded: no header injection */
-    envelope_set(&env.envid, "a+0D+0AX-Injected:+20yes");
-    build(&env, &e, 1, HDRS "\r\n", strlen(HDRS "\r\n"), &out);
-    assert_null(strstr(out.msg.s, "\r\nX-Injected"));
-    assert_non_null(strstr(out.msg.s, "Original-Envelope-Id: a+0D+0AX-Injected:+20yes\r\n"));
-    sbuf_free(&out.msg);
-    envelope_free(&env);
+    envelope_set(&c.env.envid, "a+0D+0AX-Injected:+20yes");
+    case_build_only(&c, HEAD_ONLY);
+    assert_null(strstr(c.out.msg.s, "\r\nX-Injected"));
+    assert_non_null(strstr(c.out.msg.s, "Original-Envelope-Id: a+0D+0AX-Injected:+20yes\r\n"));
+    case_free(&c);
 }
 
 static void test_timed_out_failure(void **state)
 {
-    struct envelope env;
-    struct dlv_result res;
-    struct dsn_output out;
-    struct parsed m;
+    struct dsn_case c;
     (void)state;
-    original_env(&env, DSN_RET_UNSET, NULL);
-    memset(&res, 0, sizeof(res));
-    res.outcome = DLV_DEFERRED;
-    res.code = 451;
-    str_copy(res.ecode, "4.3.0", sizeof(res.ecode));
-    str_copy(res.text, "451 4.3.0 mailbox busy", sizeof(res.text));
-    str_copy(res.host, "mx1.example.net [192.0.2.7]:25", sizeof(res.host));
-    struct dsn_entry e = { &env.rcpts[0], DSN_FAILED, &res, 1700000400, true };
-    build(&env, &e, 1, HDRS "\r\n", strlen(HDRS "\r\n"), &out);
-    parse_dsn(out.msg.s, &m);
-    assert_non_null(strstr(m.parts[0].body, "retry timeout exceeded"));
-    assert_non_null(strstr(m.parts[0].body, "within 5d"));
-    assert_non_null(strstr(m.parts[1].body, "Action: failed\r\nStatus: 4.3.0\r\n"));
-    assert_non_null(strstr(m.parts[1].body, "Diagnostic-Code: smtp; 451 4.3.0 mailbox busy\r\n"));
-    free_parsed(&m);
-    sbuf_free(&out.msg);
+    case_init(&c, DSN_RET_UNSET,
+              result(DLV_DEFERRED, 451, "4.3.0", "451 4.3.0 mailbox busy", MX1));
+    c.e.last_attempt = LAST_ATTEMPT;
+    c.e.timed_out = true;
+    case_build(&c, HEAD_ONLY);
+    assert_non_null(strstr(c.m.parts[0].body, "retry timeout exceeded"));
+    assert_non_null(strstr(c.m.parts[0].body, "within 5d"));
+    assert_non_null(strstr(c.m.parts[1].body, "Action: failed\r\nStatus: 4.3.0\r\n"));
+    assert_non_null(
+        strstr(c.m.parts[1].body, "Diagnostic-Code: smtp; 451 4.3.0 mailbox busy\r\n"));
     /* a connection that never answered: no SMTP reply to quote */
-    memset(&res, 0, sizeof(res));
-    res.outcome = DLV_DEFERRED;
-    str_copy(res.text, "connect to 192.0.2.7:25: Connection refused", sizeof(res.text));
-    build(&env, &e, 1, HDRS "\r\n", strlen(HDRS "\r\n"), &out);
-    assert_non_null(strstr(out.msg.s, "Status: 4.4.7\r\n"));
-    assert_non_null(strstr(out.msg.s, "Diagnostic-Code: X-Tandem; connect to 192.0.2.7:25: "
-                                      "Connection refused\r\n"));
-    sbuf_free(&out.msg);
-    envelope_free(&env);
+    c.res = result(DLV_DEFERRED, 0, "", "connect to 192.0.2.7:25: Connection refused", "");
+    case_build_only(&c, HEAD_ONLY);
+    assert_non_null(strstr(c.out.msg.s, "Status: 4.4.7\r\n"));
+    assert_non_null(strstr(c.out.msg.s, "Diagnostic-Code: X-Tandem; connect to 192.0.2.7:25: "
+                                        "Connection refused\r\n"));
+    case_free(&c);
 }
 
 static void test_relayed_notice(void **state)
 {
-    struct envelope env;
-    struct dlv_result res;
-    struct dsn_output out;
-    struct parsed m;
+    struct dsn_case c;
     (void)state;
-    original_env(&env, DSN_RET_UNSET, NULL);
-    memset(&res, 0, sizeof(res));
-    res.outcome = DLV_DELIVERED;
-    res.code = 250;
-    str_copy(res.text, "250 2.0.0 queued as X", sizeof(res.text));
-    str_copy(res.host, "mx1.example.net [192.0.2.7]:25", sizeof(res.host));
-    res.relayed_without_dsn = true;
-    struct dsn_entry e = { &env.rcpts[1], DSN_RELAYED, &res, 1700000400, false };
-    build(&env, &e, 1, HDRS "\r\n" BODY, strlen(HDRS "\r\n" BODY), &out);
-    parse_dsn(out.msg.s, &m);
-    assert_string_equal(field(&m.top, "Subject"), "Delivery Status Notification (relayed)");
-    assert_non_null(strstr(m.parts[1].body, "Final-Recipient: rfc822; carol@example.net\r\n"));
-    assert_non_null(strstr(m.parts[1].body, "Action: relayed\r\nStatus: 2.0.0\r\n"));
-    assert_non_null(strstr(m.parts[0].body, "does not support\r\ndelivery notifications"));
-    free_parsed(&m);
-    sbuf_free(&out.msg);
-    envelope_free(&env);
+    case_init(&c, DSN_RET_UNSET, result(DLV_DELIVERED, 250, "", "250 2.0.0 queued as X", MX1));
+    c.res.relayed_without_dsn = true;
+    c.e = (struct dsn_entry){ &c.env.rcpts[1], DSN_RELAYED, &c.res, LAST_ATTEMPT, false };
+    case_build(&c, WHOLE);
+    assert_string_equal(field(&c.m.top, "Subject"), "Delivery Status Notification (relayed)");
+    assert_non_null(strstr(c.m.parts[1].body, "Final-Recipient: rfc822; carol@example.net\r\n"));
+    assert_non_null(strstr(c.m.parts[1].body, "Action: relayed\r\nStatus: 2.0.0\r\n"));
+    assert_non_null(strstr(c.m.parts[0].body, "does not support\r\ndelivery notifications"));
+    case_free(&c);
 }
 
 static void test_bare_cr_and_nul_in_content(void **state)
 {
-    struct parsed m;
-    struct dsn_output out;
+    struct dsn_case c;
     static const char msg[] = "Subject: a\rb\r\nX-Nul: a\0b\r\n\r\nbody\rmore\r\n";
     (void)state;
-    third_part(DSN_RET_FULL, msg, sizeof(msg) - 1, &m, &out);   /* parse_dsn checks lines */
-    assert_string_equal(field(&m.parts[2], "Content-Type"), "text/rfc822-headers");
-    assert_non_null(strstr(m.parts[2].body, "Subject: a b\r\nX-Nul: a b\r\n"));
-    free_parsed(&m);
-    sbuf_free(&out.msg);
+    returned(&c, DSN_RET_FULL, msg, sizeof(msg) - 1);   /* parse_dsn checks lines */
+    assert_string_equal(field(&c.m.parts[2], "Content-Type"), "text/rfc822-headers");
+    assert_non_null(strstr(c.m.parts[2].body, "Subject: a b\r\nX-Nul: a b\r\n"));
+    case_free(&c);
 }
 
 static void test_line_breaks_in_values_cannot_forge_fields(void **state)
 {
-    struct envelope env;
-    struct dlv_result res = fail_550();
-    struct dsn_output out;
-    struct parsed m;
+    struct dsn_case c;
     (void)state;
-    original_env(&env, DSN_RET_UNSET, NULL);
-    str_copy(res.text, "550 x\r\nAction: delivered", sizeof(res.text));
-    envelope_set(&env.rcpts[0].addr, "bob@example.net\r\nX-Evil: 1");
-    struct dsn_entry e = { &env.rcpts[0], DSN_FAILED, &res, 0, false };
-    build(&env, &e, 1, HDRS "\r\n", strlen(HDRS "\r\n"), &out);
-    parse_dsn(out.msg.s, &m);
-    assert_null(strstr(out.msg.s, "\r\nAction: delivered"));
-    assert_null(strstr(out.msg.s, "\r\nX-Evil"));
-    free_parsed(&m);
-    sbuf_free(&out.msg);
-    envelope_free(&env);
+    case_init(&c, DSN_RET_UNSET, fail_550());
+    str_copy(c.res.text, "550 x\r\nAction: delivered", sizeof(c.res.text));
+    envelope_set(&c.env.rcpts[0].addr, "bob@example.net\r\nX-Evil: 1");
+    case_build(&c, HEAD_ONLY);
+    assert_null(strstr(c.out.msg.s, "\r\nAction: delivered"));
+    assert_null(strstr(c.out.msg.s, "\r\nX-Evil"));
+    case_free(&c);
 }
 
 static void test_remote_mta_of_an_ip_literal(void **state)
 {
-    struct envelope env;
-    struct dlv_result res = fail_550();
-    struct dsn_output out;
+    struct dsn_case c;
     (void)state;
-    original_env(&env, DSN_RET_UNSET, NULL);
-    str_copy(res.host, "[192.0.2.7]:2525", sizeof(res.host));
-    struct dsn_entry e = { &env.rcpts[0], DSN_FAILED, &res, 0, false };
-    build(&env, &e, 1, HDRS "\r\n", strlen(HDRS "\r\n"), &out);
-    assert_non_null(strstr(out.msg.s, "\r\nRemote-MTA: dns; [192.0.2.7]\r\n"));
-    sbuf_free(&out.msg);
-    envelope_free(&env);
+    case_init(&c, DSN_RET_UNSET, fail_550());
+    str_copy(c.res.host, "[192.0.2.7]:2525", sizeof(c.res.host));
+    case_build_only(&c, HEAD_ONLY);
+    assert_non_null(strstr(c.out.msg.s, "\r\nRemote-MTA: dns; [192.0.2.7]\r\n"));
+    case_free(&c);
 }
 
 static void test_boundary_not_in_content(void **state)
 {
-    struct envelope env;
-    struct dlv_result res = fail_550();
-    struct dsn_output out;
-    struct parsed m;
+    struct dsn_case c;
     char content[512];
     (void)state;
-    original_env(&env, DSN_RET_FULL, NULL);
+    case_init(&c, DSN_RET_FULL, fail_550());
     /* the boundary the first nonce would give, planted in the message */
-    str_fmt(content, sizeof(content), HDRS "\r\n--=_tandem_%s_%016llx\r\n", env.id, 0x1234ull);
-    struct dsn_entry e = { &env.rcpts[0], DSN_FAILED, &res, 0, false };
-    build(&env, &e, 1, content, strlen(content), &out);
-    parse_dsn(out.msg.s, &m);
-    assert_int_equal(m.nparts, 3);
-    assert_null(strstr(content, m.boundary));
-    free_parsed(&m);
-    sbuf_free(&out.msg);
-    envelope_free(&env);
+    str_fmt(content, sizeof(content), HDRS "\r\n--=_tandem_%s_%016llx\r\n", c.env.id, 0x1234ull);
+    case_build(&c, content, strlen(content));
+    assert_int_equal(c.m.nparts, 3);
+    assert_null(strstr(content, c.m.boundary));
+    case_free(&c);
 }
 
 static void test_eight_bit_content(void **state)
 {
-    struct parsed m;
-    struct dsn_output out;
+    struct dsn_case c;
     const char *msg = "Subject: caf\xc3\xa9\r\n\r\nna\xc3\xafve\r\n";
     (void)state;
-    third_part(DSN_RET_FULL, msg, strlen(msg), &m, &out);
-    assert_true(out.eight_bit);
-    assert_string_equal(field(&m.top, "Content-Transfer-Encoding"), "8bit");
-    assert_string_equal(field(&m.parts[2], "Content-Transfer-Encoding"), "8bit");
-    free_parsed(&m);
-    sbuf_free(&out.msg);
+    returned(&c, DSN_RET_FULL, msg, strlen(msg));
+    assert_true(c.out.eight_bit);
+    assert_string_equal(field(&c.m.top, "Content-Transfer-Encoding"), "8bit");
+    assert_string_equal(field(&c.m.parts[2], "Content-Transfer-Encoding"), "8bit");
+    case_free(&c);
 }
+
+/* Who is told: NOTIFY (none: failures only), the action, and never the null sender. */
+static const struct {
+    const char *sender;
+    unsigned notify;
+    enum dsn_action action;
+    bool wanted;
+} notify_rules[] = {
+    { "a@x", 0, DSN_FAILED, true },
+    { "a@x", 0, DSN_RELAYED, false },
+    { "a@x", DSN_NOTIFY_NEVER, DSN_FAILED, false },
+    { "a@x", DSN_NOTIFY_NEVER, DSN_RELAYED, false },
+    { "a@x", DSN_NOTIFY_SUCCESS, DSN_FAILED, false },
+    { "a@x", DSN_NOTIFY_SUCCESS, DSN_RELAYED, true },
+    { "a@x", DSN_NOTIFY_DELAY, DSN_FAILED, false },
+    { "a@x", DSN_NOTIFY_FAILURE, DSN_FAILED, true },
+    { "a@x", DSN_NOTIFY_FAILURE, DSN_RELAYED, false },
+    { "a@x", DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE, DSN_FAILED, true },
+    { "a@x", DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE, DSN_RELAYED, true },
+    { "", DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE, DSN_FAILED, false },
+    { "", DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE, DSN_RELAYED, false },
+};
 
 static void test_notify_rules(void **state)
 {
-    struct rcpt r;
     (void)state;
-    memset(&r, 0, sizeof(r));
-    r.notify = 0;   /* no NOTIFY: failures only */
-    assert_true(bounce_wanted("a@x", &r, DSN_FAILED));
-    assert_false(bounce_wanted("a@x", &r, DSN_RELAYED));
-    r.notify = DSN_NOTIFY_NEVER;
-    assert_false(bounce_wanted("a@x", &r, DSN_FAILED));
-    assert_false(bounce_wanted("a@x", &r, DSN_RELAYED));
-    r.notify = DSN_NOTIFY_SUCCESS;
-    assert_false(bounce_wanted("a@x", &r, DSN_FAILED));
-    assert_true(bounce_wanted("a@x", &r, DSN_RELAYED));
-    r.notify = DSN_NOTIFY_DELAY;
-    assert_false(bounce_wanted("a@x", &r, DSN_FAILED));
-    r.notify = DSN_NOTIFY_FAILURE;
-    assert_true(bounce_wanted("a@x", &r, DSN_FAILED));
-    assert_false(bounce_wanted("a@x", &r, DSN_RELAYED));
-    r.notify = DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE;
-    assert_true(bounce_wanted("a@x", &r, DSN_FAILED));
-    assert_true(bounce_wanted("a@x", &r, DSN_RELAYED));
-    assert_false(bounce_wanted("", &r, DSN_FAILED));   /* never to <> */
-    assert_false(bounce_wanted("", &r, DSN_RELAYED));
+    for (size_t i = 0; i < ARRAY_LEN(notify_rules); i++) {
+        struct rcpt r;
+        memset(&r, 0, sizeof(r));
+        r.notify = notify_rules[i].notify;
+        if (bounce_wanted(notify_rules[i].sender, &r, notify_rules[i].action) !=
+            notify_rules[i].wanted)
+            fail_msg("notify_rules[%zu]: sender <%s> NOTIFY %#x %s: want %s", i,
+                     notify_rules[i].sender, notify_rules[i].notify,
+                     notify_rules[i].action == DSN_FAILED ? "failed" : "relayed",
+                     notify_rules[i].wanted ? "a DSN" : "none");
+    }
 }
 
 /* spool_conf - a configuration that is enough for bounce_send */
@@ -577,20 +568,27 @@ static void test_send_into_spool(void **state)
     envelope_free(&orig);
 }
 
+/* sends_nothing - bounce_send about entries succeeds without a DSN: only orig is spooled */
+static void sends_nothing(const struct conf *c, const struct envelope *orig,
+                          const struct dsn_entry *entries, size_t n)
+{
+    char id[MSGID_LEN + 1] = "x", **ids;
+    assert_true(bounce_send(c, orig, entries, n, id));
+    assert_string_equal(id, "");
+    size_t nids = spool_list(c->spool_directory, &ids);
+    assert_int_equal(nids, 1);   /* only the original */
+    spool_list_free(ids, nids);
+}
+
 static void test_no_bounce_to_null_sender(void **state)
 {
     const char *dir = fixture_dir(state);
     struct conf c = spool_conf(dir);
     struct envelope orig;
     struct dlv_result res = fail_550();
-    char id[MSGID_LEN + 1] = "x", **ids;
     spool_original(dir, &orig, DSN_RET_UNSET, "");
     struct dsn_entry e = { &orig.rcpts[0], DSN_FAILED, &res, 0, false };
-    assert_true(bounce_send(&c, &orig, &e, 1, id));
-    assert_string_equal(id, "");
-    size_t n = spool_list(dir, &ids);
-    assert_int_equal(n, 1);   /* only the original */
-    spool_list_free(ids, n);
+    sends_nothing(&c, &orig, &e, 1);
     envelope_free(&orig);
 }
 
@@ -600,16 +598,11 @@ static void test_nothing_wanted_sends_nothing(void **state)
     struct conf c = spool_conf(dir);
     struct envelope orig;
     struct dlv_result res = fail_550();
-    char id[MSGID_LEN + 1] = "x", **ids;
     spool_original(dir, &orig, DSN_RET_UNSET, "alice@example.org");
     orig.rcpts[0].notify = DSN_NOTIFY_NEVER;
     struct dsn_entry e[2] = { { &orig.rcpts[0], DSN_FAILED, &res, 0, false },
                               { &orig.rcpts[1], DSN_FAILED, &res, 0, false } };  /* SUCCESS only */
-    assert_true(bounce_send(&c, &orig, e, 2, id));
-    assert_string_equal(id, "");
-    size_t n = spool_list(dir, &ids);
-    assert_int_equal(n, 1);
-    spool_list_free(ids, n);
+    sends_nothing(&c, &orig, e, 2);
     envelope_free(&orig);
 }
 
