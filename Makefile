@@ -1,6 +1,6 @@
 # tandem - build, unit tests, fuzz targets.  `make help` lists the targets.
 CC      ?= cc
-PKGS    := libevent_openssl libevent libunbound lmdb openssl
+PKGS    := libevent_openssl libevent libunbound lmdb openssl libcurl
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -fno-strict-aliasing \
@@ -14,7 +14,7 @@ OBJ     := $(SRC:src/%.c=$(B)/obj/%.o)
 UNIT    := $(patsubst tests/unit/%.c,$(B)/unit/%,$(wildcard tests/unit/*/test_*.c))
 FUZZ    := $(addprefix $(B)/fuzz/,$(basename $(notdir $(wildcard tests/fuzz/*/fuzz_*.c))))
 
-.PHONY: all unit fuzz test clean help asan asan-unit drivers install man
+.PHONY: all unit fuzz test clean help asan asan-unit asan-drivers drivers install man bench-lookups
 all: $(B)/tandem
 
 $(B)/obj/%.o: src/%.c $(HDR)
@@ -41,6 +41,13 @@ $(B)/drivers/%: tests/outbound/%.c $(B)/libtandem.a | $(B)/drivers
 
 drivers: $(DRIVERS)
 
+# bench/lookups.c: a lookup in a list of ten against one of a million (bench/README.md).
+$(B)/bench-lookups: bench/lookups.c $(B)/libtandem.a
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libtandem.a $(LDLIBS)
+
+bench-lookups: $(B)/bench-lookups
+	$(B)/bench-lookups $(BENCH_LOOKUPS_ARGS)
+
 # libFuzzer targets: clang, ASan+UBSan, all of src/ but main.c linked in.  src/ is compiled
 # once into a library with the fuzzer's coverage instrumentation; each target links it.
 FUZZSAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -63,9 +70,16 @@ $(B)/fuzz $(B)/drivers:
 
 # Sanitizer build of the daemon and unit tests into build/asan (ASan + UBSan, clang).
 # Scenario tests against it: TANDEM_BIN=build/asan/tandem (scripts/test does both).
-ASAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+# TANDEM_LEAK_CHECK: workers and the scheduler end with exit(), so LeakSanitizer checks them.
+ASAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+               -DTANDEM_LEAK_CHECK
 asan:
 	$(MAKE) B=build/asan CC=clang CFLAGS="$(ASAN_CFLAGS)" all $(patsubst $(B)/%,build/asan/%,$(UNIT))
+
+# The outbound integration-test drivers with the same sanitizers, into build/asan/drivers
+# (tests/outbound against them: TANDEM_BUILD=build/asan; scripts/test does both).
+asan-drivers: asan
+	$(MAKE) B=build/asan CC=clang CFLAGS="$(ASAN_CFLAGS)" drivers
 
 # The unit tests under the sanitizers, leaks included; any report fails the run.
 asan-unit: asan
@@ -107,14 +121,17 @@ install: all $(MAN)
 man: $(MAN)
 
 clean:
-	rm -rf $(B)/obj $(B)/unit $(B)/fuzz $(B)/drivers $(B)/man $(B)/tandem $(B)/libtandem.a build/asan
+	rm -rf $(B)/obj $(B)/unit $(B)/fuzz $(B)/drivers $(B)/man $(B)/tandem $(B)/libtandem.a build/asan \
+	       $(B)/bench-lookups
 
 help:
 	@echo "make          build build/tandem"
 	@echo "make unit     build and run the cmocka unit tests"
 	@echo "make fuzz     build the libFuzzer targets into build/fuzz"
 	@echo "make drivers  build the outbound integration-test drivers into build/drivers"
+	@echo "make bench-lookups  time a lookup in a list of 10 and of 1,000,000 (bench/lookups.c)"
 	@echo "make asan     ASan+UBSan build into build/asan"
 	@echo "make asan-unit  build it and run the unit tests under the sanitizers"
+	@echo "make asan-drivers  the outbound test drivers with ASan+UBSan into build/asan/drivers"
 	@echo "make install  install (PREFIX=/usr/local SYSCONFDIR=/etc DESTDIR=): doc/daemon.md"
 	@echo "make man      build/man/tandem.8 and tandem.conf.5 from doc/config.md and doc/daemon.md"

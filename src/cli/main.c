@@ -65,6 +65,12 @@ static int cmd_check_config(const struct cli *cli)
     struct conf *c = conf_load_or_report(cli->conf);
     if (c == NULL)
         return 1;
+    struct sbuf warnings;
+    sbuf_init(&warnings);
+    conf_lookups_check(c, &warnings);   /* files that would defer now: warnings, not errors */
+    if (warnings.len > 0)
+        fputs(warnings.s, stderr);
+    sbuf_free(&warnings);
     printf("%s: configuration OK\n", cli->conf);
     conf_free(c);
     return 0;

@@ -18,6 +18,7 @@
 #include "conf/conf.h"
 #include "core/core.h"
 #include "in/in.h"
+#include "outbound/outbound.h"
 #include "store/store.h"
 
 /* write_all - blocking write of a whole buffer */
@@ -124,6 +125,7 @@ int session_stdio_run(const struct conf *c, const char *client_ip, bool no_deliv
     server_init_outbound(&srv);
     smtp_session_start(&srv, sv[0], (struct sockaddr *)&ss, false);
     event_base_dispatch(srv.base);
+    smtp_out_drain(srv.base);   /* the onward link's QUIT: answered, and the link freed */
     server_free_outbound(&srv);
     event_base_free(srv.base);
     int status;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "conf_int.h"
+#include "lookup_int.h"
 
 #define CONF_MAX_ERRORS 100 /* errors reported; the rest are counted */
 
@@ -69,6 +70,7 @@ struct conf *conf_load(const char *path, struct sbuf *errs)
     struct conf_parser p;
     memset(&p, 0, sizeof(p));
     c->path = xstrdup(path);
+    c->lookups = lookup_set_new();
     p.c = c;
     p.path = path;
     conf_read(&p, f);
@@ -136,6 +138,7 @@ void conf_free(struct conf *c)
     for (size_t i = 0; i < c->nacls; i++)
         acl_free(&c->acls[i]);
     free(c->acls);
+    lookup_set_free(c->lookups);   /* after the lists that point into it */
     free(c);
 }
 
@@ -169,18 +172,25 @@ const struct acl *conf_find_acl(const struct conf *c, const char *name)
     return NULL;
 }
 
-/* conf_route_for - the first route whose pattern matches domain */
-const struct route *conf_route_for(const struct conf *c, const char *domain)
+/* conf_route_find - the first route whose pattern matches domain; a lookup that defers
+ * before one matched defers the routing */
+enum list_result conf_route_find(const struct conf *c, const char *domain,
+                                 const struct route **r, const char **why)
 {
-    for (size_t i = 0; i < c->nroutes; i++)
-        if (list_match_domain(&c->routes[i].domains, domain))
-            return &c->routes[i];
-    return NULL;
+    *r = NULL;
+    for (size_t i = 0; i < c->nroutes; i++) {
+        enum list_result m = list_check_domain(&c->routes[i].domains, domain, why);
+        if (m == LIST_MATCH)
+            *r = &c->routes[i];
+        if (m != LIST_NO_MATCH)
+            return m;
+    }
+    return LIST_NO_MATCH;
 }
 
 const char *tls_policy_name(enum tls_policy p)
 {
-    static const char *const names[] = { "unset", "none", "may", "encrypt", "verify" };
+    static const char *const names[] = { "unset", "none", "may", "encrypt", "verify", "dane" };
     return (unsigned)p < ARRAY_LEN(names) ? names[p] : "?";
 }
 
@@ -193,6 +203,16 @@ struct conf *conf_load_or_report(const char *path)
         fputs(errs.s ? errs.s : "configuration error\n", stderr);
     sbuf_free(&errs);
     return c;
+}
+
+void conf_lookups_open(const struct conf *c)
+{
+    lookup_set_open(c->lookups);
+}
+
+void conf_lookups_check(const struct conf *c, struct sbuf *out)
+{
+    lookup_set_check(c->lookups, c->path, out);
 }
 
 bool conf_needs_host_names(const struct conf *c)

@@ -20,9 +20,17 @@ enum list_item_type {
     ITEM_SUFFIX,   /* "*.example.org": any subdomain; for addresses "*@domain" / "user@*" forms */
     ITEM_CIDR,     /* IPv4/IPv6 address or network (host lists only) */
     ITEM_NAMED,    /* "+name": refers to a named list of the same kind */
+    ITEM_LOOKUP,   /* "lsearch;/path", "cdb;/path" (host lists also "net-", "netN-") */
 };
 
 struct named_list;
+struct lookup;        /* a lookup file, private to conf (lookup_int.h) */
+struct lookup_set;    /* the lookup files of one configuration */
+
+/* Host-list lookups: keyed by the verified host name, by the client's IP address ("net-"),
+ * or by its network "addr/N" ("netN-", N >= 0). */
+#define LOOKUP_BY_NAME (-1)
+#define LOOKUP_BY_IP (-2)
 
 struct list_item {
     enum list_item_type type;
@@ -31,6 +39,9 @@ struct list_item {
     uint8_t addr[16];             /* ITEM_CIDR: network, IPv4 as ::ffff:a.b.c.d */
     unsigned prefix;              /* ITEM_CIDR: prefix length in the 128-bit space */
     const struct named_list *ref; /* ITEM_NAMED */
+    struct lookup *lookup;        /* ITEM_LOOKUP: shared through the conf's lookup set */
+    bool lookup_owned;            /* ITEM_LOOKUP parsed without a set: freed with the list */
+    int lookup_net;               /* ITEM_LOOKUP in a host list: LOOKUP_BY_NAME, _BY_IP or N */
 };
 
 struct list {
@@ -57,6 +68,8 @@ void list_free(struct list *l);
 struct list_names {
     const struct named_list *domains, *hosts, *addresses;
     size_t ndomains, nhosts, naddresses;
+    struct lookup_set *lookups;   /* where lookup items share their files; NULL: one each */
+    int line;                     /* the configuration line, for lookups' messages */
 };
 bool list_parse_names(struct list *l, enum list_kind kind, const char *text,
                       const struct list_names *names, char *err, size_t errsz);
@@ -68,15 +81,24 @@ bool list_names_check(const struct list_names *names, const struct named_list **
 /* Matching, Exim semantics: items are tried in order and the first that matches decides
  * (a negated item that matches means "no match"); no item matching means "no match",
  * except that a list whose last item is negated behaves as if followed by "*".
+ * A lookup item whose file is missing, unreadable or corrupt makes the whole check DEFER
+ * (unless an earlier item decided): the caller must treat that as a temporary failure, never
+ * as a match or a non-match.  On LIST_DEFER, *why (when why is not NULL) says which lookup
+ * failed and how ("lsearch;/path: cannot open: ..."), valid until the next check.
  * Hosts: ip NULL or "" means no remote host (only "" and "*" match); hostname is the
  * verified reverse-DNS name, NULL if unknown (name patterns then do not match).
- * Addresses: "" is the null sender, matched only by an empty item. */
-bool list_match_domain(const struct list *l, const char *domain);
-bool list_match_host(const struct list *l, const char *ip, const char *hostname);
-bool list_match_address(const struct list *l, const char *address);
+ * Addresses: "" is the null sender, matched only by an empty item; a lookup is keyed by the
+ * whole address, then by "*@domain". */
+enum list_result { LIST_NO_MATCH, LIST_MATCH, LIST_DEFER };
+const char *list_result_name(enum list_result r);
+enum list_result list_check_domain(const struct list *l, const char *domain, const char **why);
+enum list_result list_check_host(const struct list *l, const char *ip, const char *hostname,
+                                 const char **why);
+enum list_result list_check_address(const struct list *l, const char *address, const char **why);
+enum list_result list_check_local_part(const struct list *l, const char *local_part,
+                                       const char **why);
 /* Does a host list have host-name items (which need the client's reverse-DNS name)? */
 bool list_has_host_names(const struct list *l);
-bool list_match_local_part(const struct list *l, const char *local_part);
 
 /* ---- acl: access control lists in their compiled form, built by the config parser
  * (evaluation: policy/policy.h). */
@@ -162,7 +184,10 @@ void acl_text_expand(const struct acl_text *t, const char *const vals[VAR_NVARS]
 
 /* ---- conf: the parsed, validated configuration.  Immutable once loaded. */
 
-enum tls_policy { TLS_UNSET = 0, TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY };
+/* Outbound TLS.  TLS_DANE is a policy, not an engine setting: per next hop it becomes DANE
+ * authentication (secure TLSA records), else the domain's MTA-STS policy, else `may`
+ * (outbound/outbound.h: tls_policy). */
+enum tls_policy { TLS_UNSET = 0, TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY, TLS_DANE };
 enum bare_newline { BARE_NEWLINE_REJECT = 0, BARE_NEWLINE_SPACE };
 
 struct listen_addr {
@@ -249,6 +274,7 @@ struct conf {
     size_t nroutes;
     struct acl *acls;
     size_t nacls;
+    struct lookup_set *lookups;   /* the lookup files the lists name (state per process) */
 };
 
 /* Load and validate path.  On failure returns NULL and writes every error found, one per
@@ -261,9 +287,18 @@ struct conf *conf_load_or_report(const char *path);
 /* Lookups on a loaded configuration. */
 const struct named_list *conf_find_list(const struct conf *c, enum list_kind kind, const char *name);
 const struct acl *conf_find_acl(const struct conf *c, const char *name);
-const struct route *conf_route_for(const struct conf *c, const char *domain);
+/* The first route whose pattern matches domain (*r NULL: none); LIST_DEFER when a lookup in
+ * a pattern failed before a route matched (a temporary routing failure; *why says why). */
+enum list_result conf_route_find(const struct conf *c, const char *domain,
+                                 const struct route **r, const char **why);
 const char *tls_policy_name(enum tls_policy p);
 /* Does any host list the sessions consult name hosts (so a reverse-DNS lookup is needed)? */
 bool conf_needs_host_names(const struct conf *c);
+/* Load every lookup file now, in a process about to serve (after dropping privileges, so
+ * that what cannot be read is found and logged at once). */
+void conf_lookups_open(const struct conf *c);
+/* For check-config: "FILE:LINE: warning: ..." lines in out for lookup files that are
+ * missing, unreadable or corrupt now (they would make their conditions defer). */
+void conf_lookups_check(const struct conf *c, struct sbuf *out);
 
 #endif

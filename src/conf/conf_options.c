@@ -382,13 +382,13 @@ static bool set_tls(struct conf_parser *p, const struct option *o, void *field,
 {
     (void)p;
     (void)o;
-    static const enum tls_policy pols[] = { TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY };
+    static const enum tls_policy pols[] = { TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY, TLS_DANE };
     for (size_t i = 0; i < ARRAY_LEN(pols); i++)
         if (strcmp(value, tls_policy_name(pols[i])) == 0) {
             *(enum tls_policy *)field = pols[i];
             return true;
         }
-    return fail(err, errsz, "expected none, may, encrypt or verify, not \"%.40s\"", value);
+    return fail(err, errsz, "expected none, may, encrypt, verify or dane, not \"%.40s\"", value);
 }
 
 static bool set_bare_nl(struct conf_parser *p, const struct option *o, void *field,

@@ -102,6 +102,8 @@ void conf_list_names(const struct conf *c, struct list_names *names)
     names->nhosts = c->nhostlists;
     names->addresses = c->addresslists;
     names->naddresses = c->naddresslists;
+    names->lookups = c->lookups;
+    names->line = 0;
 }
 
 /* conf_compile_list - compile a list against every named list, reporting errors */
@@ -111,6 +113,7 @@ bool conf_compile_list(struct conf_parser *p, struct list *l, enum list_kind kin
     char err[CONF_ERR_MAX];
     struct list_names names;
     conf_list_names(p->c, &names);
+    names.line = line;
     if (list_parse_names(l, kind, text, &names, err, sizeof(err)))
         return true;
     conf_error(p, line, "%s: %s", what, err);

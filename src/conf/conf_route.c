@@ -67,10 +67,10 @@ static bool parse_hop(const char *tok, struct hop_spec *h, char *err, size_t err
     return true;
 }
 
-/* parse_tls - "none", "may", "encrypt", "verify" */
+/* parse_tls - "none", "may", "encrypt", "verify", "dane" */
 static bool parse_tls(const char *s, enum tls_policy *out)
 {
-    static const enum tls_policy pols[] = { TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY };
+    static const enum tls_policy pols[] = { TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY, TLS_DANE };
     for (size_t i = 0; i < ARRAY_LEN(pols); i++)
         if (strcmp(s, tls_policy_name(pols[i])) == 0) {
             *out = pols[i];
@@ -94,7 +94,7 @@ static bool route_option(struct route *r, const char *tok, char *err, size_t err
         if (r->tls != TLS_UNSET)
             str_fmt(err, errsz, "tls= given twice");
         else if (!parse_tls(tok + 4, &r->tls))
-            str_fmt(err, errsz, "tls= must be none, may, encrypt or verify, not \"%.40s\"", tok + 4);
+            str_fmt(err, errsz, "tls= must be none, may, encrypt, verify or dane, not \"%.40s\"", tok + 4);
         return true;
     }
     if (strchr(tok, '=') != NULL)

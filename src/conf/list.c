@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "lookup_int.h"
 
 #define LIST_ITEM_MAX 1024 /* longest item accepted, in bytes */
 #define LIST_DEPTH_MAX 16  /* deepest chain of named-list references */
@@ -155,7 +156,7 @@ static bool unsupported(const char *text, char *err, size_t errsz)
     else if (text[0] == '/')
         why = "file names in lists are not supported";
     else if (strchr(text, ';') != NULL)
-        why = "lookups are not supported";
+        why = "a lookup is a whole item, TYPE;/path (lsearch, cdb)";
     else if (strcmp(text, "@") == 0 || strncmp(text, "@[", 2) == 0 || strncmp(text, "@mx_", 4) == 0)
         why = "\"@\" items are not supported";
     else if (text[strcspn(text, " \t")] != '\0')
@@ -237,6 +238,8 @@ static bool item_init(struct list_item *it, enum list_kind kind, const char *tex
                       const struct list_names *names, char *err, size_t errsz)
 {
     it->text = xstrdup(text);
+    if (list_is_lookup(text))
+        return list_lookup_item(it, kind, text, names, err, errsz);
     if (unsupported(text, err, errsz))
         return false;
     switch (kind) {
@@ -348,8 +351,11 @@ bool list_parse(struct list *l, enum list_kind kind, const char *text,
 /* list_free - release the items (named lists referred to are not owned) */
 void list_free(struct list *l)
 {
-    for (size_t i = 0; i < l->n; i++)
+    for (size_t i = 0; i < l->n; i++) {
         free(l->items[i].text);
+        if (l->items[i].lookup_owned)
+            lookup_free(l->items[i].lookup);
+    }
     free(l->items);
     l->items = NULL;
     l->n = 0;

@@ -1,5 +1,5 @@
 /* list_match.c - match domains, hosts, addresses and local parts against parsed lists,
- * with Exim's semantics for negated items and named lists. */
+ * with Exim's semantics for negated items, named lists and lookups (which may defer). */
 #include "conf.h"
 
 #include <arpa/inet.h>
@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "core/core.h"
+#include "lookup_int.h"
 
 #define MATCH_DEPTH_MAX 32 /* bounds recursion even for lists not checked by list_names_check */
 
@@ -18,9 +19,16 @@ struct subject {
     bool ip_ok;           /* host lists: addr holds the client address */
     bool ipv4;            /* host lists: the client address is IPv4 (or IPv4-mapped) */
     uint8_t addr[16];
+    const char **why;     /* where to say why a lookup deferred, or NULL */
 };
 
-static bool match_list(const struct list *l, const struct subject *sj, int depth);
+static enum list_result match_list(const struct list *l, const struct subject *sj, int depth);
+
+/* yes - a bool as a list result */
+static inline enum list_result yes(bool b)
+{
+    return b ? LIST_MATCH : LIST_NO_MATCH;
+}
 
 /* suffix_match - s ends with suffix, ignoring case */
 static bool suffix_match(const char *s, const char *suffix)
@@ -74,17 +82,19 @@ static bool host_item(const struct list_item *it, const struct subject *sj)
     case ITEM_SUFFIX:
         return sj->hostname != NULL && suffix_match(sj->hostname, it->text + 1);
     case ITEM_NAMED:
+    case ITEM_LOOKUP:
         break;
     }
     return false;
 }
 
 /* address_item - one address-list item: "", "lp@dom", "*@dom", "lp@*", "lp@+domains", "dom" */
-static bool address_item(const struct list_item *it, const char *addr, int depth)
+static enum list_result address_item(const struct list_item *it, const struct subject *sj,
+                                     int depth)
 {
-    const char *pat = it->text;
+    const char *pat = it->text, *addr = sj->s;
     if (pat[0] == '\0' || addr[0] == '\0')
-        return pat[0] == '\0' && addr[0] == '\0';
+        return yes(pat[0] == '\0' && addr[0] == '\0');
     const char *sat = strrchr(addr, '@');
     const char *sdom = sat ? sat + 1 : "";
     size_t sllen = sat ? (size_t)(sat - addr) : strlen(addr);
@@ -95,62 +105,178 @@ static bool address_item(const struct list_item *it, const char *addr, int depth
         if (pat[0] == '*') {
             size_t cl = pllen - 1;
             if (sllen < cl || strncasecmp(addr + sllen - cl, pat + 1, cl) != 0)
-                return false;
+                return LIST_NO_MATCH;
         } else if (sllen != pllen || strncasecmp(addr, pat, sllen) != 0) {
-            return false;
+            return LIST_NO_MATCH;
         }
     }
     if (it->ref != NULL) {
-        struct subject dsj = { .s = sdom };
+        struct subject dsj = { .s = sdom, .why = sj->why };
         return match_list(&it->ref->list, &dsj, depth + 1);
     }
-    return pattern_match(pdom, sdom);
+    return yes(pattern_match(pdom, sdom));
+}
+
+/* lower_key - a ++ b, lower-cased, into key; false when it does not fit */
+static bool lower_key(char key[LOOKUP_KEY_MAX], size_t *klen, const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la + lb >= LOOKUP_KEY_MAX)
+        return false;
+    memcpy(key, a, la);
+    memcpy(key + la, b, lb + 1);
+    for (size_t i = 0; i < la + lb; i++)
+        if (key[i] >= 'A' && key[i] <= 'Z')
+            key[i] = (char)(key[i] + 32);
+    *klen = la + lb;
+    return true;
+}
+
+/* lookup_key - look a+b up in the item's file */
+static enum list_result lookup_key(const struct list_item *it, const struct subject *sj,
+                                   const char *a, const char *b)
+{
+    char key[LOOKUP_KEY_MAX];
+    size_t klen;
+    if (!lower_key(key, &klen, a, b))
+        return LIST_NO_MATCH; /* longer than any address or name: cannot be a key we write */
+    switch (lookup_find(it->lookup, key, klen)) {
+    case LOOKUP_FOUND: return LIST_MATCH;
+    case LOOKUP_NOT_FOUND: return LIST_NO_MATCH;
+    case LOOKUP_DEFER: break;
+    }
+    if (sj->why != NULL)
+        *sj->why = lookup_error(it->lookup);
+    return LIST_DEFER;
+}
+
+/* net_key - the client's network for a netN- lookup: "192.0.2.0/24", IPv6 as eight
+ * dot-separated groups of four hex digits ("2001.0db8.0000....0000/32", Exim's form, free of
+ * colons); N is capped at 32 for IPv4 */
+static bool net_key(const struct subject *sj, unsigned n, char *buf, size_t sz)
+{
+    uint8_t m[16];
+    unsigned base = sj->ipv4 ? 96 : 0;
+    if (sj->ipv4 && n > 32)
+        n = 32;
+    memcpy(m, sj->addr, sizeof(m));
+    for (unsigned bit = base + n; bit < 128; bit++)
+        m[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
+    if (sj->ipv4)
+        return str_fmt(buf, sz, "%u.%u.%u.%u/%u", m[12], m[13], m[14], m[15], n);
+    return str_fmt(buf, sz, "%02x%02x.%02x%02x.%02x%02x.%02x%02x.%02x%02x.%02x%02x.%02x%02x.%02x%02x/%u",
+                   m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], m[9], m[10], m[11],
+                   m[12], m[13], m[14], m[15], n);
+}
+
+/* host_ip_key - the client's address as a net- lookup key (IPv4 dotted, IPv6 as inet_ntop
+ * writes it), or its network for netN- */
+static bool host_ip_key(const struct subject *sj, int net, char *buf, size_t sz)
+{
+    const uint8_t *a = sj->addr;
+    if (net != LOOKUP_BY_IP)
+        return net_key(sj, (unsigned)net, buf, sz);
+    if (sj->ipv4)
+        return str_fmt(buf, sz, "%u.%u.%u.%u", a[12], a[13], a[14], a[15]);
+    return inet_ntop(AF_INET6, a, buf, (socklen_t)sz) != NULL;
+}
+
+/* lookup_item - look the subject up as the list's kind keys it: domains and local parts as
+ * they are, addresses whole and then as "*@domain" (the null sender never), hosts by verified
+ * name or (net-) by address */
+static enum list_result lookup_item(const struct list *l, const struct list_item *it,
+                                    const struct subject *sj)
+{
+    char ip[80];
+    const char *at;
+    enum list_result r;
+    switch (l->kind) {
+    case LIST_DOMAIN:
+    case LIST_LOCAL_PART:
+        return lookup_key(it, sj, sj->s, "");
+    case LIST_ADDRESS:
+        if (sj->s[0] == '\0')
+            return LIST_NO_MATCH;
+        r = lookup_key(it, sj, sj->s, "");
+        if (r != LIST_NO_MATCH || (at = strrchr(sj->s, '@')) == NULL)
+            return r;
+        return lookup_key(it, sj, "*", at);
+    case LIST_HOST:
+        break;
+    }
+    if (it->lookup_net == LOOKUP_BY_NAME) {
+        if (sj->hostname == NULL || sj->hostname[0] == '\0')
+            return LIST_NO_MATCH;
+        char name[LOOKUP_KEY_MAX];
+        str_copy(name, sj->hostname, sizeof(name));
+        size_t n = strlen(name);
+        if (n > 0 && name[n - 1] == '.')
+            name[n - 1] = '\0';
+        return lookup_key(it, sj, name, "");
+    }
+    if (!sj->ip_ok || !host_ip_key(sj, it->lookup_net, ip, sizeof(ip)))
+        return LIST_NO_MATCH;
+    return lookup_key(it, sj, ip, "");
 }
 
 /* item_match - does one item (ignoring its negation) match the subject */
-static bool item_match(const struct list *l, const struct list_item *it, const struct subject *sj,
-                       int depth)
+static enum list_result item_match(const struct list *l, const struct list_item *it,
+                                   const struct subject *sj, int depth)
 {
     if (it->type == ITEM_NAMED)
-        return it->ref != NULL && match_list(&it->ref->list, sj, depth + 1);
+        return it->ref != NULL ? match_list(&it->ref->list, sj, depth + 1) : LIST_NO_MATCH;
+    if (it->type == ITEM_LOOKUP)
+        return lookup_item(l, it, sj);
     switch (l->kind) {
     case LIST_HOST:
-        return host_item(it, sj);
+        return yes(host_item(it, sj));
     case LIST_ADDRESS:
-        return address_item(it, sj->s, depth);
+        return address_item(it, sj, depth);
     case LIST_DOMAIN:
     case LIST_LOCAL_PART:
         break;
     }
-    return it->type == ITEM_ANY || pattern_match(it->text, sj->s);
+    return yes(it->type == ITEM_ANY || pattern_match(it->text, sj->s));
 }
 
-/* match_list - first matching item decides; a list ending in a negated item ends in "*" */
-static bool match_list(const struct list *l, const struct subject *sj, int depth)
+/* match_list - first matching item decides; a list ending in a negated item ends in "*"; a
+ * lookup that defers before anything decided makes the whole check defer (Exim) */
+static enum list_result match_list(const struct list *l, const struct subject *sj, int depth)
 {
     if (depth > MATCH_DEPTH_MAX)
-        return false;
-    for (size_t i = 0; i < l->n; i++)
-        if (item_match(l, &l->items[i], sj, depth))
-            return !l->items[i].negate;
-    return l->n > 0 && l->items[l->n - 1].negate;
+        return LIST_NO_MATCH;
+    for (size_t i = 0; i < l->n; i++) {
+        enum list_result r = item_match(l, &l->items[i], sj, depth);
+        if (r == LIST_DEFER)
+            return LIST_DEFER;
+        if (r == LIST_MATCH)
+            return l->items[i].negate ? LIST_NO_MATCH : LIST_MATCH;
+    }
+    return yes(l->n > 0 && l->items[l->n - 1].negate);
 }
 
-bool list_match_domain(const struct list *l, const char *domain)
+const char *list_result_name(enum list_result r)
 {
-    struct subject sj = { .s = domain ? domain : "" };
+    static const char *const names[] = { "no match", "match", "defer" };
+    return (unsigned)r < ARRAY_LEN(names) ? names[r] : "?";
+}
+
+enum list_result list_check_domain(const struct list *l, const char *domain, const char **why)
+{
+    struct subject sj = { .s = domain ? domain : "", .why = why };
     return match_list(l, &sj, 0);
 }
 
-bool list_match_local_part(const struct list *l, const char *local_part)
+enum list_result list_check_local_part(const struct list *l, const char *local_part,
+                                       const char **why)
 {
-    struct subject sj = { .s = local_part ? local_part : "" };
+    struct subject sj = { .s = local_part ? local_part : "", .why = why };
     return match_list(l, &sj, 0);
 }
 
-bool list_match_address(const struct list *l, const char *address)
+enum list_result list_check_address(const struct list *l, const char *address, const char **why)
 {
-    struct subject sj = { .s = address ? address : "" };
+    struct subject sj = { .s = address ? address : "", .why = why };
     return match_list(l, &sj, 0);
 }
 
@@ -173,10 +299,11 @@ static void subject_ip(struct subject *sj, const char *ip)
     }
 }
 
-/* list_match_host - the client by address (CIDR) or verified name */
-bool list_match_host(const struct list *l, const char *ip, const char *hostname)
+/* list_check_host - the client by address (CIDR, net- lookups) or verified name */
+enum list_result list_check_host(const struct list *l, const char *ip, const char *hostname,
+                                 const char **why)
 {
-    struct subject sj = { .s = "", .hostname = hostname };
+    struct subject sj = { .s = "", .hostname = hostname, .why = why };
     if (ip == NULL || ip[0] == '\0')
         sj.no_host = true;
     else
@@ -191,7 +318,8 @@ static bool has_names(const struct list *l, int depth)
         return false;
     for (size_t i = 0; i < l->n; i++) {
         const struct list_item *it = &l->items[i];
-        if ((it->type == ITEM_LITERAL && it->text[0] != '\0') || it->type == ITEM_SUFFIX)
+        if ((it->type == ITEM_LITERAL && it->text[0] != '\0') || it->type == ITEM_SUFFIX ||
+            (it->type == ITEM_LOOKUP && it->lookup_net == LOOKUP_BY_NAME))
             return true;
         if (it->type == ITEM_NAMED && it->ref && has_names(&it->ref->list, depth + 1))
             return true;

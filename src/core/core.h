@@ -32,6 +32,11 @@ void *xmemdup(const void *p, size_t n);
 NORETURN void fatal(const char *fmt, ...) PRINTF_LIKE(1, 2);
 NORETURN void fatalx(const char *fmt, ...) PRINTF_LIKE(1, 2);
 
+/* End a forked child (worker, scheduler) once it has released what it owns: _exit(), which
+ * runs none of the parent's atexit handlers; in the sanitizer build (-DTANDEM_LEAK_CHECK)
+ * exit(), so that LeakSanitizer checks the long-lived processes too. */
+NORETURN void child_exit(int status);
+
 /* Bounded strings.  str_copy has strlcpy semantics (returns strlen(src)); str_fmt returns
  * false when the output was truncated (the buffer still holds a terminated prefix). */
 size_t str_copy(char *dst, const char *src, size_t size);

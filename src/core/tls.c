@@ -114,6 +114,12 @@ struct ssl_ctx_st *tls_client_ctx(const char *ca_file, char *err, size_t errsz)
     }
     /* Verification always runs (for CV=yes/no); failing the handshake on it is per SSL. */
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    /* DANE (RFC 7672) is switched on per SSL for next hops with TLSA records */
+    if (SSL_CTX_dane_enable(ctx) <= 0) {
+        ssl_error(err, errsz, "cannot enable DANE", NULL);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     return ctx;
 }

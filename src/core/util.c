@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 /* xmalloc - malloc that never returns NULL */
 void *xmalloc(size_t n)
@@ -400,4 +401,14 @@ uint64_t now_mono_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* child_exit - _exit(), or exit() in the leak-checking sanitizer build (see core.h) */
+void child_exit(int status)
+{
+#ifdef TANDEM_LEAK_CHECK
+    exit(status);
+#else
+    _exit(status);
+#endif
 }

@@ -169,9 +169,11 @@ static void sub_answer(void *data, int rcode, void *packet, int len, int sec, ch
         s->raw = xmemdup(packet, (size_t)len);
         s->rawlen = (size_t)len;
     }
-    if (rcode == ns_r_nxdomain)
+    if (sec == 1)                       /* bogus: never used, not even as NXDOMAIN */
+        s->st = DNS_TEMPFAIL;
+    else if (rcode == ns_r_nxdomain)
         s->st = DNS_NXDOMAIN;
-    else if (rcode != 0 || sec == 1 || packet == NULL || len <= 0)
+    else if (rcode != 0 || packet == NULL || len <= 0)
         s->st = DNS_TEMPFAIL;
     else if (s->q->raw_cb)
         s->st = dns_parse_status(packet, (size_t)len, s->rrtype);
@@ -225,16 +227,36 @@ static void query_free(struct dns_query *q)
     free(q);
 }
 
-/* combined_status - A and AAAA together: any address wins, then TEMPFAIL, then NODATA */
+/* combined_status - A and AAAA together: a bogus answer spoils both (it is never used), then
+ * any address wins, then TEMPFAIL, then NODATA */
 static enum dns_status combined_status(const struct dns_query *q)
 {
     bool any = false, tempfail = false, nx = true;
     for (size_t i = 0; i < q->nsub; i++) {
+        if (q->sub[i].sec == DNS_BOGUS)
+            return DNS_TEMPFAIL;
         any |= q->sub[i].st == DNS_OK;
         tempfail |= q->sub[i].st == DNS_TEMPFAIL;
         nx &= q->sub[i].st == DNS_NXDOMAIN;
     }
     return any ? DNS_OK : tempfail ? DNS_TEMPFAIL : nx ? DNS_NXDOMAIN : DNS_NODATA;
+}
+
+/* combined_security - secure when every answer the result is made of was validated: the ones
+ * that gave addresses, or all of them when none did (a query that never answered adds nothing,
+ * so dropping the AAAA query cannot make the A answer's addresses look insecure) */
+static enum dns_security combined_security(const struct dns_query *q, enum dns_status st)
+{
+    if (q->literal)
+        return DNS_INSECURE;
+    for (size_t i = 0; i < q->nsub; i++) {
+        const struct dns_sub *s = &q->sub[i];
+        if (s->sec == DNS_BOGUS)
+            return DNS_BOGUS;
+        if ((st != DNS_OK || s->st == DNS_OK) && s->sec != DNS_SECURE)
+            return DNS_INSECURE;
+    }
+    return DNS_SECURE;
 }
 
 /* deliver - run the caller's callback with the collected answers, then free the query */
@@ -249,8 +271,8 @@ static void deliver(evutil_socket_t fd, short what, void *arg)
     } else if (q->ptr_cb) {
         q->ptr_cb(q->arg, q->sub[0].st, q->sub[0].st == DNS_OK ? q->ptr : "");
     } else if (q->mx_cb) {
-        enum dns_status st = q->sub[0].st;
-        q->mx_cb(q->arg, st, q->nmx ? q->mx : NULL, st == DNS_OK ? q->nmx : 0);
+        const struct dns_sub *s = &q->sub[0];
+        q->mx_cb(q->arg, s->st, s->sec, q->nmx ? q->mx : NULL, s->st == DNS_OK ? q->nmx : 0);
     } else {
         struct sockaddr_storage all[2 * DNS_ADDR_MAX];
         size_t n = 0;
@@ -258,7 +280,7 @@ static void deliver(evutil_socket_t fd, short what, void *arg)
             for (size_t j = 0; j < q->sub[i].naddrs; j++)
                 all[n++] = q->sub[i].addrs[j];
         enum dns_status st = combined_status(q);
-        q->addr_cb(q->arg, st, n ? all : NULL, st == DNS_OK ? n : 0);
+        q->addr_cb(q->arg, st, combined_security(q, st), n ? all : NULL, st == DNS_OK ? n : 0);
     }
     query_free(q);
 }

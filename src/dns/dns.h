@@ -3,7 +3,9 @@
 #ifndef TANDEM_DNS_H
 #define TANDEM_DNS_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 /* ---- dns: asynchronous DNS (libunbound on the caller's libevent loop): MX and address lookups.
@@ -25,8 +27,17 @@ struct dns_mx {
     unsigned pref;
 };
 
-typedef void (*dns_mx_cb)(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n);
-typedef void (*dns_addr_cb)(void *arg, enum dns_status st, const struct sockaddr_storage *addrs, size_t n);
+/* The DNSSEC status of an answer.  Validated only with a trust anchor (dns_new); without one
+ * every answer is DNS_INSECURE.  A bogus answer is never given: its status is DNS_TEMPFAIL. */
+enum dns_security { DNS_INSECURE = 0, DNS_SECURE, DNS_BOGUS };
+
+/* MX and address answers come with their DNSSEC status: DNS_SECURE when every answer they are
+ * made of (A and AAAA both, for addresses; NODATA and NXDOMAIN included) was validated;
+ * DNS_INSECURE for IP literals. */
+typedef void (*dns_mx_cb)(void *arg, enum dns_status st, enum dns_security sec,
+                          const struct dns_mx *mx, size_t n);
+typedef void (*dns_addr_cb)(void *arg, enum dns_status st, enum dns_security sec,
+                            const struct sockaddr_storage *addrs, size_t n);
 
 /* A resolver on base: forwarders servers ("ip[:port]", NULL-terminated; NULL = the system's
  * resolv.conf), DNSSEC validation with trust_anchor (a file; NULL = none). */
@@ -48,9 +59,7 @@ struct dns_query *dns_lookup_ptr(struct dns_ctx *d, const char *ip, dns_ptr_cb c
 /* Any record type (ns_t_txt, ns_t_tlsa, ...): the answer packet as it came, for the caller's
  * own parser (dns_parse_*), with its DNSSEC status.  pkt is NULL unless st is DNS_OK, and valid
  * during the callback only.  A bogus answer is never given: it is DNS_TEMPFAIL with sec
- * DNS_BOGUS.  DNSSEC is validated only with a trust anchor (dns_new); without one every answer
- * is DNS_INSECURE. */
-enum dns_security { DNS_INSECURE = 0, DNS_SECURE, DNS_BOGUS };
+ * DNS_BOGUS. */
 typedef void (*dns_raw_cb)(void *arg, enum dns_status st, enum dns_security sec,
                            const unsigned char *pkt, size_t len);
 struct dns_query *dns_lookup_raw(struct dns_ctx *d, const char *name, int rrtype, dns_raw_cb cb,
@@ -84,5 +93,39 @@ enum dns_status dns_parse_addr(const unsigned char *pkt, size_t len, int rrtype,
 /* Put mx[0..n) in the order to try them: ascending preference, equal preferences shuffled
  * with rnd (a function returning a uniform value below its argument; NULL = arc4random). */
 void dns_mx_order(struct dns_mx *mx, size_t n, unsigned (*rnd)(unsigned below));
+
+/* ---- dns_rr: pure parsing of TLSA (RFC 6698) and TXT answers, for dns_lookup_raw's packets.
+ * Untrusted input, as above: a malformed answer yields no records and DNS_TEMPFAIL. */
+
+#define DNS_TLSA_MAX 16          /* TLSA records kept per name */
+#define DNS_TLSA_DATA_MAX 8192   /* longest association data kept (a whole certificate) */
+
+struct dns_tlsa {
+    uint8_t usage, selector, mtype;
+    size_t len;
+    unsigned char *data;         /* len bytes, malloc'd: dns_tlsa_free */
+};
+
+/* TLSA records of an answer, at most max, in answer order.  A record shorter than its three
+ * fixed fields is malformed; one whose data is longer than DNS_TLSA_DATA_MAX is skipped (so
+ * DNS_OK may come with *n == 0: records exist, none kept). */
+enum dns_status dns_parse_tlsa(const unsigned char *pkt, size_t len, struct dns_tlsa *out,
+                               size_t max, size_t *n);
+void dns_tlsa_free(struct dns_tlsa *t, size_t n);
+/* A copy of src with its own data (dns_tlsa_free). */
+void dns_tlsa_copy(struct dns_tlsa *dst, const struct dns_tlsa *src);
+
+#define DNS_TXT_MAX 8            /* TXT records kept per name */
+#define DNS_TXT_LEN 1024         /* bytes kept of one record (its strings joined) */
+
+struct dns_txt {
+    char text[DNS_TXT_LEN];      /* the character-strings joined (RFC 7208 3.3), NUL-terminated */
+    size_t len;                  /* bytes in text (it may hold NUL bytes of its own) */
+    bool truncated;              /* longer than DNS_TXT_LEN - 1: text is its beginning */
+};
+
+/* TXT records of an answer, at most max, in answer order. */
+enum dns_status dns_parse_txt(const unsigned char *pkt, size_t len, struct dns_txt *out,
+                              size_t max, size_t *n);
 
 #endif

@@ -19,6 +19,7 @@ struct smtp_session;
 struct ssl_ctx_st;
 struct dns_ctx;
 struct hints;
+struct tlsp;
 struct callout_limiter;
 struct spool_pool;
 
@@ -37,6 +38,7 @@ struct server {
     struct ssl_ctx_st *client_tls; /* outbound TLS (callouts, cutthrough) */
     struct dns_ctx *dns;         /* asynchronous DNS for routing */
     struct hints *hints;         /* callout cache (NULL if unavailable) */
+    struct tlsp *tlsp;           /* outbound TLS decisions: DANE, MTA-STS */
     struct callout_limiter *callout_limiter;
     struct spool_pool *spool_pool; /* reusable temporary files for messages being received */
     char (*notify_backlog)[24];  /* ids the scheduler's full queue could not take yet */

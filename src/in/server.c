@@ -10,6 +10,7 @@
 #include "conf/conf.h"
 #include "core/core.h"
 #include "dns/dns.h"
+#include "outbound/outbound.h"
 #include "policy/policy.h"
 #include "store/store.h"
 
@@ -29,6 +30,7 @@ void server_init_outbound(struct server *srv)
     srv->hints = hints_open(srv->conf->spool_directory, err, sizeof(err));
     if (srv->hints == NULL)
         log_main("callout cache unavailable: %s", err);
+    srv->tlsp = tlsp_new(srv->base, srv->conf, srv->dns, srv->hints);
     srv->callout_limiter = callout_limiter_new(srv->conf->callout_max_per_host);
     srv->need_host_names = srv->dns && conf_needs_host_names(srv->conf);
     if (!srv->no_deliver)
@@ -38,6 +40,8 @@ void server_init_outbound(struct server *srv)
 
 void server_free_outbound(struct server *srv)
 {
+    tlsp_free(srv->tlsp);
+    srv->tlsp = NULL;
     if (srv->dns)
         dns_free(srv->dns);
     if (srv->client_tls)
@@ -116,8 +120,14 @@ void server_accept(struct server *srv, int fd, const struct sockaddr *peer, sock
     const struct conf *c = srv->conf;
     char ip[64];
     sockaddr_ip(peer, ip, sizeof(ip));
-    if (c->hosts_proxy.n > 0 && list_match_host(&c->hosts_proxy, ip, NULL)) {
+    enum list_result proxied = c->hosts_proxy.n > 0 ? list_check_host(&c->hosts_proxy, ip, NULL, NULL)
+                                                    : LIST_NO_MATCH;
+    if (proxied == LIST_MATCH) {
         proxy_wait_start(srv, fd, peer, peerlen, implicit_tls);
+        return;
+    }
+    if (proxied == LIST_DEFER) {          /* a hosts_proxy lookup file is unreadable */
+        server_refuse(fd, ip, "hosts_proxy cannot be checked (lookup deferred)");
         return;
     }
     const char *why = srv->limits ? conn_limits_check(srv->limits, (unsigned)srv->worker_index,

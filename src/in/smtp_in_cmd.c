@@ -137,6 +137,13 @@ static bool helo_arg_ok(const char *arg, size_t len)
     return true;
 }
 
+/* offered - is the client in an *_advertise_hosts list; a lookup that defers (logged by the
+ * lookup) means no: the extension is optional, and the answer must not be "yes" by accident */
+static bool offered(const struct list *l, const char *ip)
+{
+    return list_check_host(l, ip, NULL, NULL) == LIST_MATCH;
+}
+
 /* ehlo_reply - the greeting and the extensions offered to this client */
 static void ehlo_reply(struct smtp_session *s)
 {
@@ -149,11 +156,11 @@ static void ehlo_reply(struct smtp_session *s)
         return;
     }
     sbuf_printf(r, "\nSIZE %llu\n8BITMIME", (unsigned long long)c->message_size_limit);
-    if (list_match_host(&c->pipelining_advertise_hosts, s->peer_ip, NULL))
+    if (offered(&c->pipelining_advertise_hosts, s->peer_ip))
         sbuf_addstr(r, "\nPIPELINING");
-    if (list_match_host(&c->dsn_advertise_hosts, s->peer_ip, NULL))
+    if (offered(&c->dsn_advertise_hosts, s->peer_ip))
         sbuf_addstr(r, "\nDSN");
-    if (list_match_host(&c->chunking_advertise_hosts, s->peer_ip, NULL))
+    if (offered(&c->chunking_advertise_hosts, s->peer_ip))
         sbuf_addstr(r, "\nCHUNKING");
     if (smtp_starttls_offered(s))
         sbuf_addstr(r, "\nSTARTTLS");
@@ -221,7 +228,7 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *c)
     const struct conf *conf = s->srv->conf;
     struct parse_err err;
     struct txn *t = xcalloc(1, sizeof(*t));
-    bool dsn = sf_has(s, SF_ESMTP) && list_match_host(&conf->dsn_advertise_hosts, s->peer_ip, NULL);
+    bool dsn = sf_has(s, SF_ESMTP) && offered(&conf->dsn_advertise_hosts, s->peer_ip);
     if (!smtp_parse_mail(c->arg, c->arglen, dsn, sf_has(s, SF_ESMTP), conf->message_size_limit, &t->mail, &err)) {
         free(t);
         smtp_reply(s, err.code, err.ecode, "%s", err.text);
@@ -297,7 +304,7 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
     const struct conf *conf = s->srv->conf;
     struct txn *t = s->txn;
     struct parse_err err;
-    bool dsn = sf_has(s, SF_ESMTP) && list_match_host(&conf->dsn_advertise_hosts, s->peer_ip, NULL);
+    bool dsn = sf_has(s, SF_ESMTP) && offered(&conf->dsn_advertise_hosts, s->peer_ip);
     t->nrcpt_attempts++;
     if (!smtp_parse_rcpt(c->arg, c->arglen, dsn, t->mail.smtputf8, &t->pending_rcpt, &err)) {
         smtp_reply(s, err.code, err.ecode, "%s", err.text);

@@ -64,7 +64,7 @@ static bool on_link(const struct smtp_cut *c, size_t i)
 /* upstream_env - what the link needs from the server */
 static struct upstream_env upstream_env_of(struct smtp_session *s)
 {
-    struct upstream_env ue = { s->srv->base, s->srv->conf, s->srv->client_tls };
+    struct upstream_env ue = { s->srv->base, s->srv->conf, s->srv->client_tls, s->srv->tlsp };
     return ue;
 }
 

@@ -21,8 +21,10 @@ static bool same_ip(const struct sockaddr_storage *ss, const char *ip)
 }
 
 /* confirmed - the forward lookup of the PTR name came back */
-static void confirmed(void *arg, enum dns_status st, const struct sockaddr_storage *addrs, size_t n)
+static void confirmed(void *arg, enum dns_status st, enum dns_security sec,
+                      const struct sockaddr_storage *addrs, size_t n)
 {
+    (void)sec;
     struct smtp_session *s = arg;
     s->rdns.q = NULL;
     for (size_t i = 0; st == DNS_OK && i < n; i++)

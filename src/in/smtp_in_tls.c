@@ -15,10 +15,13 @@
 #include "conf/conf.h"
 #include "core/core.h"
 
+/* smtp_starttls_offered - a lookup in tls_advertise_hosts that defers offers STARTTLS (as
+ * Exim does): offering encryption is the safe side */
 bool smtp_starttls_offered(struct smtp_session *s)
 {
     return s->srv->tls_ctx != NULL && !sf_has(s, SF_TLS) && sf_has(s, SF_ESMTP) &&
-           list_match_host(&s->srv->conf->tls_advertise_hosts, s->peer_ip, NULL);
+           list_check_host(&s->srv->conf->tls_advertise_hosts, s->peer_ip, NULL, NULL) !=
+               LIST_NO_MATCH;
 }
 
 /* starttls_refusal - the reply for a STARTTLS that cannot be honoured now, or NULL */

@@ -47,8 +47,10 @@ static bool same_address(const struct sockaddr_storage *ss, const char *ip)
     return inet_ntop(ss->ss_family, a, buf, sizeof(buf)) && strcmp(buf, ip) == 0;
 }
 
-static void helo_looked_up(void *arg, enum dns_status st, const struct sockaddr_storage *addrs, size_t n)
+static void helo_looked_up(void *arg, enum dns_status st, enum dns_security sec,
+                           const struct sockaddr_storage *addrs, size_t n)
 {
+    (void)sec;
     struct verify_job *j = arg;
     j->dq = NULL;
     if (st == DNS_TEMPFAIL) {
@@ -97,7 +99,7 @@ static void start_callout(struct verify_job *j)
     struct smtp_session *s = j->s;
     const struct conf *c = s->srv->conf;
     char postmaster[300];
-    struct callout_env ce = { { s->srv->base, c, s->srv->client_tls }, s->srv->hints,
+    struct callout_env ce = { { s->srv->base, c, s->srv->client_tls, s->srv->tlsp }, s->srv->hints,
                               s->srv->callout_limiter };
     struct callout_req req = { j->address, "", j->opts, false };
     if (j->what == VERIFY_RECIPIENT && j->opts.use_sender && s->txn)
@@ -123,7 +125,9 @@ static void routed(void *arg, struct route_result *res)
         route_status_reply(res->status, &code, &ecode);
         str_fmt(reply, sizeof(reply), "%d %s %s", code, ecode,
                 j->what == VERIFY_SENDER ? "Sender verify failed: unrouteable address"
-                                         : res->status == ROUTE_NULL_MX ? res->error : "Unrouteable address");
+                : res->status == ROUTE_NULL_MX || res->status == ROUTE_TEMPFAIL ||
+                          res->status == ROUTE_LOOKUP_DEFER ? res->error
+                : "Unrouteable address");
         route_result_free(res);
         job_end(j, code >= 500 ? VERIFY_FAIL : VERIFY_DEFER, reply);
         return;
@@ -160,8 +164,12 @@ static void verify_address(struct verify_job *j, const char *addr)
         return;
     }
     if (j->s->srv->dns == NULL) {
-        job_end(j, conf_route_for(j->s->srv->conf, domain) ? VERIFY_OK : VERIFY_FAIL,
-                "550 5.1.2 Unrouteable address");
+        const struct route *r;
+        enum list_result m = conf_route_find(j->s->srv->conf, domain, &r, NULL);
+        if (m == LIST_DEFER)
+            job_end(j, VERIFY_DEFER, "451 4.4.3 Temporary local problem routing the address");
+        else
+            job_end(j, r ? VERIFY_OK : VERIFY_FAIL, "550 5.1.2 Unrouteable address");
         return;
     }
     j->rq = route_resolve(j->s->srv->dns, j->s->srv->conf, domain, routed, j);

@@ -54,7 +54,7 @@ struct cut_link {
     int waiting;                 /* the step whose outcome is awaited, -1 none */
     bool corking;                /* body goes to `corked` (cut_link_cork) */
     struct sbuf corked;          /* held body: out ahead of the next body bytes or the dot */
-    char dead_text[300];
+    char dead_text[600];
     bool dead_timeout;
 };
 
@@ -124,11 +124,14 @@ static void die(struct cut_link *l, const char *text, bool timed_out)
 static void note_connection(struct cut_link *l)
 {
     const char *tls = smtp_out_tls_info(l->so);
+    char ta[40];
     smtp_out_log_host(l->so, l->host, sizeof(l->host));
+    smtp_out_log_auth(l->so, ta, sizeof(ta));
     if (tls)
-        str_fmt(l->tls, sizeof(l->tls), " X=%s CV=%s", tls, smtp_out_tls_verified(l->so) ? "yes" : "no");
+        str_fmt(l->tls, sizeof(l->tls), " X=%s CV=%s%s", tls,
+                smtp_out_tls_verified(l->so) ? "yes" : "no", ta);
     else
-        l->tls[0] = '\0';
+        str_copy(l->tls, ta, sizeof(l->tls));
 }
 
 static void send_queued_rcpt(struct cut_link *l)

@@ -69,6 +69,9 @@ struct dlv_txn {
     size_t nrcpts;
     size_t hop;                   /* the hop being tried */
     size_t tried, skipped;        /* hosts tried / skipped for their retry time */
+    struct tlsp_query *tq;        /* deciding the hop's TLS requirement */
+    struct tls_req *req;          /* the hop's TLS requirement, once decided */
+    struct next_hop dial;         /* the hop as dialled (its tls from req) */
     struct smtp_out *so;
     bool reused;
     enum txn_phase phase;
@@ -79,7 +82,7 @@ struct dlv_txn {
     bool mail_ok, data_sent, dot_sent, ignore_dot;
     struct spool_reader *rd;
     /* the last host-level failure, for "all hosts failed" */
-    char last_err[256];
+    char last_err[512];
     int last_errno;
     char last_host[300];
 };

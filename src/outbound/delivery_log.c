@@ -103,10 +103,14 @@ void dlv_decide(struct dlv *d, size_t i, const struct dlv_verdict *v)
     metric_inc(v->outcome == DLV_DELIVERED ? M_DLV_QUEUE
                : v->outcome == DLV_FAILED  ? M_DLV_FAILED : M_DLV_DEFERRED);
     if (v->outcome == DLV_DELIVERED) {
-        char x[200] = "";
+        char x[200] = "", ta[40] = "";
         const char *tls = v->so ? smtp_out_tls_info(v->so) : NULL;
+        if (v->so)
+            smtp_out_log_auth(v->so, ta, sizeof(ta));
         if (tls)
-            str_fmt(x, sizeof(x), " X=%s CV=%s", tls, smtp_out_tls_verified(v->so) ? "yes" : "no");
+            str_fmt(x, sizeof(x), " X=%s CV=%s%s", tls, smtp_out_tls_verified(v->so) ? "yes" : "no", ta);
+        else
+            str_copy(x, ta, sizeof(x));
         log_main("%s %s %s%s T=remote_smtp%s%s C=\"%s\"", d->env->id,
                  d->delivered_one ? "->" : "=>", addr, rt, hp, x, res->text);
         d->delivered_one = true;

@@ -29,10 +29,20 @@ static const struct next_hop *cur_hop(const struct dlv_txn *t)
     return &t->res->hops[t->hop];
 }
 
+/* forget_req - the current hop's TLS decision is no longer needed */
+static void forget_req(struct dlv_txn *t)
+{
+    tlsp_cancel(t->tq);
+    t->tq = NULL;
+    tls_req_free(t->req);
+    t->req = NULL;
+}
+
 /* txn_end - the group is done: keep the connection for reuse (or QUIT it) and report */
 static void txn_end(struct dlv_txn *t, bool keep)
 {
     dlv_body_close(t);
+    forget_req(t);
     if (t->so) {
         if (keep && t->d->de->cache && smtp_out_is_ready(t->so))
             conn_cache_put(t->d->de->cache, t->so);
@@ -118,14 +128,15 @@ static void all_failed(struct dlv_txn *t)
     txn_end(t, false);
 }
 
-/* opts_for - engine options for the current hop from the configuration */
+/* opts_for - engine options for the current hop from the configuration and its TLS decision */
 static bool opts_for(struct dlv_txn *t, struct smtp_out_opts *o)
 {
     const struct delivery_env *de = t->d->de;
     const struct conf *c = de->conf;
     unsigned data = c->data_timeout ? c->data_timeout : 300;
+    memset(o, 0, sizeof(*o));
     o->helo = c->helo_data ? c->helo_data : c->hostname ? c->hostname : "localhost";
-    o->tls = cur_hop(t)->tls;
+    tlsp_apply(t->req, &t->dial, o);
     o->ssl_ctx = de->client_tls;
     o->connect_timeout = c->connect_timeout ? c->connect_timeout : 30;
     o->command_timeout = data < DLV_COMMAND_TIMEOUT ? data : DLV_COMMAND_TIMEOUT;
@@ -148,13 +159,50 @@ static void connect_hop(struct dlv_txn *t)
         try_hop(t);
         return;
     }
-    t->so = smtp_out_new(t->d->de->base, cur_hop(t), &o, &txn_cbs, t);
+    t->so = smtp_out_new(t->d->de->base, &t->dial, &o, &txn_cbs, t);
     smtp_out_connect(t->so);
 }
 
-/* try_hop - the next host not in its retry period, reusing a cached connection if any */
+/* refused_hop - the TLS decision rules this hop out: remember why, try the next */
+static void refused_hop(struct dlv_txn *t, const struct tls_req *req)
+{
+    hop_log_text(cur_hop(t), t->last_host, sizeof(t->last_host));
+    str_copy(t->last_err, req->why, sizeof(t->last_err));
+    t->last_errno = DLV_ERRNO_TLSREQUIRED;
+    t->hop++;
+    try_hop(t);
+}
+
+/* hop_decided - the hop's TLS requirement is known: reuse a cached connection made under the
+ * same requirement, or dial */
+static void hop_decided(void *arg, const struct tls_req *req)
+{
+    struct dlv_txn *t = arg;
+    t->tq = NULL;
+    if (req->refuse) {
+        refused_hop(t, req);
+        return;
+    }
+    t->req = tls_req_dup(req);
+    t->dial = *cur_hop(t);
+    t->dial.tls = req->tls;
+    struct smtp_out *so = conn_cache_take(t->d->de->cache, &t->dial);
+    if (so == NULL) {
+        connect_hop(t);
+        return;
+    }
+    t->so = so;
+    t->reused = true;
+    t->phase = TP_RESET;
+    smtp_out_set_cbs(so, &txn_cbs, t);
+    smtp_out_set_auth(so, req->auth, req->show_auth);
+    smtp_out_rset(so, NULL);
+}
+
+/* try_hop - the next host not in its retry period, once its TLS requirement is decided */
 static void try_hop(struct dlv_txn *t)
 {
+    forget_req(t);
     while (t->hop < t->res->nhops && retry_blocked(t, cur_hop(t))) {
         t->skipped++;
         t->hop++;
@@ -164,16 +212,7 @@ static void try_hop(struct dlv_txn *t)
         return;
     }
     t->tried++;
-    struct smtp_out *so = conn_cache_take(t->d->de->cache, cur_hop(t));
-    if (so == NULL) {
-        connect_hop(t);
-        return;
-    }
-    t->so = so;
-    t->reused = true;
-    t->phase = TP_RESET;
-    smtp_out_set_cbs(so, &txn_cbs, t);
-    smtp_out_rset(so, NULL);
+    t->tq = tlsp_decide(t->d->de->tlsp, t->res->domain, cur_hop(t), hop_decided, t);
 }
 
 void dlv_txn_start(struct dlv_txn *t)

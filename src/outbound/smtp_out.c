@@ -18,9 +18,27 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "dns/dns.h"
 
 static void on_fail_event(evutil_socket_t fd, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
+
+/* Objects of this process given QUIT and not yet destroyed (see smtp_out_drain). */
+static unsigned links_quitting;
+
+/* so_copy_tlsa - the connection keeps its own copy of the TLSA records it must match */
+static void so_copy_tlsa(struct smtp_out *so, const struct smtp_out_opts *opts)
+{
+    so->opts.tlsa = NULL;
+    if (opts->ntlsa == 0 || opts->tlsa == NULL) {
+        so->opts.ntlsa = 0;
+        return;
+    }
+    so->tlsa = xcalloc(opts->ntlsa, sizeof(*so->tlsa));
+    for (size_t i = 0; i < opts->ntlsa; i++)
+        dns_tlsa_copy(&so->tlsa[i], &opts->tlsa[i]);
+    so->opts.tlsa = so->tlsa;
+}
 
 struct smtp_out *smtp_out_new(struct event_base *base, const struct next_hop *hop,
                               const struct smtp_out_opts *opts, const struct smtp_out_cbs *cbs, void *arg)
@@ -31,6 +49,7 @@ struct smtp_out *smtp_out_new(struct event_base *base, const struct next_hop *ho
     so->opts = *opts;
     so->helo = xstrdup(opts->helo && opts->helo[0] ? opts->helo : "localhost");
     so->opts.helo = so->helo;
+    so_copy_tlsa(so, opts);
     if (so->opts.ssl_ctx == NULL && so->opts.tls >= TLS_ENCRYPT)
         fatalx("smtp_out: TLS policy %d without a client context", (int)so->opts.tls);
     so->cbs = *cbs;
@@ -55,6 +74,8 @@ void smtp_out_set_cbs(struct smtp_out *so, const struct smtp_out_cbs *cbs, void 
 /* so_destroy - release everything; the connection closes without QUIT */
 static void so_destroy(struct smtp_out *so)
 {
+    if (so->quitting)
+        links_quitting--;
     so_free_bev(so);
     event_free(so->timer);
     event_free(so->fail_ev);
@@ -66,6 +87,8 @@ static void so_destroy(struct smtp_out *so)
     sbuf_free(&so->wbuf);
     smtp_reply_free(&so->data_refusal);
     smtp_reply_free(&so->fail_reply);
+    dns_tlsa_free(so->tlsa, so->opts.ntlsa);
+    free(so->tlsa);
     free(so->helo);
     free(so);
 }
@@ -83,6 +106,24 @@ void smtp_out_free(struct smtp_out *so)
 {
     if (so)
         so_destroy_or_defer(so);
+}
+
+/* so_note_quitting - QUIT is on its way: count the object until it is destroyed */
+void so_note_quitting(struct smtp_out *so)
+{
+    if (!so->quitting) {
+        so->quitting = true;
+        links_quitting++;
+    }
+}
+
+/* smtp_out_drain - let every QUIT in flight finish: each has a reply or a timer coming, so
+ * the loop always makes progress */
+void smtp_out_drain(struct event_base *base)
+{
+    while (links_quitting > 0)
+        if (event_base_loop(base, EVLOOP_ONCE) != 0)
+            break;
 }
 
 /* leave - end of a callback section: destroy if the caller freed us meanwhile */
@@ -373,13 +414,23 @@ bool smtp_out_tls_fell_back(const struct smtp_out *so)
     return so->tls_fell_back;
 }
 
+void smtp_out_set_auth(struct smtp_out *so, enum tls_auth auth, bool show_auth)
+{
+    so->opts.auth = auth;
+    so->opts.show_auth = show_auth;
+}
+
+void smtp_out_log_auth(const struct smtp_out *so, char *buf, size_t sz)
+{
+    if (so->opts.show_auth)
+        str_fmt(buf, sz, " TA=%s", tls_auth_name(so->opts.auth));
+    else if (sz)
+        buf[0] = '\0';
+}
+
 void smtp_out_log_host(const struct smtp_out *so, char *buf, size_t sz)
 {
-    char name[300];
-    str_sanitize(name, sizeof(name), so->hop.name, strlen(so->hop.name));
-    bool show_name = name[0] && !so->hop.is_literal && strcmp(name, so->hop.ip) != 0;
-    if (show_name)
-        str_fmt(buf, sz, "H=%s [%s]:%u", name, so->hop.ip, (unsigned)so->hop.port);
-    else
-        str_fmt(buf, sz, "H=[%s]:%u", so->hop.ip, (unsigned)so->hop.port);
+    char h[400];
+    hop_log_text(&so->hop, h, sizeof(h));
+    str_fmt(buf, sz, "H=%s", h);
 }

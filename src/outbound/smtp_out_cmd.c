@@ -406,5 +406,6 @@ void smtp_out_quit(struct smtp_out *so)
     sbuf_addstr(&c->out, "QUIT\r\n");
     so->unsent_bytes += c->out.len;
     so->state = SO_QUITTING;
+    so_note_quitting(so);
     so_flush(so);
 }

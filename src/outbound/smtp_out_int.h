@@ -60,6 +60,7 @@ struct smtp_out {
     struct next_hop hop;
     struct smtp_out_opts opts;
     char *helo;
+    struct dns_tlsa *tlsa;    /* opts.tlsa, copied */
     struct smtp_out_cbs cbs;
     void *arg;
 
@@ -99,6 +100,7 @@ struct smtp_out {
     int busy;                 /* callbacks running: defer destruction */
     bool zombie;              /* freed by the caller while busy */
     bool quiet;               /* no more callbacks (QUIT given) */
+    bool quitting;            /* counted in the process's links waiting for QUIT's reply */
 };
 
 /* smtp_out.c */
@@ -110,6 +112,7 @@ void so_stop_timer(struct smtp_out *so);
 void so_install_bev(struct smtp_out *so, struct bufferevent *bev);
 void so_free_bev(struct smtp_out *so);
 void so_destroy_or_defer(struct smtp_out *so);
+void so_note_quitting(struct smtp_out *so);
 void so_reconnect(struct smtp_out *so);
 
 /* smtp_out_session.c */
@@ -122,6 +125,8 @@ bool so_tls_start(struct smtp_out *so);
 void so_tls_connected(struct smtp_out *so);
 void so_tls_failed(struct smtp_out *so, const char *why);
 void so_tls_error_text(struct smtp_out *so, char *buf, size_t sz);
+/* Under an MTA-STS testing policy, log that the session goes on without (verified) TLS. */
+void so_tls_testing_clear(struct smtp_out *so, const char *what);
 
 /* smtp_out_cmd.c */
 void so_cmd_reply(struct smtp_out *so, const struct smtp_reply *r);

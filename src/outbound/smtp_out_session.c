@@ -64,8 +64,11 @@ static void after_ehlo(struct smtp_out *so)
         send_line(so, SO_STARTTLS, "reply to STARTTLS", "STARTTLS");
     else if (!so->tls_on && p >= TLS_ENCRYPT)
         so_fail(so, SOF_TLS, NULL, "TLS is required but the server does not offer STARTTLS");
-    else
+    else {
+        if (!so->tls_on && !so->tls_skip)
+            so_tls_testing_clear(so, "the server does not offer STARTTLS");
         go_ready(so);
+    }
 }
 
 static void on_greeting(struct smtp_out *so, const struct smtp_reply *r)
@@ -127,6 +130,7 @@ static void on_starttls(struct smtp_out *so, const struct smtp_reply *r)
         char host[400];
         smtp_out_log_host(so, host, sizeof(host));
         log_main("%s STARTTLS refused (%s): continuing in clear", host, line);
+        so_tls_testing_clear(so, "STARTTLS refused");
         go_ready(so);
         return;
     }

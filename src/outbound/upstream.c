@@ -17,10 +17,11 @@ struct upstream {
     upstream_cb cb;
     void *arg;
     size_t next_hop;
+    struct tlsp_query *tq;         /* deciding the TLS requirement of the hop about to be tried */
     struct smtp_out *so;
     struct smtp_reply last;        /* copy of the last deciding reply */
     bool have_last;
-    char last_text[300];
+    char last_text[600];
     struct event *start_ev;        /* the first attempt starts from the loop, never inline */
 };
 
@@ -107,27 +108,50 @@ static void up_failed(void *arg, struct smtp_out *so, const struct so_failure *f
 
 static const struct smtp_out_cbs up_cbs = { up_ready, up_reply, up_failed, NULL };
 
-/* try_next - connect to the next hop in route order, or give up */
-static void try_next(struct upstream *u)
+/* hop_decided - the hop's TLS requirement is known: dial it, or move on if it is refused */
+static void hop_decided(void *arg, const struct tls_req *req)
 {
+    struct upstream *u = arg;
     const struct conf *c = u->env.conf;
-    if (u->next_hop >= u->route->nhops) {
-        finish(u, UP_TEMPFAIL, NULL, NULL);
+    const struct next_hop *hop = &u->route->hops[u->next_hop - 1];
+    u->tq = NULL;
+    if (req->refuse) {
+        char host[400], text[1000];
+        hop_log_text(hop, host, sizeof(host));
+        str_fmt(text, sizeof(text), "H=%s: %s", host, req->why);
+        remember(u, NULL, text);
+        try_next(u);
         return;
     }
-    const struct next_hop *hop = &u->route->hops[u->next_hop++];
+    struct next_hop dial = *hop;
     struct smtp_out_opts o = {
         .helo = c->helo_data ? c->helo_data : c->hostname,
-        .tls = hop->tls,
         .ssl_ctx = u->env.client_tls,
         .connect_timeout = u->timeout,
         .command_timeout = u->timeout,
         .data_timeout = c->cutthrough_data_timeout,
     };
+    tlsp_apply(req, &dial, &o);
     if (o.ssl_ctx == NULL && o.tls == TLS_MAY)
         o.tls = TLS_NONE;
-    u->so = smtp_out_new(u->env.base, hop, &o, &up_cbs, u);
+    if (o.ssl_ctx == NULL && o.tls >= TLS_ENCRYPT) {   /* tls_outbound_ca could not be loaded */
+        remember(u, NULL, "TLS required but no TLS client context");
+        try_next(u);
+        return;
+    }
+    u->so = smtp_out_new(u->env.base, &dial, &o, &up_cbs, u);
     smtp_out_connect(u->so);
+}
+
+/* try_next - decide the TLS requirement of the next hop in route order, or give up */
+static void try_next(struct upstream *u)
+{
+    if (u->next_hop >= u->route->nhops) {
+        finish(u, UP_TEMPFAIL, NULL, NULL);
+        return;
+    }
+    const struct next_hop *hop = &u->route->hops[u->next_hop++];
+    u->tq = tlsp_decide(u->env.tlsp, u->route->domain, hop, hop_decided, u);
 }
 
 static void start_cb(evutil_socket_t fd, short what, void *arg)
@@ -154,6 +178,7 @@ struct upstream *upstream_open(const struct upstream_env *ue, const struct route
 
 void upstream_cancel(struct upstream *u)
 {
+    tlsp_cancel(u->tq);
     if (u->so)
         smtp_out_free(u->so);
     if (u->have_last)

@@ -243,7 +243,12 @@ static void item_result(struct acl_run *r, enum cond c)
         else
             next_stmt(r);
     } else if (verb == VERB_WARN) {
-        log_text(r, "", "ACL \"warn\" statement skipped: condition test deferred");
+        char line[1100];
+        str_fmt(line, sizeof(line), "ACL \"warn\" statement skipped: condition test deferred%s%s",
+                r->out.log_message ? ": " : "", r->out.log_message ? r->out.log_message : "");
+        log_text(r, "", line);
+        free(r->out.log_message);
+        r->out.log_message = NULL;
         next_stmt(r);
     } else {
         finish(r, ACL_DEFER, false);
@@ -382,21 +387,30 @@ static enum cond delay_start(struct acl_run *r, unsigned seconds)
     return C_WAIT;
 }
 
-/* list_cond - a hosts/domains/local_parts/senders/recipients condition */
-static enum cond list_cond(const struct acl_run *r, const struct acl_item *it)
+/* list_cond - a hosts/domains/local_parts/senders/recipients condition; a lookup that
+ * defers makes the condition defer (the reason goes to the log line) */
+static enum cond list_cond(struct acl_run *r, const struct acl_item *it)
 {
-    bool m = false;
+    enum list_result m = LIST_NO_MATCH;
+    const char *why = NULL;
     switch (it->kind) {
     case COND_HOSTS:
-        m = list_match_host(&it->list, r->vals[VAR_SENDER_HOST_ADDRESS], r->host_name);
+        m = list_check_host(&it->list, r->vals[VAR_SENDER_HOST_ADDRESS], r->host_name, &why);
         break;
-    case COND_DOMAINS: m = list_match_domain(&it->list, r->vals[VAR_DOMAIN]); break;
-    case COND_LOCAL_PARTS: m = list_match_local_part(&it->list, r->vals[VAR_LOCAL_PART]); break;
-    case COND_SENDERS: m = list_match_address(&it->list, r->vals[VAR_SENDER_ADDRESS]); break;
-    case COND_RECIPIENTS: m = list_match_address(&it->list, r->recipient); break;
+    case COND_DOMAINS: m = list_check_domain(&it->list, r->vals[VAR_DOMAIN], &why); break;
+    case COND_LOCAL_PARTS:
+        m = list_check_local_part(&it->list, r->vals[VAR_LOCAL_PART], &why);
+        break;
+    case COND_SENDERS: m = list_check_address(&it->list, r->vals[VAR_SENDER_ADDRESS], &why); break;
+    case COND_RECIPIENTS: m = list_check_address(&it->list, r->recipient, &why); break;
     default: break;
     }
-    return m != it->negate ? C_TRUE : C_FALSE;
+    if (m == LIST_DEFER) {
+        free(r->out.log_message);
+        r->out.log_message = xstrdup(why ? why : "lookup deferred");
+        return C_DEFER;
+    }
+    return (m == LIST_MATCH) != it->negate ? C_TRUE : C_FALSE;
 }
 
 /* item_eval - evaluate a condition, or obey a modifier (which always "holds") */

@@ -143,6 +143,7 @@ static void spawn(struct parent *p, enum child_kind kind)
         }
         metrics_attach(p->metrics, kind == CHILD_WORKER ? ch.slot : p->nslots);
         if (kind == CHILD_WORKER) {
+            conf_lookups_open(p->conf);   /* as the user that reads them; failures logged */
             close(p->sched_sock[1]);
             struct worker_args a = { p->conf, p->listen_fds, p->nlisten, p->limits, ch.slot,
                                      p->sched_sock[0], p->tls_ctx };
@@ -190,6 +191,19 @@ static bool note_crash(struct parent *p)
     return recent >= RESTART_BURST;
 }
 
+/* note_unclean_stop - a child told to stop crashed or failed on its way out: a panic, not
+ * silence.  Expected: the shutdown timer's SIGKILL, and the default action of SIGTERM or of
+ * SIGUSR2 (retire) on a child forked so recently that it had no handler yet (nor sessions) */
+static void note_unclean_stop(const char *what, pid_t pid, int status)
+{
+    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    if (sig && sig != SIGTERM && sig != SIGKILL && sig != SIGUSR2)
+        log_panic("%s process %d killed by signal %d while stopping", what, (int)pid, sig);
+    else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+        log_panic("%s process %d exited with status %d while stopping", what, (int)pid,
+                  WEXITSTATUS(status));
+}
+
 /* child_exited - account for one reaped child: log abnormal exits to the panic log */
 static bool child_exited(struct parent *p, pid_t pid, int status)
 {
@@ -207,8 +221,10 @@ static bool child_exited(struct parent *p, pid_t pid, int status)
         }
         static const char *const kinds[] = { "worker", "scheduler", "metrics" };
         const char *what = kinds[ch.kind];
-        if (ch.retiring || p->stopping)
+        if (ch.retiring || p->stopping) {
+            note_unclean_stop(what, pid, status);
             return false;
+        }
         if (WIFSIGNALED(status))
             log_panic("%s process %d killed by signal %d; restarting", what, (int)pid, WTERMSIG(status));
         else

@@ -16,6 +16,7 @@
 #include "conf/conf.h"
 #include "core/core.h"
 #include "in/in.h"
+#include "outbound/outbound.h"
 #include "store/store.h"
 
 struct worker;
@@ -88,6 +89,29 @@ static void retire_cb(evutil_socket_t sig, short what, void *arg)
         event_base_loopexit(w->srv.base, NULL);
 }
 
+/* worker_free - release what the worker owns.  Links closing with QUIT get their reply (or
+ * time out) first, while SIGTERM is still handled.  Sessions still open at the shutdown
+ * timeout are left as they are (the process ends); so is what they use: loop and outbound. */
+static void worker_free(struct worker *w)
+{
+    if (w->srv.nsessions == 0)
+        smtp_out_drain(w->srv.base);
+    for (size_t i = 0; i < w->nlisteners; i++)
+        evconnlistener_free(w->listeners[i]);
+    free(w->listeners);
+    free(w->wl);
+    event_free(w->sigterm);
+    event_free(w->sigretire);
+    event_free(w->stop_timer);
+    if (w->srv.nsessions > 0) {
+        spool_pool_free(w->srv.spool_pool);   /* its files would otherwise linger in tmp/ */
+        w->srv.spool_pool = NULL;
+        return;
+    }
+    server_free_outbound(&w->srv);
+    event_base_free(w->srv.base);
+}
+
 void worker_run(const struct worker_args *a)
 {
     struct worker w;
@@ -126,6 +150,6 @@ void worker_run(const struct worker_args *a)
     if (getppid() == 1)
         raise(SIGTERM); /* the parent died before we got here */
     event_base_dispatch(w.srv.base);
-    spool_pool_free(w.srv.spool_pool);   /* its files would otherwise linger in tmp/ */
-    _exit(0);
+    worker_free(&w);
+    child_exit(0);
 }

@@ -34,6 +34,7 @@ bool queue_env_open(struct delivery_env *de, struct event_base *base, const stru
     if ((de->hints = hints_open(c->spool_directory, herr, sizeof(herr))) == NULL)
         log_panic("%s; retry state and delivery notes are not kept", herr);
     de->cache = conn_cache_new(base, 0, 0);   /* reuse connections across messages */
+    de->tlsp = tlsp_new(base, c, de->dns, de->hints);
     return true;
 }
 
@@ -64,6 +65,7 @@ void queue_env_close(struct delivery_env *de)
 {
     if (de->cache)
         conn_cache_free(de->cache);   /* QUITs; the drain below lets them finish */
+    tlsp_free(de->tlsp);
     hints_close(de->hints);
     if (de->dns)
         dns_free(de->dns);

@@ -148,5 +148,5 @@ void sched_run(const struct conf *c, int notify_fd)
     event_base_dispatch(s.base);
     finish(&s);
     log_main("scheduler stopped (pid=%d)", (int)getpid());
-    _exit(0);
+    child_exit(0);
 }

@@ -18,6 +18,7 @@ struct route_slot {
     bool literal;
     struct dns_query *dq;
     enum dns_status st;
+    enum dns_security sec;
     struct sockaddr_storage addrs[2 * DNS_ADDR_MAX];
     size_t naddrs;
 };
@@ -26,6 +27,7 @@ struct route_slot {
 struct route_group {
     enum hop_kind kind;
     enum dns_status mx_st;      /* mx: the MX lookup's status */
+    enum dns_security mx_sec;   /* mx: the MX lookup's DNSSEC status */
     bool null_mx;
     struct route_slot *slots;
     size_t nslots;
@@ -55,11 +57,13 @@ static void query_step_done(struct route_query *q)
         finish(q);
 }
 
-static void slot_answer(void *arg, enum dns_status st, const struct sockaddr_storage *addrs, size_t n)
+static void slot_answer(void *arg, enum dns_status st, enum dns_security sec,
+                        const struct sockaddr_storage *addrs, size_t n)
 {
     struct route_slot *s = arg;
     s->dq = NULL;
     s->st = st;
+    s->sec = sec;
     s->naddrs = n < ARRAY_LEN(s->addrs) ? n : ARRAY_LEN(s->addrs);
     if (s->naddrs)
         memcpy(s->addrs, addrs, s->naddrs * sizeof(*addrs));
@@ -99,12 +103,14 @@ static void mx_slots(struct route_query *q, struct route_group *g, const struct 
         slot_start(q, &g->slots[i]);
 }
 
-static void mx_answer(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
+static void mx_answer(void *arg, enum dns_status st, enum dns_security sec,
+                      const struct dns_mx *mx, size_t n)
 {
     struct route_query *q = arg;
     struct route_group *g = q->mxg;
     q->mxq = NULL;
     g->mx_st = st;
+    g->mx_sec = sec;
     size_t named = 0;
     for (size_t i = 0; st == DNS_OK && i < n; i++)
         named += mx[i].host[0] != '\0';
@@ -143,6 +149,7 @@ static struct route_result *result_new(struct route_query *q, enum route_status 
     struct route_result *res = xcalloc(1, sizeof(*res));
     res->status = st;
     res->route = q->r;
+    str_copy(res->domain, q->domain, sizeof(res->domain));
     str_copy(res->error, why, sizeof(res->error));
     return res;
 }
@@ -176,8 +183,13 @@ static size_t collect(struct route_query *q, struct next_hop *hops, size_t *self
                 *self_dropped += s->naddrs;
                 continue;
             }
-            for (size_t j = 0; j < s->naddrs && n < ROUTE_HOPS_MAX; j++)
-                hop_fill(&hops[n++], s->name, &s->addrs[j], s->port, s->pref, s->literal, tls);
+            bool mx = g->kind == HOP_MX;
+            bool dnssec = !s->literal && s->sec == DNS_SECURE && (!mx || g->mx_sec == DNS_SECURE);
+            for (size_t j = 0; j < s->naddrs && n < ROUTE_HOPS_MAX; j++) {
+                hop_fill(&hops[n], s->name, &s->addrs[j], s->port, s->pref, s->literal, tls);
+                hops[n].via_mx = mx;
+                hops[n++].dnssec = dnssec;
+            }
         }
     }
     return n;
@@ -269,9 +281,9 @@ static void report(evutil_socket_t fd, short what, void *arg)
     cb(cbarg, res);
 }
 
-struct route_query *route_resolve_route(struct dns_ctx *d, const struct conf *c,
-                                        const struct route *r, const char *domain,
-                                        route_cb cb, void *arg)
+/* query_new - a query for domain on route r (NULL: none) */
+static struct route_query *query_new(struct dns_ctx *d, const struct conf *c, const struct route *r,
+                                     const char *domain, route_cb cb, void *arg)
 {
     struct route_query *q = xcalloc(1, sizeof(*q));
     q->d = d;
@@ -284,11 +296,24 @@ struct route_query *route_resolve_route(struct dns_ctx *d, const struct conf *c,
     q->done_ev = event_new(dns_base(d), -1, 0, report, q);
     if (q->done_ev == NULL)
         fatalx("route: cannot create an event");
-    if (r == NULL) {
-        q->res = result_new(q, ROUTE_UNROUTABLE, "Unrouteable address");
-        event_active(q->done_ev, EV_TIMEOUT, 0);
-        return q;
-    }
+    return q;
+}
+
+/* answer_soon - a query whose answer is known already: reported from the event loop */
+static struct route_query *answer_soon(struct route_query *q, enum route_status st, const char *why)
+{
+    q->res = result_new(q, st, why);
+    event_active(q->done_ev, EV_TIMEOUT, 0);
+    return q;
+}
+
+struct route_query *route_resolve_route(struct dns_ctx *d, const struct conf *c,
+                                        const struct route *r, const char *domain,
+                                        route_cb cb, void *arg)
+{
+    struct route_query *q = query_new(d, c, r, domain, cb, arg);
+    if (r == NULL)
+        return answer_soon(q, ROUTE_UNROUTABLE, "Unrouteable address");
     q->ngroups = r->nhops;
     q->groups = xcalloc(r->nhops ? r->nhops : 1, sizeof(*q->groups));
     q->npending = 1; /* held until every group has started */
@@ -298,10 +323,17 @@ struct route_query *route_resolve_route(struct dns_ctx *d, const struct conf *c,
     return q;
 }
 
+/* route_resolve - the first matching route, then its hops.  A lookup in a route pattern that
+ * defers is a temporary routing failure (451 4.4.3, delivery deferred), never a match or a
+ * "no route" by accident; the lookup logs which file failed, the reply does not name it. */
 struct route_query *route_resolve(struct dns_ctx *d, const struct conf *c, const char *domain,
                                   route_cb cb, void *arg)
 {
-    return route_resolve_route(d, c, conf_route_for(c, domain), domain, cb, arg);
+    const struct route *r;
+    if (conf_route_find(c, domain, &r, NULL) == LIST_DEFER)
+        return answer_soon(query_new(d, c, NULL, domain, cb, arg), ROUTE_LOOKUP_DEFER,
+                           "Temporary local problem routing the address (a lookup failed)");
+    return route_resolve_route(d, c, r, domain, cb, arg);
 }
 
 void route_cancel(struct route_query *q)

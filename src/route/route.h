@@ -24,6 +24,9 @@ struct next_hop {
     unsigned pref;              /* MX preference; 0 for static hosts */
     bool is_literal;            /* given as an IP literal: TLS verify matches the IP */
     enum tls_policy tls;        /* the route's tls=, else tls_outbound */
+    bool via_mx;                /* an MX host of the recipient domain (or its implicit MX) */
+    bool dnssec;                /* every DNS answer that led here was DNSSEC-validated: the
+                                 * MX records (mx routes) and the host's addresses */
 };
 
 enum route_status {
@@ -33,6 +36,7 @@ enum route_status {
     ROUTE_NO_DOMAIN,    /* NXDOMAIN for the domain (mx routes): 550 5.1.2 */
     ROUTE_TEMPFAIL,     /* DNS trouble: 451 4.4.3, never permanent */
     ROUTE_NO_HOSTS,     /* every host lookup failed permanently or pointed back at us: 4.4.4/5.4.4 */
+    ROUTE_LOOKUP_DEFER, /* a lookup in a route pattern failed before a route matched: 451 4.4.3 */
 };
 
 struct route_result {
@@ -40,6 +44,7 @@ struct route_result {
     const struct route *route;   /* the matching route (NULL when unroutable) */
     struct next_hop *hops;       /* in the order to try */
     size_t nhops;
+    char domain[256];            /* the recipient domain routed (lower case) */
     char error[256];             /* human text for logs and replies */
 };
 
@@ -62,7 +67,9 @@ void route_status_reply(enum route_status st, int *code, const char **ecode);
 const char *route_status_name(enum route_status st);
 
 /* A key that is equal for two results iff they have the same hops in the same order (used to
- * put recipients with the same next hops into one transaction). */
+ * put recipients with the same next hops into one transaction).  Under tls=dane the TLS
+ * requirement of a hop depends on the domain (its MX records' DNSSEC status, its MTA-STS
+ * policy), so such hops also carry the domain and their DNSSEC status in the key. */
 void route_hops_key(const struct route_result *res, char *buf, size_t sz);
 
 /* ---- route_hops: the pure parts of routing: building next hops from addresses, loops to self,
@@ -95,11 +102,13 @@ uint16_t route_hop_port(const struct conf *c, const struct route *r, uint16_t sp
 
 /* "ip:port", IPv6 as "[ip]:port" (the hints key of a next hop). */
 void hop_addr_key(const struct next_hop *h, char *buf, size_t sz);
+/* "name [ip]:port", or "[ip]:port" for an IP literal (the name sanitized), as in H= fields. */
+void hop_log_text(const struct next_hop *h, char *buf, size_t sz);
 
 /* ---- route_print: print a routing result for people (tandem route) and tests. */
 
-/* "  status: ok, N next hops" then "  host NAME [IP] port=P pref=N tls=POLICY" lines, or
- * "  status: NAME (CODE ECODE text)". */
+/* "  status: ok, N next hops" then "  host NAME [IP] port=P pref=N tls=POLICY [literal]
+ * [dnssec]" lines, or "  status: NAME (CODE ECODE text)". */
 void route_result_print(FILE *f, const struct route_result *res);
 
 #endif

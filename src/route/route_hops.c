@@ -17,6 +17,7 @@ static const char *const status_names[] = {
     [ROUTE_NO_DOMAIN] = "no such domain",
     [ROUTE_TEMPFAIL] = "temporary DNS failure",
     [ROUTE_NO_HOSTS] = "no usable hosts",
+    [ROUTE_LOOKUP_DEFER] = "lookup deferred",
 };
 
 const char *route_status_name(enum route_status st)
@@ -34,6 +35,7 @@ void route_status_reply(enum route_status st, int *code, const char **ecode)
         [ROUTE_NO_DOMAIN] = { 550, "5.1.2" },
         [ROUTE_TEMPFAIL] = { 451, "4.4.3" },
         [ROUTE_NO_HOSTS] = { 451, "4.4.4" },
+        [ROUTE_LOOKUP_DEFER] = { 451, "4.4.3" },
     };
     size_t i = (size_t)st < ARRAY_LEN(replies) ? (size_t)st : ROUTE_TEMPFAIL;
     *code = replies[i].code;
@@ -216,6 +218,16 @@ void hop_addr_key(const struct next_hop *h, char *buf, size_t sz)
         str_fmt(buf, sz, "%s:%u", h->ip, (unsigned)h->port);
 }
 
+void hop_log_text(const struct next_hop *h, char *buf, size_t sz)
+{
+    char name[300];
+    str_sanitize(name, sizeof(name), h->name, strlen(h->name));
+    if (name[0] && !h->is_literal && strcmp(name, h->ip) != 0)
+        str_fmt(buf, sz, "%s [%s]:%u", name, h->ip, (unsigned)h->port);
+    else
+        str_fmt(buf, sz, "[%s]:%u", h->ip, (unsigned)h->port);
+}
+
 /* fnv64 - FNV-1a, to keep over-long keys distinct */
 static uint64_t fnv64(const char *s, size_t n)
 {
@@ -235,7 +247,10 @@ void route_hops_key(const struct route_result *res, char *buf, size_t sz)
     for (size_t i = 0; i < res->nhops; i++) {
         char a[80];
         hop_addr_key(&res->hops[i], a, sizeof(a));
-        sbuf_printf(&k, " %s/%d/%s", a, (int)res->hops[i].tls, res->hops[i].name);
+        const struct next_hop *h = &res->hops[i];
+        sbuf_printf(&k, " %s/%d/%s", a, (int)h->tls, h->name);
+        if (h->tls == TLS_DANE)
+            sbuf_printf(&k, "/%s/%s", h->dnssec ? "dnssec" : "insecure", res->domain);
     }
     if (k.len < sz) {
         str_copy(buf, k.s, sz);

@@ -7,7 +7,7 @@
 
 static const char *policy_name(enum tls_policy p)
 {
-    static const char *const names[] = { "unset", "none", "may", "encrypt", "verify" };
+    static const char *const names[] = { "unset", "none", "may", "encrypt", "verify", "dane" };
     return (size_t)p < ARRAY_LEN(names) ? names[p] : "?";
 }
 
@@ -27,7 +27,8 @@ void route_result_print(FILE *f, const struct route_result *res)
         const struct next_hop *h = &res->hops[i];
         char name[600];
         str_sanitize(name, sizeof(name), h->name, strlen(h->name));
-        fprintf(f, "  host %s [%s] port=%u pref=%u tls=%s%s\n", name, h->ip, (unsigned)h->port,
-                h->pref, policy_name(h->tls), h->is_literal ? " literal" : "");
+        fprintf(f, "  host %s [%s] port=%u pref=%u tls=%s%s%s\n", name, h->ip, (unsigned)h->port,
+                h->pref, policy_name(h->tls), h->is_literal ? " literal" : "",
+                h->dnssec ? " dnssec" : "");
     }
 }

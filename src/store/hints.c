@@ -30,6 +30,7 @@ static const char *const db_names[HINTS_NDB] = {
     [HINTS_QUEUE] = "queue",
     [HINTS_RCPT] = "rcpt",
     [HINTS_CALLOUT] = "callout",
+    [HINTS_MTA_STS] = "mta-sts",
 };
 
 const char *hints_db_name(enum hints_db db)

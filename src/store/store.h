@@ -123,6 +123,7 @@ enum hints_db {
     HINTS_QUEUE,   /* "queue": per-message retry state, key message id (queue/queue.h) */
     HINTS_RCPT,    /* "rcpt": last outcome per recipient, key "ID/index" (queue/queue.h) */
     HINTS_CALLOUT, /* "callout": the callout cache (policy/policy.h) */
+    HINTS_MTA_STS, /* "mta-sts": MTA-STS policies by domain (outbound/mta_sts_cache.c) */
     HINTS_NDB
 };
 

@@ -1,6 +1,11 @@
 """Fixtures for the outbound integration tests: the drivers (built by `make drivers`), a test
-CA with server certificates made by the openssl command line, and a run helper."""
+CA with server certificates made by the openssl command line, and a run helper.
+
+TANDEM_BUILD picks the build directory (default build/): TANDEM_BUILD=build/asan runs the
+tests against the ASan+UBSan drivers (`make asan-drivers`), where any sanitizer report, a
+leak at a driver's exit included, fails the test."""
 import os
+import re
 import subprocess
 import sys
 
@@ -8,8 +13,15 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-BUILD = os.environ.get("TANDEM_BUILD", os.path.join(ROOT, "build"))
+BUILD = os.path.join(ROOT, os.environ.get("TANDEM_BUILD") or "build")
 sys.path.insert(0, HERE)
+
+# A sanitized driver stops at its first report, leaks included (values in the environment win).
+SANITIZER_ENV = {
+    "ASAN_OPTIONS": "halt_on_error=1:abort_on_error=1:detect_leaks=1",
+    "UBSAN_OPTIONS": "halt_on_error=1:abort_on_error=1:print_stacktrace=1",
+}
+SANITIZER_ERROR = re.compile(r"ERROR: (Address|Leak|Memory)Sanitizer|runtime error:")
 
 
 def driver(name):
@@ -46,8 +58,10 @@ def run_driver(name, *args, timeout=60, valgrind=False):
     if valgrind or os.environ.get("TANDEM_VALGRIND"):
         cmd = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
                "--errors-for-leak-kinds=definite", *cmd]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env={**SANITIZER_ENV, **os.environ})
     assert proc.returncode != 99, f"valgrind found errors:\n{proc.stderr}"
+    assert not SANITIZER_ERROR.search(proc.stderr), f"{name}: sanitizer report:\n{proc.stderr}"
     assert proc.returncode == 0, f"{name} exited with {proc.returncode}:\n{proc.stderr}"
     return Run(proc)
 

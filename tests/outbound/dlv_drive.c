@@ -191,9 +191,11 @@ int main(int argc, char **argv)
     dr.de.client_tls = tls_client_ctx(c->tls_outbound_ca, err, sizeof(err));
     dr.de.cache = cache ? conn_cache_new(dr.de.base, 2, 8) : NULL;
     dr.de.hints = (struct hints *)mem_hints; /* only the in-memory stubs above look at it */
+    dr.de.tlsp = tlsp_new(dr.de.base, c, dr.de.dns, NULL);
     start(&dr);
     event_base_dispatch(dr.de.base);
     printf("exit\n");
+    tlsp_free(dr.de.tlsp);
     dns_free(dr.de.dns);
     SSL_CTX_free(dr.de.client_tls);
     event_base_free(dr.de.base);

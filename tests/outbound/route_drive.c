@@ -16,27 +16,22 @@
 
 static int outstanding;
 
-/* Until the configuration code is linked in, route_resolve's lookup needs a stand-in; the
- * driver itself only calls route_resolve_route.  Weak: the real one wins when present. */
-__attribute__((weak)) const struct route *conf_route_for(const struct conf *c, const char *domain)
-{
-    (void)c;
-    (void)domain;
-    return NULL;
-}
-
-static void mx_done(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
+static void mx_done(void *arg, enum dns_status st, enum dns_security sec, const struct dns_mx *mx,
+                    size_t n)
 {
     (void)arg;
+    (void)sec;
     printf("mx %s %zu\n", dns_status_name(st), n);
     for (size_t i = 0; i < n; i++)
         printf("  %u \"%s\"\n", mx[i].pref, mx[i].host);
     outstanding--;
 }
 
-static void addr_done(void *arg, enum dns_status st, const struct sockaddr_storage *a, size_t n)
+static void addr_done(void *arg, enum dns_status st, enum dns_security sec,
+                      const struct sockaddr_storage *a, size_t n)
 {
     (void)arg;
+    (void)sec;
     printf("addr %s %zu\n", dns_status_name(st), n);
     for (size_t i = 0; i < n; i++) {
         struct next_hop h;

@@ -262,7 +262,8 @@ int main(int argc, char **argv)
     if (pol > TLS_NONE && ctx == NULL)
         fatalx("%s", err);
     dr.base = event_base_new();
-    struct smtp_out_opts o = { "client.test", pol, ctx, tc, tcmd, td };
+    struct smtp_out_opts o = { .helo = "client.test", .tls = pol, .ssl_ctx = ctx,
+                               .connect_timeout = tc, .command_timeout = tcmd, .data_timeout = td };
     struct smtp_out_cbs cbs = { on_ready, on_reply, on_failed, on_drained };
     dr.so = smtp_out_new(dr.base, &hop, &o, &cbs, &dr);
     smtp_out_connect(dr.so);

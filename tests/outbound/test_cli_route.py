@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD
+from conftest import BUILD, SANITIZER_ENV, SANITIZER_ERROR
 from dnsserver import DnsServer
 
 ZONE = {
@@ -28,8 +28,10 @@ def tandem_route(tmp_path, dns, *addrs):
                     "loop.test  [127.0.0.1]:2525\n"
                     "static.test  static.example:2600  [127.0.0.8]  port=2601 tls=verify\n"
                     "*.test  mx  port=2525\n")
-    return subprocess.run([binary, "route", "-c", str(conf), *addrs], capture_output=True,
-                          text=True, timeout=60)
+    p = subprocess.run([binary, "route", "-c", str(conf), *addrs], capture_output=True,
+                       text=True, timeout=60, env={**SANITIZER_ENV, **os.environ})
+    assert not SANITIZER_ERROR.search(p.stderr), p.stderr
+    return p
 
 
 def test_route_cli(tmp_path):

@@ -3,8 +3,9 @@
 Fixtures (each factory cleans up what it made at teardown):
     tandem(config="", options=None, expect_panic=False, ready="banner") -> Tandem
         the daemon under test; at teardown it is stopped (SIGTERM, then SIGKILL) and the test
-        fails if its paniclog is not empty or a sanitizer complained on stderr.  Tests using
-        it are marked needs_tandem automatically and skipped while build/tandem cannot serve.
+        fails if its paniclog is not empty, a sanitizer complained on stderr, or it crashed or
+        hung at shutdown.  Tests using it are marked needs_tandem automatically; while the
+        binary under test cannot serve, every needs_tandem test FAILS saying why (never a skip).
     nexthop(**script) -> NextHop          scripted next hop (default 127.0.0.2, free port)
     dns(zone=None, **failures) -> DnsServer
     certs                                 session-wide test CA and certificates (Certs)
@@ -17,25 +18,38 @@ import os
 import pytest
 
 from harness import (Certs, DnsServer, EximPeer, NextHop, SmtpSink, Tandem, have_exim,
-                     have_postfix_tools, tandem_unavailable_reason)
+                     have_postfix_tools, tandem_unusable_reason)
 
 FAKE_TANDEM = os.path.join(os.path.dirname(__file__), "harness", "fake_tandem.py")
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "needs_tandem: needs a build/tandem that can serve "
-                                       "(skipped otherwise)")
+                                       "(fails otherwise)")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark tests using the `tandem` fixture needs_tandem; skip those while it cannot serve."""
+    """Mark tests using the `tandem` fixture needs_tandem."""
     for item in items:
         if "tandem" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.needs_tandem)
-        if item.get_closest_marker("needs_tandem"):
-            reason = tandem_unavailable_reason()      # probed once, then cached
-            if reason:
-                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def pytest_runtest_setup(item):
+    """A needs_tandem test fails at once when the binary under test cannot serve: a daemon
+    that misbehaves (usage text and status 64, a crash, a hang) must never pass as a skip."""
+    if item.get_closest_marker("needs_tandem"):
+        reason = tandem_unusable_reason()             # probed once, then cached
+        if reason:
+            pytest.fail(f"the daemon under test is broken: {reason}", pytrace=False)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say it once more at the end, where a reader looks first."""
+    from harness.daemon import _unusable
+    for reason in filter(None, _unusable.values()):
+        terminalreporter.section("the daemon under test is broken", red=True, bold=True)
+        terminalreporter.line(f"{reason}: every test that needs it FAILED", red=True)
 
 
 @pytest.hookimpl(hookwrapper=True)

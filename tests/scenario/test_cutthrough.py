@@ -5,7 +5,9 @@ import time
 
 import pytest
 
-from harness import DROP, SmtpConn, pipelined, read_journal, read_spool, relay_config, seq, stall, wait_until
+from aclkit import policy_box
+from harness import DROP, SmtpConn, pipelined, read_journal, read_spool, relay_config, seq, stall
+from harness.daemon import SANITIZER_ERROR
 
 BODY = b"Subject: cut\r\n\r\nhello through the tandem\r\n"
 
@@ -218,13 +220,15 @@ check_rcpt:
         c.expect(250, "RCPT TO:<b@two.test>")
         assert c.data(BODY)[0] == 250
         c.quit()
-    # split=spool: cutthrough abandoned, both recipients delivered from the queue (=>, not >>)
-    assert hop1.wait_accepted(2)[1].rcpts == ["a@one.test"]
-    assert hop2.wait_accepted(1)[0].rcpts == ["b@two.test"]
-    t2.wait_log(r"[=-]> a@one\.test ")
-    t2.wait_log(r"[=-]> b@two\.test ")
-    assert ">> " not in t2.mainlog()
-    wait_until(lambda: t2.spool_ids() == [], timeout=10)
+    # split=spool: cutthrough abandoned, both recipients delivered from the queue
+    mid = t2.wait_log(r"(\S+) <= s@client\.test ").group(1)
+    t2.wait_log(rf"{mid} Completed")
+    assert re.search(rf"{mid} [=-]> a@one\.test ", t2.mainlog())
+    assert re.search(rf"{mid} [=-]> b@two\.test ", t2.mainlog())
+    assert f"{mid} >>" not in t2.mainlog()
+    assert [m.rcpts for m in hop1.wait_accepted(2)] == [["a@one.test"], ["a@one.test"]]
+    assert [m.rcpts for m in hop2.wait_accepted(1)] == [["b@two.test"]]
+    assert t2.spool_ids() == []
 
 
 def test_several_messages_reuse_the_onward_connection(tandem, nexthop):
@@ -484,3 +488,24 @@ def test_next_hop_421_greeting_is_a_451_for_the_client(tandem, nexthop):
         c.expect(250, "NOOP")
         c.quit()
     assert t.spool_ids() == []
+
+
+@pytest.mark.needs_tandem
+def test_session_command_cutthrough_quits_the_link_and_leaks_nothing(tmp_path, nexthop):
+    """`tandem session` that cuts a message through: the onward link's QUIT is answered and
+    the link freed before the process ends.  Under the sanitizer build (leak detection on,
+    the harness's default) a leak report fails the test: it used to report the link's
+    client engine (~4.8 KB in 15 allocations from smtp_out_new), abandoned mid-QUIT."""
+    hop = nexthop()
+    box = policy_box(tmp_path / "box", relay_config(hop, cutthrough=True))
+    r = box.session(["EHLO c.test", "MAIL FROM:<a@c.test>", "RCPT TO:<u@example.test>", "DATA",
+                     b"Subject: s\r\n\r\nbody\r\n.\r\n"], client="127.0.0.1", no_deliver=False)
+    assert not SANITIZER_ERROR.search(r.err), r.err
+    assert r.rc == 0 and r.codes == [220, 250, 250, 250, 354, 250, 221], r
+    [m] = hop.wait_accepted(1)
+    assert m.rcpts == ["u@example.test"] and m.header("Subject") == "s"
+    assert m.data.endswith(b"\r\n\r\nbody\r\n")
+    hop.wait_idle()
+    assert [s.ended_by for s in hop.sessions] == ["QUIT"]
+    assert re.search(r">> u@example\.test .*C=\"250 ", r.main), r
+    assert box.spool_ids() == []

@@ -29,6 +29,7 @@ import pytest
 
 from harness import SmtpConn, SmtpError, read_spool, tmp_leftovers, wait_until, queued_relay
 from harness.configs import relay_config
+from harness.daemon import SANITIZER_ENV
 
 pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
 
@@ -242,19 +243,20 @@ def test_sigterm_while_a_child_starts_is_not_lost(tandem):
     """A child used to inherit the parent's libevent signal handler until it installed its
     own: a SIGTERM in between went to the parent's loop and the child ran on (35 s, until the
     parent's kill timer).  strace holds each new child in its first system call (glibc's
-    set_robust_list in fork), inside that window."""
-    t = tandem(RELAY)
+    set_robust_list in fork), inside that window.  Every process exits while traced, where
+    LeakSanitizer cannot run (it aborts): a sanitized build checks no leaks here."""
+    asan = os.environ.get("ASAN_OPTIONS", SANITIZER_ENV["ASAN_OPTIONS"]) + ":detect_leaks=0"
+    t = tandem(RELAY, env={"ASAN_OPTIONS": asan})
     with Strace(t.pid, ["-e", "trace=set_robust_list",
                          "-e", "inject=set_robust_list:delay_exit=1500000"],
                 follow=True):
         os.kill(t.pid, signal.SIGHUP)                   # reload: new worker and scheduler
         t.wait_log(r"configuration reloaded")
         time.sleep(0.3)
-        start = time.monotonic()
         os.killpg(t.pid, signal.SIGTERM)
-        wait_until(lambda: not t.running(), 12, "the daemon to stop")
-        assert time.monotonic() - start < 8
+        wait_until(lambda: not t.running(), 12, "the daemon to stop")   # not the 35 s timer
     assert not t.killed_hard
+    assert "still running after shutdown timeout" not in t.mainlog()
 
 
 # ---- the delivery side ------------------------------------------------------------------
@@ -268,11 +270,6 @@ def test_sigterm_while_a_child_starts_is_not_lost(tandem):
 # delivered twice (the journal was once removed before the message: killed between the two
 # unlinks, a message left without the journal that said it was delivered went out again); and
 # in every case it is never lost.
-
-def _have_queue(t):
-    rc, _, _ = t.run("queue list")
-    return rc == 0
-
 
 DELIVERY_KILLS = [
     ("writev", 1, 2),     # writing the journal record: delivered again
@@ -292,8 +289,6 @@ def test_delivery_killed_at_each_step_never_loses_or_repeats_mail(tandem, nextho
                                                                    when, deliveries):
     hop = nexthop()
     t = tandem(relay_config(hop), expect_panic=True)
-    if not _have_queue(t):
-        pytest.skip("delivery not there yet (no `tandem queue`)")
     workers = worker_pids(t)
     [sched] = [p for p in children(t.pid) if p not in workers]
     t.wait_log(rf"scheduler started: pid={sched}")     # its own writes come before ours
@@ -324,8 +319,6 @@ def test_delivery_disk_errors_never_lose_mail(tandem, nexthop, syscall, when, er
     (at least once), the scheduler does not crash, and the spool ends up empty."""
     hop = nexthop()
     t = tandem(relay_config(hop), options={"retry_intervals": "1s"}, expect_panic=True)
-    if not _have_queue(t):
-        pytest.skip("delivery not there yet (no `tandem queue`)")
     workers = worker_pids(t)
     [sched] = [p for p in children(t.pid) if p not in workers]
     t.wait_log(rf"scheduler started: pid={sched}")

@@ -1,11 +1,16 @@
 """Self-tests of the scenario harness: each helper is proven against smtplib, dnslib's client,
 openssl, swaks, Postfix's tools or Exim before tandem's own tests rely on it.  Nothing here
-needs build/tandem except test_tandem_smoke (marked needs_tandem, skipped until it can serve).
+needs build/tandem except test_tandem_smoke (marked needs_tandem: it fails while the binary
+cannot serve).
 """
+import os
+import re
+import signal
 import socket
 import smtplib
 import ssl
 import subprocess
+import sys
 import threading
 import time
 
@@ -432,6 +437,46 @@ def test_daemon_fixture_paniclog_check(fake_tandem):
     t.expect_panic = True
 
 
+def test_daemon_fixture_counts_panics(fake_tandem):
+    """expect_panic accounts for so many lines: a second panic fails the test."""
+    t = fake_tandem(expect_panic=True)
+    for _ in range(2):
+        with t.connect() as c:
+            c.ehlo()
+            c.send_mail("a@client.test", ["b@example.test"], b"PANIC\r\n")
+    t.wait_log("fake panic", log="paniclog", count=2)
+    with pytest.raises(AssertionError, match=r"unexpected panic\(s\) beyond expect_panic=True"):
+        t.check_teardown()
+    t.expect_panic = [r"fake panic requested", r"no such line"]
+    with pytest.raises(AssertionError, match="unexpected panic"):
+        t.check_teardown()
+    t.expect_panic = 2
+    t.check_teardown()
+    t.expect_panic = [r"fake panic requested"] * 2
+    t.check_teardown()
+
+
+def test_daemon_fixture_fails_on_crash_or_hang_at_shutdown(fake_tandem):
+    """stop() notes a non-zero exit on SIGTERM, a hang past it (SIGKILL), and a daemon that
+    died by itself; the fixture's teardown fails the test on each."""
+    cases = [({"fake_sigterm": "3"}, r"exited with status 3 on SIGTERM"),
+             ({"fake_sigterm": "ignore"}, r"hung at shutdown: still running 0.5s after SIGTERM"),
+             ({}, r"died before stop\(\) with status -9 \(signal 9\)")]
+    for options, problem in cases:
+        t = fake_tandem(options=options)
+        if not options:
+            os.kill(t.pid, signal.SIGKILL)            # a crash the test did not ask for
+            t.proc.wait(5)
+        t.stop(timeout=0.5)
+        with pytest.raises(AssertionError, match=problem):
+            t.check_teardown()
+        t.shutdown_problems.clear()                   # seen; let the fixture pass
+    t = fake_tandem()
+    t.kill9()                                         # on purpose: no problem
+    t.restart()
+    assert t.stop() == 0 and t.shutdown_problems == []
+
+
 def test_daemon_fixture_reports_startup_failure(fake_tandem):
     with pytest.raises(AssertionError, match="exited during startup"):
         fake_tandem(options={"listen": "256.0.0.1:1"})
@@ -451,3 +496,59 @@ def test_tandem_smoke(tandem):
         assert c.banner[0] == 220
         c.ehlo()
         c.quit()
+
+
+USAGE_ONLY = """#!/bin/sh
+echo "usage: tandem serve [-c FILE] [--foreground]" >&2
+exit 64
+"""
+
+
+def test_broken_daemon_fails_the_run(tmp_path):
+    """A tandem that only prints its usage (exit 64) makes needs_tandem tests FAIL, naming
+    why, in a pytest run of their own; it never turns them into skips."""
+    fake = tmp_path / "usage-only-tandem"
+    fake.write_text(USAGE_ONLY)
+    fake.chmod(0o755)
+    here = os.path.dirname(os.path.abspath(__file__))
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+                        f"{here}/test_harness.py::test_tandem_smoke"],
+                       cwd=here, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "TANDEM_BIN": str(fake)})
+    out = p.stdout + p.stderr
+    assert p.returncode == 1, out
+    assert re.search(r"1 (failed|error)", out) and "skipped" not in out, out
+    assert f"the daemon under test is broken: {fake} cannot serve" in out, out
+    assert "exited with status 64 saying ['usage: tandem serve" in out, out
+
+
+SKIPPING = """import pytest
+
+@pytest.mark.skipif(True, reason="no IPv6 loopback here")
+def test_allowed():
+    pass
+
+def test_missing_tool():
+    pytest.skip("frobnicator not installed")
+"""
+
+
+def test_skip_policy_fails_a_run_with_an_unlisted_skip(tmp_path):
+    """tests/skip_policy.py (scripts/test loads it): an allow-listed skip passes, any other
+    skip fails the run, and the summary lists both with their reasons."""
+    (tmp_path / "test_skips.py").write_text(SKIPPING)
+    tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def run(*args):
+        p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "skip_policy",
+                            "-p", "no:cacheprovider", "test_skips.py", *args],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "PYTHONPATH": tests_dir})
+        return p.returncode, p.stdout
+    rc, out = run()
+    assert rc == 1, out
+    assert "2 skipped: 1 allowed, 1 NOT allowed" in out, out
+    assert "NOT ALLOWED: test_skips.py::test_missing_tool: frobnicator not installed" in out
+    assert "allowed (" in out and "test_skips.py::test_allowed: no IPv6 loopback here" in out
+    rc, out = run("-k", "allowed and not missing")
+    assert rc == 0 and "1 skipped: 1 allowed, 0 NOT allowed" in out, out

@@ -521,13 +521,13 @@ def test_client_below_the_minimum_data_rate_is_cut_off(tandem, verb):
             c.expect(354, "DATA")
         else:
             c.send(b"BDAT %d LAST\r\n" % len(body))
-        start = time.monotonic()
-        reply = None
+        reply, sent = None, 0
         for b in body:
             try:
                 c.send(bytes([b]))
             except OSError:
                 break
+            sent += 1
             time.sleep(0.2)
             if select.select([c.sock], [], [], 0)[0]:
                 reply = c.reply(timeout=5)
@@ -535,7 +535,7 @@ def test_client_below_the_minimum_data_rate_is_cut_off(tandem, verb):
         assert reply is not None, "the slow client was never cut off"
         code, lines = reply
         assert (code, lines[0]) == (421, "4.4.2 Data rate too low, closing connection")
-        assert time.monotonic() - start < 4
+        assert sent <= 20, sent       # cut off within ~4 s of bytes (a loaded machine sends fewer)
         c.assert_closed()
     assert t.spool_ids() == []
     assert wait_until(lambda: "SMTP data too slow (message abandoned)" in t.mainlog())

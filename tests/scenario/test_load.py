@@ -61,6 +61,7 @@ def test_inbound_load_every_message_accounted_for(tandem, smtp_sink):
     sink.wait_count(MESSAGES, timeout=max(60, MESSAGES / 20))
     wait_until(lambda: t.spool_ids() == [], max(60, MESSAGES / 20), "the queue to drain",
                detail=lambda: f"{len(t.spool_ids())} left")
+    t.wait_log(r"^\S+ \S+ \S+ Completed$", count=MESSAGES)   # logged after the removal
     elapsed = time.monotonic() - start
     log = t.mainlog()
     arrivals = re.findall(r"^\S+ \S+ (\S+) <= load@client\.test ", log, re.M)
@@ -163,6 +164,9 @@ def test_cutthrough_load_with_a_misbehaving_next_hop(tandem, nexthop):
     assert len(results) == CUT_MESSAGES
     wait_until(lambda: t.spool_ids() == [], max(60, CUT_MESSAGES / 20), "the queue to drain",
                detail=lambda: f"{len(t.spool_ids())} left: {t.spool_ids()[:5]}")
+    kept = {r[2] for i, r in results.items() if mode_of(i) not in ("rcpt550", "dot550")}
+    wait_until(lambda: kept <= set(re.findall(r"^\S+ \S+ (\S+) Completed$", t.mainlog(), re.M)),
+               30, "a Completed line for each message (logged after its removal)")
     elapsed = time.monotonic() - start
     lines = Counter(re.findall(r"^\S+ \S+ (\S+) (>>|=>) (\S+) ", t.mainlog(), re.M))
     completed = Counter(re.findall(r"^\S+ \S+ (\S+) Completed$", t.mainlog(), re.M))

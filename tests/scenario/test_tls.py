@@ -30,7 +30,7 @@ def starttls_session(t, certs):
 
 
 def test_starttls_then_message_logged_as_esmtps(tandem, nexthop, certs):
-    hop = nexthop()
+    hop = nexthop(rcpt="451 4.3.0 later")               # the message stays in the spool
     t = tandem(relay_config(hop), options=tls_options(certs))
     c = starttls_session(t, certs)
     ext = c.ehlo()
@@ -40,10 +40,10 @@ def test_starttls_then_message_logged_as_esmtps(tandem, nexthop, certs):
     m = t.wait_log(r"(\S+) <= s@client\.test H=\(client\.test\) \[127\.0\.0\.1\] P=esmtps "
                    r"X=TLS1\.3:(TLS_\w+):(\d+) CV=no S=\d+")
     mid = m.group(1)
-    if t.spool_ids():
-        msg = read_spool(t.spool, mid)
-        assert msg.fields["L"].decode().startswith("TLS1.3:")
-        assert b"with ESMTPS id" in msg.content and b"(TLS1.3:" in msg.content
+    t.wait_log(rf"{mid} == u@example\.test .*451 4\.3\.0 later")
+    msg = read_spool(t.spool, mid)
+    assert msg.fields["L"].decode().startswith("TLS1.3:")
+    assert b"with ESMTPS id" in msg.content and b"(TLS1.3:" in msg.content
 
 
 def test_starttls_sequence_errors(tandem, certs):
@@ -221,7 +221,12 @@ def test_outbound_tls_policies(tandem, nexthop, certs, policy, offer, untrusted,
     else:
         assert hop.accepted == []
         assert all(not s.messages for s in hop.sessions)   # nothing was sent in clear
-        assert len(t.spool_ids()) == 1 or "=>" not in t.mainlog()
+        [qid] = t.spool_ids()                  # kept (defer=spool) and never delivered:
+        t.wait_log(rf"{qid} == u@example\.test .* defer .*H=\[127\.0\.0\.2\]:\d+: .*"
+                   r"(STARTTLS|certificate)")           # the queue run defers it too
+        assert f"{qid} =>" not in t.mainlog() and hop.accepted == []
+        assert t.spool_ids() == [qid]
+
 
 
 def test_next_hop_injecting_after_starttls_220(tandem, nexthop, certs):

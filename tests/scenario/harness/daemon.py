@@ -1,7 +1,9 @@
 """Tandem: one tandem daemon under test, with its own config, spool and logs in a temp dir.
 
 Normally obtained from the ``tandem`` factory fixture (conftest.py), which stops it at
-teardown and fails the test if its paniclog is not empty (unless ``expect_panic=True``):
+teardown and fails the test if its paniclog has lines ``expect_panic`` does not account for
+(True: one; N: N lines; a regex or a list of them: one line each), a sanitizer complained, or
+any stop() found it dead, exiting non-zero, hung past SIGTERM or leaving children behind:
 
     t = tandem('''
         domainlist relay_to_domains = example.test
@@ -46,9 +48,9 @@ SANITIZER_ERROR = re.compile(r"ERROR: (Address|Leak|Memory|Thread)Sanitizer|runt
 
 # Sanitizer settings for the daemon and the commands tests run (a sanitized build reads them;
 # others ignore them).  A report is fatal (the worker aborts: the parent logs it in the
-# paniclog and the harness finds it on stderr).  Leak checking stays on: worker processes
-# end with _exit() and never check, but the parent and `tandem session` return from main()
-# and do.  Values already in the environment win.
+# paniclog and the harness finds it on stderr).  Leak checking is on for every process: the
+# sanitizer build ends workers and the scheduler through exit() (-DTANDEM_LEAK_CHECK), and the
+# parent and `tandem session` return from main().  Values already in the environment win.
 SANITIZER_ENV = {
     "ASAN_OPTIONS": "halt_on_error=1:abort_on_error=1:detect_leaks=1:print_summary=1",
     "UBSAN_OPTIONS": "halt_on_error=1:abort_on_error=1:print_stacktrace=1",
@@ -68,30 +70,38 @@ def tandem_env(extra=None):
     return env
 
 
-_availability = {}
+_unusable = {}
 
 
-def tandem_unavailable_reason(binary=None):
-    """None if ``binary`` can serve; otherwise why scenario tests needing it are skipped.
+def tandem_unusable_reason(binary=None):
+    """None if ``binary`` looks able to serve; otherwise what is wrong with it.
 
-    A placeholder binary answers every subcommand with its usage text and status 64; a real
-    one complains about the missing config file instead.
+    The probe runs ``serve`` on a config file that does not exist: a working binary complains
+    about the file and exits 1 at once.  Usage text, status 64 (any option-parsing regression),
+    another status, a crash or a hang mean the daemon under test is broken, and every test
+    that needs it fails with this reason (it is never a skip: see conftest.py).
     """
     binary = binary or tandem_binary()
-    if binary in _availability:
-        return _availability[binary]
+    if binary in _unusable:
+        return _unusable[binary]
     reason = None
     if not os.access(binary, os.X_OK):
-        reason = f"{binary} not built"
+        reason = f"{binary} is not built or not executable (make all)"
     else:
+        cmd = [binary, "serve", "-c", "/nonexistent/tandem.conf", "--foreground"]
         try:
-            p = subprocess.run([binary, "serve", "-c", "/nonexistent/tandem.conf", "--foreground"],
-                               capture_output=True, text=True, timeout=5)
-            if p.returncode == 64 and p.stderr.lstrip().startswith("usage:"):
-                reason = f"{binary} has no 'serve' yet"
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=10,
+                               env=tandem_env())
+            said = p.stderr.strip().splitlines()[:3]
+            if p.returncode != 1 or "/nonexistent/tandem.conf" not in p.stderr:
+                reason = (f"{binary} cannot serve: `{shlex.join(cmd[1:])}` exited with status "
+                          f"{p.returncode} saying {said!r} (expected status 1 and a complaint "
+                          "about the missing config file)")
         except subprocess.TimeoutExpired:
-            reason = None
-    _availability[binary] = reason
+            reason = f"{binary} cannot serve: `serve` with a missing config file hung for 10s"
+        except OSError as exc:
+            reason = f"{binary} cannot be run: {exc}"
+    _unusable[binary] = reason
     return reason
 
 
@@ -134,6 +144,8 @@ class Tandem:
         self.binary = binary or tandem_binary()
         self.expect_panic, self.ready, self.env = expect_panic, ready, env
         self.killed_hard = False   # set when SIGTERM was not enough at stop()
+        self.reaped = False             # stop() or kill9() ended this run (kill9: on purpose)
+        self.shutdown_problems = []     # crashes and hangs seen by stop(), for check_teardown
         self.port = free_port()
         self.spool = os.path.join(self.dir, "spool")
         self.log_dir = os.path.join(self.dir, "log")
@@ -167,6 +179,7 @@ class Tandem:
     def start(self):
         """Start the daemon and wait until it is ready (see ``ready``)."""
         env = tandem_env(self.env)
+        self.reaped = False
         with open(self._stderr_path, "ab") as err:
             self.proc = subprocess.Popen(
                 [self.binary, "serve", "-c", self.config_path, "--foreground"],
@@ -227,35 +240,66 @@ class Tandem:
             pass
 
     def stop(self, timeout=STOP_TIMEOUT):
-        """SIGTERM the process group, wait, SIGKILL what is left; returns the exit status."""
+        """SIGTERM the process group, wait, SIGKILL what is left; returns the exit status.
+
+        A daemon that had already died (kill9() aside), exits non-zero, needs the
+        SIGKILL, or leaves children behind is noted in shutdown_problems: the fixture's
+        teardown then fails the test (check_teardown)."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
+        if self.reaped:                       # stopped or killed already: nothing new
+            return self.proc.returncode
+        self.reaped = True
+        if self.proc.poll() is not None:
+            if self.proc.returncode != 0:
+                self._problem(f"the daemon died before stop() with status "
+                              f"{self._status(self.proc.returncode)}")
+        else:
             self._signal_group(signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.killed_hard = True
+                self._problem(f"the daemon hung at shutdown: still running {timeout:g}s after "
+                              "SIGTERM (killed with SIGKILL)")
+            else:
+                if self.proc.returncode != 0:
+                    self._problem(f"the daemon exited with status "
+                                  f"{self._status(self.proc.returncode)} on SIGTERM")
+                left = self._wait_group_gone(2.0)
+                if left:
+                    self._problem(f"processes {left} were still running after the daemon "
+                                  "exited (killed with SIGKILL)")
         self._signal_group(signal.SIGKILL)
         self.proc.wait(5)
         self._wait_group_gone()
         return self.proc.returncode
 
+    @staticmethod
+    def _status(rc):
+        return f"{rc} (signal {-rc})" if rc < 0 else str(rc)
+
+    def _problem(self, text):
+        self.shutdown_problems.append(text)
+
     def kill9(self):
         """SIGKILL the whole process group at once (a crash) and reap the parent."""
         if self.proc is not None:
+            self.reaped = True
             self._signal_group(signal.SIGKILL)
             self.proc.wait(5)
             self._wait_group_gone()
 
     def _wait_group_gone(self, timeout=5.0):
-        """Wait (bounded) until the workers and the scheduler have exited too: a killed child
+        """Wait (bounded) until the workers and the scheduler have exited too (returns the pids
+        still alive): a killed child
         can hold the listening socket a little longer than the parent (seen with ASan
         builds, whose big mappings take a while to tear down), and a restart on the same
         port would then fail with "Address already in use"."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and _live_members(self.proc.pid):
             time.sleep(0.01)
+        return _live_members(self.proc.pid)
 
     def restart(self, config=None, options=None):
         """Stop (if running) and start again on the same port, spool and logs."""
@@ -336,15 +380,44 @@ class Tandem:
         """An SmtpConn to the daemon (banner read unless banner=False)."""
         return SmtpConn(self.port, **kwargs)
 
+    def unexpected_panics(self):
+        """Paniclog lines that ``expect_panic`` does not account for.
+
+        ``expect_panic``: False (none), True (one line, whatever it says), a number of lines,
+        or a regex or list of regexes, each accounting for one line.  A second panic (say a
+        restarted scheduler crashing during recovery) is therefore never hidden by the first.
+        """
+        expected = self.expect_panic
+        if expected is True or expected is False or isinstance(expected, int):
+            patterns = [""] * int(expected)
+        elif isinstance(expected, str):
+            patterns = [expected]
+        else:
+            patterns = list(expected or [])
+        patterns.sort(key=lambda p: p == "")          # the specific ones match first
+        unexpected = []
+        for line in filter(str.strip, self.paniclog().splitlines()):
+            for i, pattern in enumerate(patterns):
+                if re.search(pattern, line):
+                    del patterns[i]
+                    break
+            else:
+                unexpected.append(line)
+        return unexpected
+
     def check_teardown(self):
-        """Raise AssertionError if the paniclog or stderr shows something wrong."""
-        problems = []
-        if self.paniclog().strip() and not self.expect_panic:
-            problems.append("paniclog is not empty")
+        """Raise AssertionError if the paniclog or stderr shows something wrong, or the daemon
+        crashed or hung at shutdown."""
+        problems = list(self.shutdown_problems)
+        unexpected = self.unexpected_panics()
+        if unexpected:
+            problems.append("paniclog is not empty" if not self.expect_panic else
+                            f"unexpected panic(s) beyond expect_panic={self.expect_panic!r}: "
+                            f"{unexpected}")
         if SANITIZER_ERROR.search(self.stderr()):
             problems.append("sanitizer error on stderr")
         if problems:
             raise AssertionError(self.describe("; ".join(problems)))
 
 
-__all__ = ["Tandem", "tandem_binary", "tandem_env", "tandem_unavailable_reason", "MSGID"]
+__all__ = ["Tandem", "tandem_binary", "tandem_env", "tandem_unusable_reason", "MSGID"]

@@ -4,7 +4,8 @@
 It understands just enough to exercise the `tandem` fixture: ``serve -c FILE --foreground``
 (listen, spool_directory and log_directory from the config; a trivial SMTP server that spools
 each message under spool/input/ID and logs an Exim-style ``<=`` line; a body containing
-"PANIC" writes to the paniclog), and ``queue -c FILE list --count``.
+"PANIC" writes to the paniclog), and ``queue -c FILE list --count``.  ``fake_sigterm = ignore``
+in the config makes it hang on SIGTERM, ``fake_sigterm = 3`` exit with status 3.
 """
 import os
 import random
@@ -79,7 +80,11 @@ def serve(conf):
     host, port = conf["listen"].rsplit(":", 1)
     os.makedirs(os.path.join(conf["spool_directory"], "input"), exist_ok=True)
     os.makedirs(conf["log_directory"], exist_ok=True)
-    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    on_term = conf.get("fake_sigterm", "0")
+    if on_term == "ignore":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    else:
+        signal.signal(signal.SIGTERM, lambda *a: sys.exit(int(on_term)))
     socketserver.ThreadingTCPServer.allow_reuse_address = True
     socketserver.ThreadingTCPServer.daemon_threads = True
     server = socketserver.ThreadingTCPServer((host, int(port)), Session)

@@ -21,6 +21,14 @@ static struct conf *load(const char *text)
     return c;
 }
 
+/* route_for - the route for domain, which must not defer */
+static const struct route *route_for(const struct conf *c, const char *domain)
+{
+    const struct route *r;
+    assert_int_not_equal(conf_route_find(c, domain, &r, NULL), LIST_DEFER);
+    return r;
+}
+
 /* expect_errors - text must fail with exactly these error lines ("F:LINE: msg\n"...) */
 static void expect_errors(const char *text, const char *want)
 {
@@ -90,7 +98,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->smtp_receive_timeout, 300);
     assert_null(c->tls_certificate);
     assert_null(c->tls_privatekey);
-    assert_true(list_match_host(&c->tls_advertise_hosts, "192.0.2.1", NULL));
+    assert_true((list_check_host(&c->tls_advertise_hosts, "192.0.2.1", NULL, NULL) == LIST_MATCH));
     assert_null(c->dns_servers);
     assert_null(c->dnssec_trust_anchor);
     assert_int_equal(c->remote_port, 25);
@@ -104,9 +112,9 @@ static void test_defaults(void **state)
     assert_int_equal(c->nretry_intervals, 6);
     assert_memory_equal(c->retry_intervals, retry, sizeof(retry));
     assert_int_equal(c->retry_give_up, 5 * 86400);
-    assert_true(list_match_host(&c->chunking_advertise_hosts, "::1", NULL));
-    assert_true(list_match_host(&c->dsn_advertise_hosts, "::1", NULL));
-    assert_true(list_match_host(&c->pipelining_advertise_hosts, "::1", NULL));
+    assert_true((list_check_host(&c->chunking_advertise_hosts, "::1", NULL, NULL) == LIST_MATCH));
+    assert_true((list_check_host(&c->dsn_advertise_hosts, "::1", NULL, NULL) == LIST_MATCH));
+    assert_true((list_check_host(&c->pipelining_advertise_hosts, "::1", NULL, NULL) == LIST_MATCH));
     assert_int_equal(c->received_headers_max, 30);
     assert_int_equal(c->smtp_line_length_max, 2048);
     assert_int_equal(c->smtp_max_errors, 10);
@@ -123,7 +131,7 @@ static void test_defaults(void **state)
     }
     assert_int_equal(c->nroutes, 0);
     assert_int_equal(c->nacls, 0);
-    assert_null(conf_route_for(c, "example.org"));
+    assert_null(route_for(c, "example.org"));
     conf_free(c);
 }
 
@@ -191,8 +199,8 @@ static void test_every_option(void **state)
     assert_int_equal(c->smtp_receive_timeout, 5400);
     assert_string_equal(c->tls_certificate, "/etc/tls/cert with space.pem");
     assert_string_equal(c->tls_privatekey, "./key.pem");
-    assert_false(list_match_host(&c->tls_advertise_hosts, "192.0.2.9", NULL));
-    assert_true(list_match_host(&c->tls_advertise_hosts, "198.51.100.9", NULL));
+    assert_false((list_check_host(&c->tls_advertise_hosts, "192.0.2.9", NULL, NULL) == LIST_MATCH));
+    assert_true((list_check_host(&c->tls_advertise_hosts, "198.51.100.9", NULL, NULL) == LIST_MATCH));
     const char *dns[] = { "127.0.0.1:5353", "192.0.2.53", "[::1]:53", "::1", "[2001:db8::1]" };
     for (size_t i = 0; i < ARRAY_LEN(dns); i++)
         assert_string_equal(c->dns_servers[i], dns[i]);
@@ -210,11 +218,11 @@ static void test_every_option(void **state)
     assert_int_equal(c->retry_intervals[2], 604800);
     assert_int_equal(c->retry_give_up, 1209600);
     assert_int_equal(c->chunking_advertise_hosts.n, 0);
-    assert_false(list_match_host(&c->chunking_advertise_hosts, "127.0.0.1", NULL));
-    assert_false(list_match_host(&c->dsn_advertise_hosts, "127.0.0.1", NULL));
-    assert_true(list_match_host(&c->dsn_advertise_hosts, NULL, NULL));
-    assert_true(list_match_host(&c->pipelining_advertise_hosts, "127.0.0.1", NULL));
-    assert_false(list_match_host(&c->pipelining_advertise_hosts, "127.0.0.2", NULL));
+    assert_false((list_check_host(&c->chunking_advertise_hosts, "127.0.0.1", NULL, NULL) == LIST_MATCH));
+    assert_false((list_check_host(&c->dsn_advertise_hosts, "127.0.0.1", NULL, NULL) == LIST_MATCH));
+    assert_true((list_check_host(&c->dsn_advertise_hosts, NULL, NULL, NULL) == LIST_MATCH));
+    assert_true((list_check_host(&c->pipelining_advertise_hosts, "127.0.0.1", NULL, NULL) == LIST_MATCH));
+    assert_false((list_check_host(&c->pipelining_advertise_hosts, "127.0.0.2", NULL, NULL) == LIST_MATCH));
     assert_int_equal(c->received_headers_max, 50);
     assert_int_equal(c->smtp_line_length_max, 1000);
     assert_int_equal(c->smtp_max_errors, 3);
@@ -231,8 +239,8 @@ static void test_every_option(void **state)
 static void test_tls_policies(void **state)
 {
     (void)state;
-    const char *names[] = { "none", "may", "encrypt", "verify" };
-    enum tls_policy pols[] = { TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY };
+    const char *names[] = { "none", "may", "encrypt", "verify", "dane" };
+    enum tls_policy pols[] = { TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY, TLS_DANE };
     for (size_t i = 0; i < ARRAY_LEN(names); i++) {
         char text[64];
         str_fmt(text, sizeof(text), "tls_outbound = %s\n", names[i]);
@@ -242,6 +250,9 @@ static void test_tls_policies(void **state)
         conf_free(c);
     }
     assert_string_equal(tls_policy_name(TLS_UNSET), "unset");
+    struct conf *c = load("begin routes\nx.example mx tls=dane\n");
+    assert_int_equal(c->routes[0].tls, TLS_DANE);
+    conf_free(c);
 }
 
 static void test_syntax(void **state)
@@ -305,12 +316,12 @@ static void test_default_config_file(void **state)
     const struct named_list *rf = conf_find_list(c, LIST_HOST, "relay_from_hosts");
     assert_non_null(rt);
     assert_non_null(rf);
-    assert_true(list_match_host(&rf->list, "127.0.0.1", NULL));
-    assert_true(list_match_host(&rf->list, "::1", NULL));
-    assert_false(list_match_host(&rf->list, "192.0.2.1", NULL));
+    assert_true((list_check_host(&rf->list, "127.0.0.1", NULL, NULL) == LIST_MATCH));
+    assert_true((list_check_host(&rf->list, "::1", NULL, NULL) == LIST_MATCH));
+    assert_false((list_check_host(&rf->list, "192.0.2.1", NULL, NULL) == LIST_MATCH));
     assert_string_equal(c->acl_names[ACL_RCPT], "check_rcpt");
     assert_ptr_equal(c->acl_for_stage[ACL_RCPT], conf_find_acl(c, "check_rcpt"));
-    const struct route *r = conf_route_for(c, "anything.example");
+    const struct route *r = route_for(c, "anything.example");
     assert_non_null(r);
     assert_int_equal(r->hops[0].kind, HOP_MX);
     conf_free(c);
@@ -331,12 +342,12 @@ static void test_named_lists(void **state)
     assert_int_equal(c->nhostlists, 2);
     assert_int_equal(c->naddresslists, 1);
     const struct named_list *all = conf_find_list(c, LIST_DOMAIN, "all");
-    assert_true(list_match_domain(&all->list, "www.example.org"));
-    assert_true(list_match_domain(&all->list, "other.example"));
+    assert_true((list_check_domain(&all->list, "www.example.org", NULL) == LIST_MATCH));
+    assert_true((list_check_domain(&all->list, "other.example", NULL) == LIST_MATCH));
     assert_int_equal(all->line, 3);
-    assert_true(list_match_host(&c->tls_advertise_hosts, "192.0.2.200", NULL));
+    assert_true((list_check_host(&c->tls_advertise_hosts, "192.0.2.200", NULL, NULL) == LIST_MATCH));
     const struct named_list *bad = conf_find_list(c, LIST_ADDRESS, "bad");
-    assert_true(list_match_address(&bad->list, "x@mail.example.org"));
+    assert_true((list_check_address(&bad->list, "x@mail.example.org", NULL) == LIST_MATCH));
     assert_ptr_equal(conf_find_list(c, LIST_HOST, "local")->list.items[0].type, ITEM_CIDR);
     assert_null(conf_find_list(c, LIST_ADDRESS, "local"));
     assert_null(conf_find_list(c, LIST_LOCAL_PART, "local"));
@@ -357,7 +368,7 @@ static void test_routes(void **state)
         "ip.example         [192.0.2.8]\n"
         "*                  mx   MX\n");
     assert_int_equal(c->nroutes, 5);
-    const struct route *r = conf_route_for(c, "EXAMPLE.org");
+    const struct route *r = route_for(c, "EXAMPLE.org");
     assert_string_equal(r->pattern, "example.org");
     assert_int_equal(r->line, 4);
     assert_int_equal(r->nhops, 2);
@@ -369,7 +380,7 @@ static void test_routes(void **state)
     assert_int_equal(r->hops[1].port, 2525);
     assert_int_equal(r->tls, TLS_VERIFY);
     assert_int_equal(r->port, 0);
-    r = conf_route_for(c, "a.example.org");
+    r = route_for(c, "a.example.org");
     assert_int_equal(r->nhops, 3);
     assert_string_equal(r->hops[0].name, "relay.example");
     assert_int_equal(r->hops[0].port, 26);
@@ -379,18 +390,18 @@ static void test_routes(void **state)
     assert_int_equal(r->hops[2].port, 0);
     assert_int_equal(r->port, 587);
     assert_int_equal(r->tls, TLS_NONE);
-    r = conf_route_for(c, "b2.example");
+    r = route_for(c, "b2.example");
     assert_string_equal(r->pattern, "+backup");
     assert_int_equal(r->hops[0].kind, HOP_MX);
     assert_null(r->hops[0].name);
     assert_int_equal(r->port, 2525);
     assert_int_equal(r->tls, TLS_UNSET);
-    r = conf_route_for(c, "elsewhere.example");
+    r = route_for(c, "elsewhere.example");
     assert_string_equal(r->pattern, "*");
     assert_int_equal(r->nhops, 2);
     conf_free(c);
     c = load("begin routes\nexample.org mx\n");
-    assert_null(conf_route_for(c, "other.example")); /* unroutable */
+    assert_null(route_for(c, "other.example")); /* unroutable */
     conf_free(c);
 }
 
@@ -573,7 +584,7 @@ static const struct conf_error option_errors[] = {
     { "dns_servers = :\n", 1, "dns_servers: no server given" },
     { "remote_port = 0\n", 1, "remote_port: invalid port \"0\"" },
     { "tls_outbound = always\n", 1,
-      "tls_outbound: expected none, may, encrypt or verify, not \"always\"" },
+      "tls_outbound: expected none, may, encrypt, verify or dane, not \"always\"" },
     { "bare_newline = allow\n", 1, "bare_newline: expected reject or space, not \"allow\"" },
     { "acl_smtp_rcpt = bad name\n", 1, "acl_smtp_rcpt: invalid ACL name \"bad name\"" },
     { "acl_smtp_data = nowhere\n", 1, "acl_smtp_data: ACL \"nowhere\" is not defined" },
@@ -605,7 +616,7 @@ static void test_many_errors_in_order(void **state)
                   "F:2: hostname: invalid host name \"bad host\"\n"
                   "F:3: hostlist h: hostlist \"undefined\" is not defined\n"
                   "F:4: unknown option \"foo\"\n"
-                  "F:6: route \"x.example\": tls= must be none, may, encrypt or verify, not \"maybe\"\n"
+                  "F:6: route \"x.example\": tls= must be none, may, encrypt, verify or dane, not \"maybe\"\n"
                   "F:9: message: unknown variable \"$nope\"\n");
 }
 
@@ -653,7 +664,7 @@ static const struct conf_error route_errors[] = {
     { "begin routes\nx mx port=0\n", 2, "route \"x\": invalid port \"0\"" },
     { "begin routes\nx mx port=25 port=26\n", 2, "route \"x\": port= given twice" },
     { "begin routes\nx mx tls=maybe\n", 2,
-      "route \"x\": tls= must be none, may, encrypt or verify, not \"maybe\"" },
+      "route \"x\": tls= must be none, may, encrypt, verify or dane, not \"maybe\"" },
     { "begin routes\nx mx tls=none tls=may\n", 2, "tls= given twice" },
     { "begin routes\nx mx retries=3\n", 2, "route \"x\": unknown route option \"retries=3\"" },
     { "begin routes\nx mx:25\n", 2, "route \"x\": \"mx:25\": an mx hop takes no port (use port=)" },

@@ -25,7 +25,8 @@ static size_t v2(uint8_t *out, uint8_t cmd, uint8_t fam, uint16_t len, const uin
     out[13] = fam;
     out[14] = (uint8_t)(len >> 8);
     out[15] = (uint8_t)len;
-    memcpy(out + 16, p, plen);
+    if (plen)
+        memcpy(out + 16, p, plen);
     return 16 + plen;
 }
 

@@ -144,7 +144,8 @@ static void test_log_host(void **state)
     struct event_base *base = event_base_new();
     struct next_hop h;
     struct sockaddr_storage a;
-    struct smtp_out_opts o = { "me.test", TLS_NONE, NULL, 1, 1, 1 };
+    struct smtp_out_opts o = { .helo = "me.test", .tls = TLS_NONE, .connect_timeout = 1,
+                               .command_timeout = 1, .data_timeout = 1 };
     struct smtp_out_cbs cbs = { NULL, NULL, NULL, NULL };
     char buf[300];
     assert_true(route_parse_ip("192.0.2.5", &a));

@@ -494,6 +494,55 @@ static void test_verify_defer(void **state)
     conf_free(fx.conf);
 }
 
+/* lookup_defer - a lookup whose file is missing: the condition defers, negated or not, in
+ * every list condition; in warn the statement is skipped; the reason is logged */
+static void test_lookup_defer(void **state)
+{
+    (void)state;
+    char stmts[512], dir[64];
+    str_copy(dir, "/tmp/tandem-acl-lk-XXXXXX", sizeof(dir));
+    assert_non_null(mkdtemp(dir));
+    static const char *const conds[] = { "recipients = lsearch;%s/none",
+                                         "!recipients = lsearch;%s/none",
+                                         "senders = cdb;%s/none.cdb", "domains = lsearch;%s/none",
+                                         "local_parts = lsearch;%s/none",
+                                         "hosts = net-lsearch;%s/none" };
+    for (size_t i = 0; i < ARRAY_LEN(conds); i++) {
+        char cond[128];
+        str_fmt(cond, sizeof(cond), conds[i], dir);
+        str_fmt(stmts, sizeof(stmts), "deny message = listed\n %s\naccept\n", cond);
+        struct result r = run_with(stmts, ACL_RCPT, &rcpt_vars, NULL);
+        assert_int_equal(r.result, ACL_DEFER);
+        assert_null(r.message);
+        assert_non_null(r.log_message);
+        assert_non_null(strstr(r.log_message, "/none"));
+        assert_non_null(strstr(r.log_message, "cannot open"));
+        result_free(&r);
+    }
+    /* an earlier statement that decides never reaches the lookup */
+    str_fmt(stmts, sizeof(stmts), "accept domains = example.org\ndeny recipients = lsearch;%s/none\n",
+            dir);
+    assert_int_equal(verdict(stmts, &rcpt_vars), ACL_ACCEPT);
+    /* warn: skipped, with the reason */
+    free(mainlog());
+    str_fmt(stmts, sizeof(stmts), "warn recipients = lsearch;%s/none\naccept\n", dir);
+    assert_int_equal(verdict(stmts, &rcpt_vars), ACL_ACCEPT);
+    char *log = mainlog();
+    assert_non_null(strstr(log, "ACL \"warn\" statement skipped: condition test deferred: lsearch;"));
+    free(log);
+    /* the file appears: the lookup answers (a fresh configuration reads it at once) */
+    char path[128];
+    str_fmt(path, sizeof(path), "%s/none", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("bob@example.org\n", f);
+    fclose(f);
+    str_fmt(stmts, sizeof(stmts), "deny recipients = lsearch;%s/none\naccept\n", dir);
+    assert_int_equal(verdict(stmts, &rcpt_vars), ACL_DENY);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void test_verify_warn_message(void **state)
 {
     (void)state;
@@ -715,6 +764,7 @@ int main(void)
         cmocka_unit_test(test_verify_warn_message),
         cmocka_unit_test(test_verify_reply_after_warn),
         cmocka_unit_test(test_callout_options),
+        cmocka_unit_test(test_lookup_defer),
         cmocka_unit_test(test_verify_async),
         cmocka_unit_test(test_verify_cancel),
         cmocka_unit_test(test_delay),

@@ -442,7 +442,7 @@ static void test_status_replies(void **state)
     static const struct { enum route_status st; int code; const char *ecode; } t[] = {
         { ROUTE_UNROUTABLE, 550, "5.1.2" }, { ROUTE_NULL_MX, 550, "5.1.10" },
         { ROUTE_NO_DOMAIN, 550, "5.1.2" }, { ROUTE_TEMPFAIL, 451, "4.4.3" },
-        { ROUTE_NO_HOSTS, 451, "4.4.4" },
+        { ROUTE_NO_HOSTS, 451, "4.4.4" }, { ROUTE_LOOKUP_DEFER, 451, "4.4.3" },
     };
     for (size_t i = 0; i < ARRAY_LEN(t); i++) {
         int code;
