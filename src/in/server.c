@@ -137,7 +137,8 @@ void server_accept(struct server *srv, int fd, const struct sockaddr *peer, sock
         server_refuse(fd, ip, "hosts_proxy cannot be checked (lookup deferred)");
         return;
     }
-    const char *why = srv->limits ? conn_limits_check(srv->limits, ip, c->smtp_accept_max,
+    const char *why = srv->limits ? conn_limits_check(srv->limits, (unsigned)srv->worker_index,
+                                                      ip, c->smtp_accept_max,
                                                       c->smtp_accept_max_per_host)
                                   : NULL;
     if (why)

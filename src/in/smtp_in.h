@@ -115,6 +115,8 @@ struct smtp_session {
     struct txn *txn;
     struct acl_run *acl;           /* the ACL evaluation in progress, if any */
     struct event *resume_ev;       /* deferred resumption of input processing */
+    struct event *deadline_ev;     /* smtp_receive_timeout for a whole command line (or TLS
+                                      handshake), from when tandem starts waiting for it */
     char *line;                    /* command line buffer (smtp_line_length_max + 1) */
     struct sbuf reply;             /* scratch for composing replies */
     const char *data_cmd;          /* "DATA" or "BDAT" for logs */
@@ -154,6 +156,10 @@ void smtp_reply(struct smtp_session *s, int code, const char *ecode, const char 
 bool smtp_count_error(struct smtp_session *s);
 /* Queue a final reply and close once it is written. */
 void smtp_close_with(struct smtp_session *s, int code, const char *ecode, const char *text);
+/* Start the smtp_receive_timeout clock for what the session waits for now (a command line,
+ * a TLS handshake), unless it is already running; stop it. */
+void smtp_deadline_start(struct smtp_session *s);
+void smtp_deadline_stop(struct smtp_session *s);
 /* Resume processing of buffered input after an asynchronous step. */
 void smtp_resume(struct smtp_session *s);
 /* Drop the current transaction (RSET, EHLO, end of message). */

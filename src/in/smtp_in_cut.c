@@ -69,10 +69,19 @@ static struct upstream_env upstream_env_of(struct smtp_session *s)
 }
 
 
-/* smtp_reply_upstream - pass a next hop's reply to the client, well-formed and sanitised */
+/* client_code - the code a next hop's reply has for our client: its 421 closed the next
+ * hop's connection, not the client's, so the client hears 451 */
+static int client_code(const struct smtp_reply *r)
+{
+    return r->code == 421 ? 451 : r->code;
+}
+
+/* reply_upstream - pass a next hop's reply to the client, well-formed and sanitised */
 static void reply_upstream(struct smtp_session *s, const struct smtp_reply *r, int code, const char *ecode)
 {
     struct sbuf out;
+    if (code == 0)
+        code = client_code(r);
     sbuf_init(&out);
     smtp_reply_format(r, code, ecode, &out);
     if (s->txn) {
@@ -99,6 +108,18 @@ static void log_rcpt_refusal(struct smtp_session *s, const char *rcpt, const cha
                link_host[0] ? ": " : "", r, text);
 }
 
+/* log_rcpt_link_failure - a recipient deferred because the link failed: text says where and
+ * how ("H=... [ip]:port: Connection refused") */
+static void log_rcpt_link_failure(struct smtp_session *s, const char *rcpt, const char *text)
+{
+    char host[160], sender[560], r[560], why[400];
+    smtp_log_host(s, host, sizeof(host));
+    str_sanitize_utf8(sender, sizeof(sender), s->txn->env.sender, strlen(s->txn->env.sender));
+    str_sanitize_utf8(r, sizeof(r), rcpt, strlen(rcpt));
+    str_sanitize(why, sizeof(why), text, strlen(text));
+    log_reject("%s F=<%s> temporarily rejected RCPT <%s>: %s", host, sender, r, why);
+}
+
 /* add_rcpt - accept the pending recipient, noting whether the link carries it */
 static void add_rcpt(struct smtp_session *s, bool via_link)
 {
@@ -121,7 +142,10 @@ static void rcpt_temporary(struct smtp_session *s, const struct cut_result *r)
         add_rcpt(s, false);      /* accepted; delivered from the queue */
         return;
     }
-    log_rcpt_refusal(s, t->pending_rcpt.rcpt, r->text, true);
+    if (r->reply)
+        log_rcpt_refusal(s, t->pending_rcpt.rcpt, r->text, true);
+    else
+        log_rcpt_link_failure(s, t->pending_rcpt.rcpt, r->text);
     if (r->reply && r->reply->code >= 400 && r->reply->code < 500)
         reply_upstream(s, r->reply, 0, NULL);
     else
@@ -155,7 +179,7 @@ static void verify_result(struct smtp_session *s, const struct cut_result *r)
         return;
     }
     if (r->reply) {
-        str_fmt(reply, sizeof(reply), "%d %s %s", r->reply->code,
+        str_fmt(reply, sizeof(reply), "%d %s %s", client_code(r->reply),
                 r->reply->ecode[0] ? r->reply->ecode : r->reply->code >= 500 ? "5.0.0" : "4.0.0",
                 r->reply->text.s ? r->reply->text.s : "");
     } else {

@@ -172,9 +172,10 @@ bool smtp_early_data(struct smtp_session *s)
 {
     if (s->srv->interactive || evbuffer_get_length(bufferevent_get_input(s->bev)) == 0)
         return false;
-    char host[160];
+    char host[160], sender[560];
+    str_sanitize_utf8(sender, sizeof(sender), s->txn->env.sender, strlen(s->txn->env.sender));
     log_reject("%s F=<%s> rejected DATA: SMTP synchronization error (input sent before 354)",
-               smtp_log_host(s, host, sizeof(host)), s->txn->env.sender);
+               smtp_log_host(s, host, sizeof(host)), sender);
     smtp_close_with(s, 554, "5.5.0", "SMTP synchronization error");
     return true;
 }
@@ -428,10 +429,12 @@ static void commit(struct smtp_session *s)
 static void refuse(struct smtp_session *s)
 {
     struct txn *t = s->txn;
-    char host[160];
+    char host[160], sender[560], why[600];
     smtp_cut_abort(s);
+    str_sanitize_utf8(sender, sizeof(sender), t->env.sender, strlen(t->env.sender));
+    str_sanitize_utf8(why, sizeof(why), t->err.text, strlen(t->err.text));
     log_reject("%s F=<%s> rejected after %s: %s", smtp_log_host(s, host, sizeof(host)),
-               t->env.sender, s->data_cmd, t->err.text);
+               sender, s->data_cmd, why);
     smtp_reply(s, t->err.code, t->err.ecode, "%s", t->err.text);
     finish_txn(s);
 }

@@ -142,6 +142,19 @@ static void send_queued_rcpt(struct cut_link *l)
     smtp_out_rcpt(l->so, l->q_rcpt, l->q_notify, l->q_orcpt[0] ? l->q_orcpt : NULL, NULL);
 }
 
+/* open_verdict - the reply a failed open passes on to the RCPT waiting for it.  A 5xx refusal
+ * of MAIL is a verdict and passes on as the RCPT's; any other failure is a temporary one,
+ * whatever reply came with it: a greeting "250 ...", a "220" to STARTTLS followed by junk or
+ * a failed handshake, a "554" banner.  Its 4xx passes on as such; other codes, never. */
+static const struct smtp_reply *open_verdict(const struct upstream_result *r)
+{
+    if (r->reply == NULL)
+        return NULL;
+    if (r->status == UP_REFUSED)
+        return r->reply->code >= 500 && r->reply->code < 600 ? r->reply : NULL;
+    return r->reply->code >= 400 && r->reply->code < 500 ? r->reply : NULL;
+}
+
 /* opened - upstream_open finished: MAIL accepted, refused, or no host */
 static void opened(void *arg, const struct upstream_result *r)
 {
@@ -159,7 +172,7 @@ static void opened(void *arg, const struct upstream_result *r)
         str_fmt(l->host, sizeof(l->host), "H=%s [%s]:%u", r->hop->name, r->hop->ip, r->hop->port);
     l->st = CL_DEAD;
     str_copy(l->dead_text, r->text, sizeof(l->dead_text));
-    report(l, r->reply, r->text, false);   /* a 5xx MAIL refusal passes on as the RCPT's */
+    report(l, open_verdict(r), r->text, false);
 }
 
 static void cl_ready(void *arg, struct smtp_out *so)

@@ -262,8 +262,12 @@ struct upstream_result {
     enum upstream_status status;
     struct smtp_out *so;            /* UP_OK: the caller owns it (set its callbacks) */
     const struct next_hop *hop;     /* the host that answered last, NULL if none */
-    const struct smtp_reply *reply; /* the deciding reply, NULL for connection trouble */
-    char text[600];                 /* for logs: "Connection refused", "451 4.3.0 ..." */
+    const struct smtp_reply *reply; /* UP_REFUSED: MAIL's 5xx; UP_TEMPFAIL: the reply that came
+                                       with the last failure (MAIL's 4xx, or a greeting, EHLO
+                                       or STARTTLS reply of any code), NULL for connection
+                                       trouble.  Only UP_REFUSED's is a verdict. */
+    char text[600];                 /* for logs: "H=... [ip]:port: Connection refused",
+                                       "451 4.3.0 ..." (a MAIL reply) */
 };
 
 typedef void (*upstream_cb)(void *arg, const struct upstream_result *r);

@@ -45,21 +45,23 @@ static void finish(struct upstream *u, enum upstream_status st, struct smtp_out 
     free(u);
 }
 
-/* remember - keep the reply or text that explains why this host did not do */
+/* remember - keep the reply or text that explains why this host did not do: text (when
+ * given) describes a failure, with the reply that came with it kept beside it */
 static void remember(struct upstream *u, const struct smtp_reply *r, const char *text)
 {
     if (u->have_last)
         smtp_reply_free(&u->last);
     u->have_last = r != NULL;
-    if (r) {
+    if (r)
+        smtp_reply_copy(&u->last, r);
+    if (text) {
+        str_copy(u->last_text, text, sizeof(u->last_text));
+    } else if (r) {
         struct sbuf line;
         sbuf_init(&line);
-        smtp_reply_copy(&u->last, r);
         smtp_reply_oneline(r, &line);
         str_copy(u->last_text, line.s ? line.s : "", sizeof(u->last_text));
         sbuf_free(&line);
-    } else {
-        str_copy(u->last_text, text, sizeof(u->last_text));
     }
 }
 

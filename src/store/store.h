@@ -82,6 +82,9 @@ struct spool_reader *spool_open_content(const char *spooldir, const char *id);
  * EBADMSG if the file changed since it was opened and validated). */
 long spool_read_content(struct spool_reader *r, void *buf, size_t n);
 void spool_close_content(struct spool_reader *r);
+/* The bytes spool_read_content gives for a message with envelope env: the added headers,
+ * then the content (env->size).  What a delivery sends, and declares as SIZE=. */
+uint64_t spool_content_length(const struct envelope *env);
 
 /* Journal: record recipient i as delivered or failed (fsync'd).  The caller holds the
  * message's lock.  false with errno (ENOENT: no such message; EINVAL: bad arguments). */
