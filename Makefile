@@ -1,11 +1,11 @@
 # tandem - build, unit tests, fuzz targets.  `make help` lists the targets.
 CC      ?= cc
-PKGS    := libevent_openssl libevent libunbound lmdb openssl libcurl
+PKGS    := libevent_openssl libevent libunbound lmdb openssl libcurl jansson
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -fno-strict-aliasing \
            -iquote src $(shell pkg-config --cflags $(PKGS))
-override LDLIBS += $(shell pkg-config --libs $(PKGS)) -lresolv
+override LDLIBS += $(shell pkg-config --libs $(PKGS)) -lresolv -lm
 B       ?= build
 
 SRC     := $(filter-out src/cli/main.c,$(wildcard src/*/*.c))

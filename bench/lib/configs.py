@@ -13,10 +13,15 @@ looked up in the DNS (the route is an IP literal, Exim's host_lookup and ident a
 def tandem_config(directory, port, sink_port, cutthrough=True, tls=None, extra="",
                   tls_outbound="none"):
     """tandem relaying everything to the sink; `tls` = (cert, key) offers STARTTLS; `extra`
-    adds main options (hosts_proxy behind HAProxy, onward_pool_size); `tls_outbound` is the
-    policy towards the next hop ("encrypt" when it is a tandem offering STARTTLS)."""
+    adds main options (hosts_proxy behind HAProxy, onward_pool_size), or is a dict(main=...,
+    rcpt=..., acls=...): main options, RCPT ACL statements before the accept, and further ACLs
+    (the edge policy kinds, bench/lib/edge.py); `tls_outbound` is the policy towards the next
+    hop ("encrypt" when it is a tandem offering STARTTLS)."""
+    extra = extra if isinstance(extra, dict) else {"main": extra}
     control = "  accept  control = cutthrough_delivery" if cutthrough else "  accept"
+    control = extra.get("rcpt", "") + control
     tls_lines = (f"tls_certificate = {tls[0]}\ntls_privatekey = {tls[1]}\n" if tls else "")
+    main_lines = extra.get("main", "")
     return f"""\
 # tandem under bench/run ({'cutthrough' if cutthrough else 'store-and-forward'})
 hostname = tandem.bench
@@ -32,7 +37,7 @@ smtp_receive_timeout = 5m
 remote_max_parallel = 200
 callout_max_per_host = 10000
 tls_outbound = {tls_outbound}
-{tls_lines}{extra}acl_smtp_rcpt = check_rcpt
+{tls_lines}{main_lines}acl_smtp_rcpt = check_rcpt
 
 begin routes
 *   [127.0.0.1]:{sink_port}
@@ -40,7 +45,7 @@ begin routes
 begin acl
 check_rcpt:
 {control}
-"""
+{extra.get("acls", "")}"""
 
 
 def exim_config(directory, port, sink_port, cutthrough=True, extra=""):

@@ -17,14 +17,15 @@ import os
 import subprocess
 import time
 
+import edge
 from balanced import Balanced
 from servers import Exim, OnwardCounted, Sink, Tandem, TlsRelayed
 from noise import Noise, fsync_cost
 from proctree import PeakSampler
 from util import listen_overflows, log, postfix_env, postfix_tool
 
-CUTTHROUGH_KINDS = ("tandem-ct", "exim-ct", "haproxy-1", "haproxy-2", "tandem-ct-nopool",
-                    "tandem-ct-tls", "tandem-ct-tls-nopool")
+CUTTHROUGH_KINDS = ("tandem-ct", "tandem-ct-dnsl", "tandem-ct-spam", "exim-ct", "haproxy-1",
+                    "haproxy-2", "tandem-ct-nopool", "tandem-ct-tls", "tandem-ct-tls-nopool")
 NOPOOL = "onward_pool_size = 0\n"
 
 
@@ -78,6 +79,8 @@ def start(kind, workdir, ctx):
     try:
         if kind == "sink":
             return sink, sink
+        if kind in edge.KINDS:
+            return sink, edge.start_tandem(kind, workdir, ctx, sink.port)
         if kind.startswith("haproxy"):
             return sink, Balanced(os.path.join(workdir, "balanced"), ctx.tandem_bin, sink.port,
                                   nodes=int(kind[-1]))

@@ -48,6 +48,17 @@ def _noise(row):
     return f"{row['other_cpu_pct']:.0f}% {row['fsync_us'] / 1000:.1f}"
 
 
+def _vs_plain(rows, r):
+    """For the edge kinds: msg/s and CPU beside plain cutthrough in the same scenario."""
+    if not r["server"].startswith("tandem-ct-") or r["status"] != "ok":
+        return []
+    plain = _find(rows, r["scenario"], "tandem-ct")
+    rate, cpu = _ratio(r, plain, "rate"), _ratio(r, plain, "cpu_per_1k")
+    if rate is None:
+        return []
+    return [f"{rate:.2f}× plain cutthrough msg/s, {_f(cpu)}× its CPU"]
+
+
 def table(rows):
     """The main table: one line per scenario and server."""
     lines = []
@@ -66,7 +77,7 @@ def table(rows):
             _f(_ratio(me, peer, "rate")) if r["server"] in PEER else "",
             _f(_ratio(me, peer, "cpu_per_1k")) if r["server"] in PEER else "",
             _noise(r),
-            ("" if ok else f"{r['status']}: ") + "; ".join(r["notes"]),
+            ("" if ok else f"{r['status']}: ") + "; ".join(_vs_plain(rows, r) + r["notes"]),
         ])
     return _md(COLUMNS, lines)
 
@@ -204,6 +215,23 @@ METHOD = """\
 """
 
 
+SCANNER_COLUMNS = ["scenario", "client threads", "message bytes", "msg/s", "p50 ms", "p99 ms",
+                   "rspamd time_real ms (median)", "client CPU %", "errors"]
+
+
+def scanner_table(rows):
+    """rspamd alone, for comparison with the `+ spam` rows (bench/lib/edge.py)."""
+    lines = []
+    for r in rows:
+        if "error" in r:
+            lines.append([r["scenario"], "", "", "", "", "", "", "", r["error"]])
+            continue
+        lines.append([r["scenario"], r["sessions"], r["size"], _f(r["rate"], "{:.0f}"),
+                      _f(r["p50_ms"]), _f(r["p99_ms"]), _f(r["time_real_ms"]),
+                      _f(r["client_cpu_pct"], "{:.0f}"), r["errors"]])
+    return _md(SCANNER_COLUMNS, lines)
+
+
 def render(res, machine, opts):
     out = [f"# tandem bench — {res['date']}", "",
            f"`bench/run {' '.join(opts.argv)}` — {res['duration_s'] / 60:.1f} min", ""]
@@ -214,6 +242,11 @@ def render(res, machine, opts):
     out += ["Scenarios:", ""]
     names = {r["scenario"] for r in res["rows"]}
     out += [f"- `{s.name}`: {describe(s)}" for s in SCENARIOS if s.name in names] + [""]
+    if res.get("scanner"):
+        out += ["## The scanner alone (rspamd, `--edge`)", "",
+                "The same message size POSTed straight to rspamd's /checkv2 (bench/lib/edge.py): "
+                "its own throughput and time, to set beside the `+ spam` rows.", "",
+                scanner_table(res["scanner"]), ""]
     out += ["## Targets", "", _md(TARGET_COLUMNS, targets(res)), ""]
     if res.get("idle"):
         out += ["## Idle sessions", "", idle_table(res["idle"]), ""]

@@ -28,6 +28,8 @@ SMOKE_SCENARIOS = [SCENARIOS[0], SCENARIOS[1]]
 SERVERS = [
     ("sink", "smtp-sink (direct)", ""),
     ("tandem-ct", "tandem cutthrough", ""),
+    ("tandem-ct-dnsl", "tandem cutthrough + dnslists", "edge"),
+    ("tandem-ct-spam", "tandem cutthrough + spam (rspamd)", "edge"),
     ("tandem-sf", "tandem store-and-forward", ""),
     ("exim-ct", "Exim cutthrough", "vs_exim"),
     ("exim-sf", "Exim store-and-forward", "vs_exim"),

@@ -21,6 +21,11 @@ int cli_hosts(const char *conf_path, int argc, char **argv);
  * result; 0 if all are routable, 2 if not, 1 on a configuration error, 64 on a usage error. */
 int cli_route(const char *conf_path, int argc, char **argv);
 
+/* Started as root with `user` set: become that user for good (see doc/security.md), before
+ * anything in the spool is opened or created.  A no-op otherwise; false (with a message on
+ * stderr) if the user does not exist. */
+bool cli_become_user(const struct conf *c);
+
 /* `tandem session`: one SMTP session on stdin/stdout, with the daemon's code, for a client at
  * client_ip (NULL = 127.0.0.1). */
 int session_stdio_run(const struct conf *c, const char *client_ip, bool no_deliver);

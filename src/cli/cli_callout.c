@@ -42,6 +42,10 @@ int cli_callout_cache(const char *conf_path, int argc, char **argv)
     struct conf *c = conf_load_or_report(conf_path);
     if (c == NULL)
         return 1;
+    if (!cli_become_user(c)) {
+        conf_free(c);
+        return 1;
+    }
     struct hints *h = hints_open(c->spool_directory, err, sizeof(err));
     if (h == NULL) {
         fprintf(stderr, "tandem: callout cache: %s\n", err);

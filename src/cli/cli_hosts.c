@@ -40,6 +40,10 @@ int cli_hosts(const char *conf_path, int argc, char **argv)
     struct conf *c = conf_load_or_report(conf_path);
     if (c == NULL)
         return 1;
+    if (!cli_become_user(c)) {      /* root with `user` set: read the hints as that user */
+        conf_free(c);
+        return 1;
+    }
     struct hints *h = hints_open(c->spool_directory, err, sizeof(err));
     if (h == NULL) {
         fprintf(stderr, "tandem: hosts: %s\n", err);

@@ -9,6 +9,7 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "cli_queue_int.h"
@@ -69,6 +70,24 @@ static void invoker(char *who, size_t sz)
         str_fmt(who, sz, "uid %u", (unsigned)getuid());
 }
 
+/* scheduler_peer - the control socket lives in the user's spool, where the user could put
+ * any socket: talk only to a peer running as the scheduler's user */
+static bool scheduler_peer(int fd, uid_t want)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+        fprintf(stderr, "tandem: control socket: %s\n", strerror(errno));
+        return false;
+    }
+    if (cred.uid == want)
+        return true;
+    fprintf(stderr, "tandem: the control socket's listener (pid %d) runs as uid %u, not as the "
+            "scheduler's uid %u: refusing to talk to it\n", (int)cred.pid, (unsigned)cred.uid,
+            (unsigned)want);
+    return false;
+}
+
 /* prepare - logs and control connection (as invoked), then become the spool's user */
 static bool prepare(struct cli_ctx *x, bool acts)
 {
@@ -89,6 +108,10 @@ static bool prepare(struct cli_ctx *x, bool acts)
         x->control_fd = control_connect(c->spool_directory);
         if (x->control_fd < 0 && errno != ENOENT && errno != ECONNREFUSED) {
             fprintf(stderr, "tandem: cannot reach the scheduler: %s\n", strerror(errno));
+            return false;
+        }
+        if (x->control_fd >= 0 && !scheduler_peer(x->control_fd, p.drop ? p.uid : geteuid())) {
+            close(x->control_fd);
             return false;
         }
     }

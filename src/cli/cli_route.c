@@ -144,6 +144,10 @@ int cli_route(const char *conf_path, int argc, char **argv)
     struct conf *c = conf_load_or_report(conf_path);
     if (c == NULL)
         return 1;
+    if (!cli_become_user(c)) {     /* DNS answers are parsed without root's rights */
+        conf_free(c);
+        return 1;
+    }
     struct cli_addr *addrs = xcalloc((size_t)argc, sizeof(*addrs));
     for (int i = 0; i < argc; i++)
         addrs[i].addr = argv[i];

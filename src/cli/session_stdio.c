@@ -92,12 +92,17 @@ int session_stdio_run(const struct conf *c, const char *client_ip, bool no_deliv
         fprintf(stderr, "tandem: --client: not an IP address: %s\n", client_ip);
         return 64;
     }
+    /* The logs are opened as invoked (root's, like the daemon's parent); everything else,
+     * the spool and the hints above all, as `user`: the message then belongs to the daemon
+     * that delivers it, and nothing the user planted in the spool is opened as root. */
+    if (strcmp(c->log_directory, "syslog") != 0 && !log_open(c->log_directory))
+        log_set_stderr(false); /* logs then go to stderr */
+    if (!cli_become_user(c))
+        return 1;
     if (!no_deliver && !spool_init_dirs(c->spool_directory, err, sizeof(err))) {
         fprintf(stderr, "tandem: spool directory %s: %s\n", c->spool_directory, err);
         return 1;
     }
-    if (strcmp(c->log_directory, "syslog") != 0 && !log_open(c->log_directory))
-        log_set_stderr(false); /* logs then go to stderr */
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
         perror("tandem: socketpair");
         return 1;

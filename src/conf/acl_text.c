@@ -14,6 +14,19 @@ static const char *const var_names[VAR_NVARS] = {
     [VAR_PRIMARY_HOSTNAME] = "primary_hostname",
     [VAR_MESSAGE_ID] = "message_id",
     [VAR_ACL_VERIFY_MESSAGE] = "acl_verify_message",
+    [VAR_TLS_IN_CIPHER] = "tls_in_cipher",
+    [VAR_DNSLIST_DOMAIN] = "dnslist_domain",
+    [VAR_DNSLIST_MATCHED] = "dnslist_matched",
+    [VAR_DNSLIST_VALUE] = "dnslist_value",
+    [VAR_DNSLIST_TEXT] = "dnslist_text",
+    [VAR_SENDER_RATE] = "sender_rate",
+    [VAR_SENDER_RATE_LIMIT] = "sender_rate_limit",
+    [VAR_SENDER_RATE_PERIOD] = "sender_rate_period",
+    [VAR_SPAM_SCORE] = "spam_score",
+    [VAR_SPAM_SCORE_INT] = "spam_score_int",
+    [VAR_SPAM_BAR] = "spam_bar",
+    [VAR_SPAM_ACTION] = "spam_action",
+    [VAR_SPAM_REPORT] = "spam_report",
 };
 
 /* var_lookup - the variable called name[0..len), or VAR_NVARS */

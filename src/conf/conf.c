@@ -78,6 +78,7 @@ struct conf *conf_load(const char *path, struct sbuf *errs)
         conf_error(&p, 0, "read error: %s", strerror(errno));
     fclose(f);
     conf_options_finish(&p);
+    conf_acl_check_stages(&p);
     parser_free(&p);
     report_errors(&p, errs);
     if (p.nerrs == 0)
@@ -101,7 +102,8 @@ static void strings_free(struct conf *c)
 {
     char *strs[] = { c->path, c->hostname, c->spool_directory, c->log_directory, c->user,
                      c->tls_certificate, c->tls_privatekey, c->dnssec_trust_anchor,
-                     c->tls_outbound_ca, c->helo_data, c->transaction_log, c->hints_backend };
+                     c->tls_outbound_ca, c->helo_data, c->transaction_log, c->hints_backend,
+                     c->spamd.host };
     for (size_t i = 0; i < ARRAY_LEN(strs); i++)
         free(strs[i]);
     for (int s = 0; s < ACL_NSTAGES; s++)

@@ -106,10 +106,15 @@ bool list_has_host_names(const struct list *l);
 enum acl_stage { ACL_CONNECT, ACL_HELO, ACL_MAIL, ACL_RCPT, ACL_PREDATA, ACL_DATA, ACL_NSTAGES };
 enum acl_verb { VERB_ACCEPT, VERB_DENY, VERB_DEFER, VERB_DISCARD, VERB_DROP, VERB_REQUIRE, VERB_WARN };
 
-/* The variables text may use; nothing else is ever evaluated. */
+/* The variables text may use; nothing else is ever evaluated.  The second group is set by
+ * the policy conditions (dnslists, ratelimit, spam) and by TLS. */
 enum acl_var {
     VAR_LOCAL_PART, VAR_DOMAIN, VAR_SENDER_ADDRESS, VAR_SENDER_HOST_ADDRESS,
-    VAR_SENDER_HELO_NAME, VAR_PRIMARY_HOSTNAME, VAR_MESSAGE_ID, VAR_ACL_VERIFY_MESSAGE, VAR_NVARS
+    VAR_SENDER_HELO_NAME, VAR_PRIMARY_HOSTNAME, VAR_MESSAGE_ID, VAR_ACL_VERIFY_MESSAGE,
+    VAR_TLS_IN_CIPHER, VAR_DNSLIST_DOMAIN, VAR_DNSLIST_MATCHED, VAR_DNSLIST_VALUE,
+    VAR_DNSLIST_TEXT, VAR_SENDER_RATE, VAR_SENDER_RATE_LIMIT, VAR_SENDER_RATE_PERIOD,
+    VAR_SPAM_SCORE, VAR_SPAM_SCORE_INT, VAR_SPAM_BAR, VAR_SPAM_ACTION, VAR_SPAM_REPORT,
+    VAR_NVARS
 };
 
 /* Text with $variables, split at load time into literal and variable segments. */
@@ -142,20 +147,83 @@ struct cutthrough_opts {
     enum cut_unknown unknown;
 };
 
+/* dnslists = zone[=values] : ... (conf_dnsl.c).  An item's returned addresses must match its
+ * values: '=' any equal (or inside a net), '&' bit masks; '==' / '=&' every address must match;
+ * a leading '!' inverts that test.  Unknown (timeout, SERVFAIL) is "not listed" unless a
+ * +include_unknown or +defer_unknown item came before. */
+enum dnsl_unknown { DNSL_EXCLUDE_UNKNOWN = 0, DNSL_INCLUDE_UNKNOWN, DNSL_DEFER_UNKNOWN };
+enum dnsl_match { DNSL_ANY_RECORD = 0, DNSL_EQUAL, DNSL_BITS };
+struct dnsl_value {
+    uint32_t addr;               /* host order */
+    unsigned prefix;             /* DNSL_EQUAL: 32 for an address, less for a net */
+};
+struct dnsl_zone {
+    char *zone;                  /* lower case, no trailing dot */
+    enum dnsl_match match;
+    bool all, invert;            /* '==' or '=&'; '!=', '!&', ... */
+    struct dnsl_value *vals;
+    size_t nvals;
+    enum dnsl_unknown unknown;   /* the +..._unknown item in force for this zone */
+};
+struct dnsl_spec {
+    struct dnsl_zone *zones;
+    size_t n;
+};
+#define DNSL_ZONES_MAX 32       /* zones in one dnslists condition */
+#define DNSL_VALUES_MAX 32      /* values after one zone's '=' */
+
+/* Parse a dnslists value into spec; false with a message in err. */
+bool dnsl_parse(struct dnsl_spec *spec, const char *text, char *err, size_t errsz);
+void dnsl_free(struct dnsl_spec *spec);
+/* Do the addresses a zone returned (host order, n > 0) satisfy its values? */
+bool dnsl_values_match(const struct dnsl_zone *z, const uint32_t *addrs, size_t n);
+
+/* ratelimit = LIMIT / PERIOD / [options] / [KEY] (conf_ratelimit.c), Exim's syntax. */
+enum rate_per { RATE_PER_MAIL = 0, RATE_PER_CONN, RATE_PER_RCPT, RATE_PER_BYTE, RATE_PER_CMD };
+enum rate_mode { RATE_LEAKY = 0, RATE_STRICT, RATE_READONLY };
+struct ratelimit_spec {
+    double limit;                /* LIMIT (K, M, G multiply by 1024...) */
+    char *limit_text, *period_text; /* as written, for $sender_rate_limit/_period and the key */
+    unsigned period;             /* seconds, > 0 */
+    enum rate_per per;
+    enum rate_mode mode;
+    bool mode_given;             /* leaky or strict was written */
+    bool count_given;
+    double count;                /* count=N */
+    struct acl_text key;         /* no segments: $sender_host_address */
+};
+bool ratelimit_parse(struct ratelimit_spec *spec, const char *text, char *err, size_t errsz);
+void ratelimit_free(struct ratelimit_spec *spec);
+const char *rate_per_name(enum rate_per p);
+/* Can the per_* option add to the rate in this stage's ACL?  If not, the condition only reads
+ * the stored rate (leaky or strict there is a configuration error). */
+bool ratelimit_counts_in(enum rate_per per, enum acl_stage stage);
+
+/* spam = NAME[:true][/defer_ok] (data ACL only). */
+struct spam_spec {
+    char *name;                  /* for the log only (rspamd has no per-user profiles here) */
+    bool always_true;            /* ":true": the condition only sets the variables */
+    bool defer_ok;               /* scanner down or too slow: the condition is false, not defer */
+};
+
 enum acl_item_kind {
     COND_HOSTS, COND_DOMAINS, COND_LOCAL_PARTS, COND_SENDERS, COND_RECIPIENTS, COND_VERIFY,
+    COND_DNSLISTS, COND_RATELIMIT, COND_SPAM, COND_ENCRYPTED,
     MOD_MESSAGE, MOD_LOG_MESSAGE, MOD_LOGWRITE, MOD_ADD_HEADER, MOD_DELAY, MOD_CONTROL,
 };
 
 struct acl_item {
     enum acl_item_kind kind;
     bool negate;                 /* conditions only: "!domains = ..." */
-    struct list list;            /* COND_HOSTS .. COND_RECIPIENTS */
+    struct list list;            /* COND_HOSTS .. COND_RECIPIENTS, COND_ENCRYPTED */
     enum verify_what verify;     /* COND_VERIFY */
     struct callout_opts callout; /* COND_VERIFY */
     struct acl_text text;        /* MOD_MESSAGE, MOD_LOG_MESSAGE, MOD_LOGWRITE, MOD_ADD_HEADER */
     unsigned delay;              /* MOD_DELAY, seconds */
     struct cutthrough_opts cut;  /* MOD_CONTROL (control = cutthrough_delivery/...) */
+    struct dnsl_spec dnsl;       /* COND_DNSLISTS */
+    struct ratelimit_spec rate;  /* COND_RATELIMIT */
+    struct spam_spec spam;       /* COND_SPAM */
     int line;
 };
 
@@ -270,6 +338,15 @@ struct conf {
     struct listen_addr *metrics_listen; /* Prometheus /metrics; NULL = not served */
     char *transaction_log;            /* JSON lines, one per transaction; NULL = none */
     char *hints_backend;              /* "lmdb" (the only backend so far) */
+
+    /* Edge policy (CONFIG.md additions; doc/config.md). */
+    struct spamd_addr {
+        char *host;                   /* numeric IP; NULL = spamd_address not set */
+        uint16_t port;
+        unsigned tmo;                 /* [2m] tmo=: the scan's verdict after end of data */
+    } spamd;
+    unsigned dnslist_timeout;         /* [5s] a DNS list lookup not answered by then is
+                                         "not listed" (logged) */
 
     /* ACL names per stage (as written) and the ACLs they resolve to (NULL = none). */
     char *acl_names[ACL_NSTAGES];

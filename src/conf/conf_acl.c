@@ -26,6 +26,10 @@ static const struct item_def item_defs[] = {
     { "senders", COND_SENDERS, true },
     { "recipients", COND_RECIPIENTS, true },
     { "verify", COND_VERIFY, true },
+    { "dnslists", COND_DNSLISTS, true },
+    { "ratelimit", COND_RATELIMIT, true },
+    { "spam", COND_SPAM, true },
+    { "encrypted", COND_ENCRYPTED, true },
     { "message", MOD_MESSAGE, false },
     { "log_message", MOD_LOG_MESSAGE, false },
     { "logwrite", MOD_LOGWRITE, false },
@@ -155,12 +159,34 @@ static bool parse_text(struct acl_item *it, const char *v, char *err, size_t err
     return ok;
 }
 
+/* parse_spam - "NAME[:true][/defer_ok]" */
+static bool parse_spam(struct acl_item *it, const char *v, char *err, size_t errsz)
+{
+    size_t n = strcspn(v, "/");
+    if (v[n] == '/' && strcmp(v + n, "/defer_ok") != 0) {
+        str_fmt(err, errsz, "unknown option \"%.40s\" (only /defer_ok)", v + n + 1);
+        return false;
+    }
+    it->spam.defer_ok = v[n] == '/';
+    if (n >= 5 && strncmp(v + n - 5, ":true", 5) == 0) {
+        it->spam.always_true = true;
+        n -= 5;
+    }
+    if (n == 0 || n > 64 || strcspn(v, " \t:") < n) {
+        str_fmt(err, errsz, "expected a name, e.g. \"nobody\" or \"nobody:true\"");
+        return false;
+    }
+    it->spam.name = xstrndup(v, n);
+    return true;
+}
+
 /* list_kind_for - the kind of list a list condition takes */
 static enum list_kind list_kind_for(enum acl_item_kind k)
 {
     switch (k) {
     case COND_HOSTS: return LIST_HOST;
-    case COND_LOCAL_PARTS: return LIST_LOCAL_PART;
+    case COND_LOCAL_PARTS:
+    case COND_ENCRYPTED: return LIST_LOCAL_PART;   /* cipher names, "*" */
     case COND_SENDERS:
     case COND_RECIPIENTS: return LIST_ADDRESS;
     default: return LIST_DOMAIN;
@@ -176,6 +202,9 @@ static bool compile_item(struct conf_parser *p, struct acl_item *it, const char 
     switch (it->kind) {
     case COND_VERIFY: ok = parse_verify(it, v, err, sizeof(err)); break;
     case MOD_CONTROL: ok = parse_control(it, v, err, sizeof(err)); break;
+    case COND_DNSLISTS: ok = dnsl_parse(&it->dnsl, v, err, sizeof(err)); break;
+    case COND_RATELIMIT: ok = ratelimit_parse(&it->rate, v, err, sizeof(err)); break;
+    case COND_SPAM: ok = parse_spam(it, v, err, sizeof(err)); break;
     case MOD_DELAY:
         ok = parse_time(v, &it->delay);
         if (!ok)
@@ -197,6 +226,11 @@ static void item_free(struct acl_item *it)
 {
     list_free(&it->list);
     acl_text_free(&it->text);
+    if (it->kind == COND_DNSLISTS)
+        dnsl_free(&it->dnsl);
+    if (it->kind == COND_RATELIMIT)
+        ratelimit_free(&it->rate);
+    free(it->spam.name);
 }
 
 /* find_item_def - a condition or modifier by name */
@@ -350,4 +384,34 @@ void acl_free(struct acl *acl)
     acl->stmts = NULL;
     acl->name = NULL;
     acl->n = 0;
+}
+
+/* stage_item_check - a condition that makes no sense in the stage's ACL */
+static void stage_item_check(struct conf_parser *p, enum acl_stage st, const struct acl *a,
+                             const struct acl_item *it)
+{
+    static const char *const stage_opts[] = { "acl_smtp_connect", "acl_smtp_helo",
+        "acl_smtp_mail", "acl_smtp_rcpt", "acl_smtp_predata", "acl_smtp_data" };
+    if (it->kind == COND_SPAM && st != ACL_DATA)
+        conf_error(p, it->line, "spam: usable in the data ACL only (ACL \"%s\" is %s)", a->name,
+                   stage_opts[st]);
+    else if (it->kind == COND_SPAM && p->c->spamd.host == NULL)
+        conf_error(p, it->line, "spam: spamd_address is not set");
+    else if (it->kind == COND_RATELIMIT && it->rate.mode_given &&
+             !ratelimit_counts_in(it->rate.per, st))
+        conf_error(p, it->line, "ratelimit: %s cannot count in ACL \"%s\" (%s): drop /leaky or "
+                   "/strict to read the rate only", rate_per_name(it->rate.per), a->name,
+                   stage_opts[st]);
+}
+
+/* conf_acl_check_stages - once ACLs are bound to stages: spam only in the data ACL (with a
+ * scanner configured), a ratelimit that counts only where its per_* option can count */
+void conf_acl_check_stages(struct conf_parser *p)
+{
+    for (int st = 0; st < ACL_NSTAGES; st++) {
+        const struct acl *a = p->c->acl_for_stage[st];
+        for (size_t i = 0; a != NULL && i < a->n; i++)
+            for (size_t j = 0; j < a->stmts[i].n; j++)
+                stage_item_check(p, (enum acl_stage)st, a, &a->stmts[i].items[j]);
+    }
 }

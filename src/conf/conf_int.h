@@ -68,12 +68,16 @@ bool conf_compile_list(struct conf_parser *p, struct list *l, enum list_kind kin
 /* Routes (conf_route.c) and ACLs (conf_acl.c): one logical line each. */
 void conf_route_line(struct conf_parser *p, const char *line);
 void conf_acl_line(struct conf_parser *p, const char *line);
+/* After the stages are bound: conditions used in ACLs where they cannot work. */
+void conf_acl_check_stages(struct conf_parser *p);
 void conf_route_free(struct route *r);
 
 /* Small shared helpers (conf_parse.c). */
 /* Strip surrounding double quotes (\" inside is a quote); NULL if unterminated. */
 char *conf_unquote(const char *value);
 bool conf_parse_port(const char *s, uint16_t *port);
+/* spamd_address (conf_spamd.c). */
+bool conf_parse_spamd(struct spamd_addr *sa, const char *value, char *err, size_t errsz);
 bool conf_hostname_ok(const char *s);
 
 #endif

@@ -14,7 +14,8 @@
 
 enum opt_type {
     OT_STRING, OT_HOSTNAME, OT_LISTEN, OT_UINT, OT_WORKERS, OT_SIZE, OT_TIME, OT_HOSTLIST,
-    OT_DNS, OT_PORT, OT_TLS, OT_TIMES, OT_BARE_NL, OT_ACL, OT_ADDR, OT_HINTS, OT_NTYPES
+    OT_DNS, OT_PORT, OT_TLS, OT_TIMES, OT_BARE_NL, OT_ACL, OT_ADDR, OT_HINTS, OT_SPAMD,
+    OT_NTYPES
 };
 
 struct option {
@@ -74,6 +75,8 @@ static const struct option options[] = {
     { "metrics_listen", OT_ADDR, F(metrics_listen), NULL, 0, 0 },
     { "transaction_log", OT_STRING, F(transaction_log), NULL, 0, 0 },
     { "hints_backend", OT_HINTS, F(hints_backend), "lmdb", 0, 0 },
+    { "spamd_address", OT_SPAMD, F(spamd), NULL, 0, 0 },
+    { "dnslist_timeout", OT_TIME, F(dnslist_timeout), "5s", 1, NOMAX },
     { "acl_smtp_connect", OT_ACL, F(acl_names[ACL_CONNECT]), NULL, ACL_CONNECT, 0 },
     { "acl_smtp_helo", OT_ACL, F(acl_names[ACL_HELO]), NULL, ACL_HELO, 0 },
     { "acl_smtp_mail", OT_ACL, F(acl_names[ACL_MAIL]), NULL, ACL_MAIL, 0 },
@@ -444,13 +447,22 @@ static bool set_hints(struct conf_parser *p, const struct option *o, void *field
     return fail(err, errsz, "expected lmdb or redis://HOST:PORT[/DB], not \"%.40s\"", value);
 }
 
+/* set_spamd - spamd_address (conf_spamd.c) */
+static bool set_spamd(struct conf_parser *p, const struct option *o, void *field,
+                      const char *value, char *err, size_t errsz)
+{
+    (void)p;
+    (void)o;
+    return conf_parse_spamd(field, value, err, errsz);
+}
+
 static const opt_parser parsers[OT_NTYPES] = {
     [OT_STRING] = set_string, [OT_HOSTNAME] = set_hostname, [OT_LISTEN] = set_listen,
     [OT_UINT] = set_uint, [OT_WORKERS] = set_workers, [OT_SIZE] = set_size,
     [OT_TIME] = set_time, [OT_HOSTLIST] = set_hostlist, [OT_DNS] = set_dns,
     [OT_PORT] = set_port, [OT_TLS] = set_tls, [OT_TIMES] = set_times,
     [OT_BARE_NL] = set_bare_nl, [OT_ACL] = set_acl, [OT_ADDR] = set_addr,
-    [OT_HINTS] = set_hints,
+    [OT_HINTS] = set_hints, [OT_SPAMD] = set_spamd,
 };
 
 /* set_option - parse value into option i, reporting an error naming the option */

@@ -51,7 +51,9 @@ void str_lower(char *s);
  * returns the number of input bytes consumed (less than inlen when out was too small). */
 size_t str_sanitize(char *out, size_t outsz, const char *in, size_t inlen);
 
-/* As str_sanitize, but valid UTF-8 sequences are kept as they are (SMTPUTF8 addresses). */
+/* As str_sanitize, but valid UTF-8 sequences are kept as they are (SMTPUTF8 addresses),
+ * except those that could break or disguise a log line: C1 controls (U+0080-U+009F),
+ * U+2028, U+2029 and the bidirectional controls are escaped byte by byte. */
 size_t str_sanitize_utf8(char *out, size_t outsz, const char *in, size_t inlen);
 
 /* Growable byte buffer, always NUL-terminated for convenience (len excludes the NUL). */

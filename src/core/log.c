@@ -27,11 +27,14 @@ static volatile sig_atomic_t reopen_pending;
 
 /* open_path - open (creating) a log file for appending; when the parent drops privileges the
  * file stays root's but is writable by the children's group, so that they can reopen it
- * after a rotation (they cannot create, rename or remove it) */
+ * after a rotation (they cannot create, rename or remove it).  Opened as root in a directory
+ * someone else may write to, it must be nothing planted: not a symbolic link, nor a FIFO
+ * (O_NONBLOCK: the open does not wait for a reader; then refused), nor a hard link. */
 static int open_path(const char *path)
 {
     struct stat st;
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0640);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
+                        O_NONBLOCK, 0640);
     if (fd < 0)
         return -1;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink > 1) {

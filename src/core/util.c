@@ -163,22 +163,37 @@ static size_t utf8_seq_len(const unsigned char *p, size_t n)
     return len;
 }
 
+/* utf8_unsafe - a code point that must not reach a log line as it is: the C1 controls
+ * (U+0080-U+009F, NEL among them), the line and paragraph separators (U+2028, U+2029), which
+ * tools splitting on Unicode line breaks take for the end of a line, and the bidirectional
+ * overrides and isolates (U+202A-U+202E, U+2066-U+2069), which make a line read otherwise */
+static bool utf8_unsafe(const unsigned char *p, size_t len)
+{
+    unsigned cp = len == 2 ? (unsigned)(p[0] & 0x1f) << 6 | (p[1] & 0x3f)
+                : len == 3 ? (unsigned)(p[0] & 0x0f) << 12 | (unsigned)(p[1] & 0x3f) << 6 | (p[2] & 0x3f)
+                           : 0x10000;
+    return (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 ||
+           (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
 size_t str_sanitize_utf8(char *out, size_t outsz, const char *in, size_t inlen)
 {
     size_t o = 0, i = 0;
     if (outsz == 0)
         return 0;
     while (i < inlen) {
-        size_t seq = (unsigned char)in[i] >= 0x80 ? utf8_seq_len((const unsigned char *)in + i, inlen - i) : 0;
-        if (seq == 0) {
-            char esc[8];
-            str_sanitize(esc, sizeof(esc), in + i, 1);
-            size_t n = strlen(esc);
-            if (o + n >= outsz)
+        const unsigned char *p = (const unsigned char *)in + i;
+        size_t seq = p[0] >= 0x80 ? utf8_seq_len(p, inlen - i) : 0;
+        if (seq == 0 || utf8_unsafe(p, seq)) {
+            char esc[20];                         /* each byte as \xNN */
+            size_t n = seq ? seq : 1;
+            str_sanitize(esc, sizeof(esc), in + i, n);
+            size_t elen = strlen(esc);
+            if (o + elen >= outsz)
                 break;
-            memcpy(out + o, esc, n);
-            o += n;
-            i++;
+            memcpy(out + o, esc, elen);
+            o += elen;
+            i += n;
             continue;
         }
         if (o + seq >= outsz)

@@ -395,21 +395,10 @@ struct dns_query *dns_lookup_addr(struct dns_ctx *d, const char *host, dns_addr_
 /* reverse_name - "4.3.2.1.in-addr.arpa" or the ip6.arpa nibble form; false if not an IP */
 static bool reverse_name(const char *ip, char *out, size_t sz)
 {
-    unsigned char a[16];
-    static const char hex[] = "0123456789abcdef";
-    if (inet_pton(AF_INET, ip, a) == 1)
-        return str_fmt(out, sz, "%u.%u.%u.%u.in-addr.arpa", a[3], a[2], a[1], a[0]);
-    if (inet_pton(AF_INET6, ip, a) != 1 || sz < 73)
+    char rev[72];
+    if (!dns_reversed_ip(ip, rev, sizeof(rev)))
         return false;
-    size_t o = 0;
-    for (int i = 15; i >= 0; i--) {
-        out[o++] = hex[a[i] & 15];
-        out[o++] = '.';
-        out[o++] = hex[a[i] >> 4];
-        out[o++] = '.';
-    }
-    str_copy(out + o, "ip6.arpa", sz - o);
-    return true;
+    return str_fmt(out, sz, "%s.%s", rev, strchr(ip, ':') ? "ip6.arpa" : "in-addr.arpa");
 }
 
 struct dns_query *dns_lookup_ptr(struct dns_ctx *d, const char *ip, dns_ptr_cb cb, void *arg)

@@ -128,4 +128,10 @@ struct dns_txt {
 enum dns_status dns_parse_txt(const unsigned char *pkt, size_t len, struct dns_txt *out,
                               size_t max, size_t *n);
 
+/* ---- dns_name: names built from addresses. */
+
+/* The address reversed for a DNS lookup, without a suffix: "4.3.2.1" for 1.2.3.4, 32
+ * dot-separated nibbles for IPv6 (RFC 3596).  False if ip is not an address or out too small. */
+bool dns_reversed_ip(const char *ip, char *out, size_t sz);
+
 #endif

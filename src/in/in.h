@@ -22,6 +22,7 @@ struct hints;
 struct dialer;
 struct tlsp;
 struct spool_pool;
+struct spam_client;
 
 #define NOTIFY_BACKLOG_MAX 65536
 
@@ -41,6 +42,8 @@ struct server {
     struct tlsp *tlsp;           /* outbound TLS decisions: DANE, MTA-STS (the dialer's) */
     struct dialer *dialer;       /* onward connections: health, per-host limit, pool */
     struct spool_pool *spool_pool; /* reusable temporary files for messages being received */
+    struct spam_client *spam;    /* the content scanner, when the data ACL scans */
+    bool uses_dnslists, uses_ratelimit; /* some stage's ACL has the condition */
     char (*notify_backlog)[24];  /* ids the scheduler's full queue could not take yet */
     size_t nnotify;
     struct event *notify_ev;
@@ -103,19 +106,26 @@ void server_accept(struct server *srv, int fd, const struct sockaddr *peer, sock
 void server_refuse(int fd, const char *ip, const char *why);
 
 /* ---- conn_limits: connection counts shared by all workers (smtp_accept_max and
- * smtp_accept_max_per_host).  Each worker writes only its own slot, so a crashed worker's
- * counts are simply zeroed when it is replaced. */
+ * smtp_accept_max_per_host).  Each worker writes only its own table, so a crashed worker's
+ * counts are simply zeroed when it is replaced.  Only open connections are tracked. */
 
 struct conn_limits;
 
-/* Shared anonymous memory for nworkers slots; created by the parent before forking. */
-struct conn_limits *conn_limits_create(unsigned nworkers);
+/* Shared anonymous memory for nworkers tables, each able to hold the addresses of max_conns
+ * connections (smtp_accept_max); created by the parent before forking. */
+struct conn_limits *conn_limits_create(unsigned nworkers, unsigned max_conns);
 void conn_limits_reset_worker(struct conn_limits *cl, unsigned worker);
 
-/* Would one more connection from ip exceed a limit?  Returns NULL if not, else the reason. */
-const char *conn_limits_check(struct conn_limits *cl, const char *ip, unsigned max_total,
-                              unsigned max_per_host);
+/* Would one more connection from ip, to be taken by worker, exceed a limit?  Returns NULL
+ * if not, else the reason (also when the worker's table has no room for it). */
+const char *conn_limits_check(struct conn_limits *cl, unsigned worker, const char *ip,
+                              unsigned max_total, unsigned max_per_host);
+/* Connections from ip open in all workers together. */
+unsigned conn_limits_host_count(struct conn_limits *cl, const char *ip);
 void conn_limits_add(struct conn_limits *cl, unsigned worker, const char *ip);
 void conn_limits_remove(struct conn_limits *cl, unsigned worker, const char *ip);
+/* How many addresses worker's table holds, and in how many slots (it grows and shrinks). */
+void conn_limits_table_size(struct conn_limits *cl, unsigned worker, unsigned *naddr,
+                            unsigned *slots);
 
 #endif

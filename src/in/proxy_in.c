@@ -48,7 +48,8 @@ static void wait_done(struct proxy_wait *w, const struct proxy_hdr *h)
     char ip[64];
     metric_inc(h->local ? M_PROXY_LOCAL : M_PROXY_OK);
     sockaddr_ip(client, ip, sizeof(ip));
-    const char *why = srv->limits ? conn_limits_check(srv->limits, ip, c->smtp_accept_max,
+    const char *why = srv->limits ? conn_limits_check(srv->limits, (unsigned)srv->worker_index,
+                                                      ip, c->smtp_accept_max,
                                                       c->smtp_accept_max_per_host)
                                   : NULL;
     int fd = w->fd;

@@ -33,6 +33,12 @@ void server_init_outbound(struct server *srv)
     srv->tlsp = tlsp_new(srv->base, srv->conf, srv->dns, srv->hints);
     srv->dialer = dialer_new(srv->base, srv->conf, srv->client_tls, srv->hints, srv->tlsp);
     srv->need_host_names = srv->dns && conf_needs_host_names(srv->conf);
+    for (int st = 0; st < ACL_NSTAGES; st++) {
+        srv->uses_dnslists |= acl_uses(srv->conf->acl_for_stage[st], COND_DNSLISTS);
+        srv->uses_ratelimit |= acl_uses(srv->conf->acl_for_stage[st], COND_RATELIMIT);
+    }
+    if (acl_uses(srv->conf->acl_for_stage[ACL_DATA], COND_SPAM))
+        srv->spam = spam_client_new(srv->base, &srv->conf->spamd);
     if (!srv->no_deliver)
         srv->spool_pool = spool_pool_new(srv->conf->spool_directory);
     srv->notify_backlog = xcalloc(NOTIFY_BACKLOG_MAX, sizeof(*srv->notify_backlog));
@@ -51,6 +57,7 @@ void server_free_outbound(struct server *srv)
         SSL_CTX_free(srv->client_tls);
     if (srv->hints)
         hints_close(srv->hints);
+    spam_client_free(srv->spam);
     spool_pool_free(srv->spool_pool);
     if (srv->notify_ev)
         event_free(srv->notify_ev);
@@ -132,7 +139,8 @@ void server_accept(struct server *srv, int fd, const struct sockaddr *peer, sock
         server_refuse(fd, ip, "hosts_proxy cannot be checked (lookup deferred)");
         return;
     }
-    const char *why = srv->limits ? conn_limits_check(srv->limits, ip, c->smtp_accept_max,
+    const char *why = srv->limits ? conn_limits_check(srv->limits, (unsigned)srv->worker_index,
+                                                      ip, c->smtp_accept_max,
                                                       c->smtp_accept_max_per_host)
                                   : NULL;
     if (why)

@@ -15,7 +15,9 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "in.h"
 #include "conf/conf.h"
@@ -65,6 +67,64 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     session_process(arg);
+}
+
+/* log_receive_timeout - the client did not finish what it was sending in time */
+static void log_receive_timeout(struct smtp_session *s)
+{
+    char host[160];
+    if (sf_has(s, SF_TLS_HANDSHAKE))
+        log_main("TLS error on connection from %s (SSL_accept): timed out after %us "
+                 "(smtp_receive_timeout)", smtp_log_host(s, host, sizeof(host)),
+                 s->srv->conf->smtp_receive_timeout);
+    else
+        log_main("SMTP command timeout on connection from %s during %s",
+                 smtp_log_host(s, host, sizeof(host)), smtp_phase_name(s->phase));
+}
+
+/* tls_timeout - the TLS handshake did not finish in time: a client that has not had a byte
+ * of TLS from us yet (its ClientHello still incomplete) gets the 421 in clear, as before
+ * STARTTLS; one further on cannot read it.  Then the connection is closed. */
+static void tls_timeout(struct smtp_session *s)
+{
+    static const char line[] = "421 4.4.2 Timeout, closing connection\r\n";
+    SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+    if (ssl && SSL_get_state(ssl) == TLS_ST_BEFORE)   /* no ClientHello yet: nothing sent */
+        (void)!send(bufferevent_getfd(s->bev), line, sizeof(line) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    session_free(s);
+}
+
+/* receive_timeout - 421 to a client that took longer than smtp_receive_timeout over one
+ * command line or handshake (or sent nothing at all), then close */
+static void receive_timeout(struct smtp_session *s)
+{
+    log_receive_timeout(s);
+    if (sf_has(s, SF_TLS_HANDSHAKE)) {
+        tls_timeout(s);
+        return;
+    }
+    smtp_close_with(s, 421, "4.4.2", "Timeout, closing connection");
+    struct timeval tv = { 10, 0 };
+    bufferevent_set_timeouts(s->bev, NULL, &tv);
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    receive_timeout(arg);
+}
+
+void smtp_deadline_start(struct smtp_session *s)
+{
+    struct timeval tv = { (time_t)s->srv->conf->smtp_receive_timeout, 0 };
+    if (!evtimer_pending(s->deadline_ev, NULL))
+        evtimer_add(s->deadline_ev, &tv);
+}
+
+void smtp_deadline_stop(struct smtp_session *s)
+{
+    evtimer_del(s->deadline_ev);
 }
 
 /* connect_acl_done - the connect ACL decided: refuse, or send the banner */
@@ -137,6 +197,7 @@ void smtp_session_start(struct server *srv, int fd, const struct sockaddr *peer,
         fatalx("bufferevent_socket_new");
     s->line = xmalloc(c->smtp_line_length_max + 1);
     s->resume_ev = event_new(srv->base, -1, 0, resume_cb, s);
+    s->deadline_ev = evtimer_new(srv->base, deadline_cb, s);
     sbuf_init(&s->reply);
     session_setup_bev(s);
     if (!sf_has(s, SF_TLS_HANDSHAKE))
@@ -148,7 +209,9 @@ void smtp_session_start(struct server *srv, int fd, const struct sockaddr *peer,
     if (srv->limits)
         conn_limits_add(srv->limits, srv->worker_index, s->peer_ip);
     s->phase = PH_CONNECT;
-    if (!sf_has(s, SF_TLS_HANDSHAKE))
+    if (sf_has(s, SF_TLS_HANDSHAKE))
+        smtp_deadline_start(s);
+    else
         smtp_session_connected(s);
 }
 
@@ -235,6 +298,7 @@ void smtp_close_with(struct smtp_session *s, int code, const char *ecode, const 
     if (code)
         smtp_reply(s, code, ecode, "%s", text);
     s->phase = PH_CLOSING;
+    smtp_deadline_stop(s);
     bufferevent_disable(s->bev, EV_READ);
     bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
     bufferevent_setcb(s->bev, NULL, close_when_written, session_event_cb, s);
@@ -307,6 +371,7 @@ static bool process_line_input(struct smtp_session *s, struct evbuffer *in)
     long len = read_command_line(s, in);
     if (len == -1)
         return false;
+    smtp_deadline_stop(s);            /* the line is complete: the next one gets its own time */
     if (len == -2) {
         smtp_reply(s, 500, "5.5.2", "Line too long");
         if (!smtp_count_error(s))
@@ -416,6 +481,8 @@ static void session_process(struct smtp_session *s)
         hold_input(s);
     if (sf_has(s, SF_WAITING) || s->phase == PH_CLOSING || s->phase == PH_CONNECT)
         return;
+    if (s->phase < PH_DATA)
+        smtp_deadline_start(s);       /* waiting for a command line: it has until then */
     if (sf_has(s, SF_PEER_EOF))
         eof_reached(s);
     else if (s->srv->shutting_down && s->phase >= PH_INIT && s->phase <= PH_READY &&
@@ -470,11 +537,7 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
             session_free(s);
             return;
         }
-        log_main("SMTP command timeout on connection from %s during %s",
-                 smtp_log_host(s, host, sizeof(host)), smtp_phase_name(s->phase));
-        smtp_close_with(s, 421, "4.4.2", "Timeout, closing connection");
-        struct timeval tv = { 10, 0 };
-        bufferevent_set_timeouts(s->bev, NULL, &tv);
+        receive_timeout(s);
         return;
     }
     if (what & BEV_EVENT_CONNECTED) {
@@ -530,6 +593,7 @@ static void session_free(struct smtp_session *s)
         acl_run_free(s->acl);
     smtp_txn_reset(s);
     smtp_cut_session_end(s);
+    smtp_policy_session_end(s);
     if (srv->limits)
         conn_limits_remove(srv->limits, srv->worker_index, s->peer_ip);
     LIST_REMOVE(s, entry);
@@ -538,6 +602,7 @@ static void session_free(struct smtp_session *s)
     bev_direct_detach(&s->direct);
     bufferevent_free(s->bev);
     event_free(s->resume_ev);
+    event_free(s->deadline_ev);
     sbuf_free(&s->reply);
     free(s->line);
     free(s->helo);

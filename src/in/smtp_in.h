@@ -17,6 +17,7 @@ struct event;
 struct server;
 struct spool_writer;
 struct smtp_cut;
+struct smtp_policy;
 struct route_query;
 struct dns_query;
 
@@ -114,11 +115,14 @@ struct smtp_session {
     struct txn *txn;
     struct acl_run *acl;           /* the ACL evaluation in progress, if any */
     struct event *resume_ev;       /* deferred resumption of input processing */
+    struct event *deadline_ev;     /* smtp_receive_timeout for a whole command line (or TLS
+                                      handshake), from when tandem starts waiting for it */
     char *line;                    /* command line buffer (smtp_line_length_max + 1) */
     struct sbuf reply;             /* scratch for composing replies */
     const char *data_cmd;          /* "DATA" or "BDAT" for logs */
     uint64_t skip_remaining;       /* bytes of a refused BDAT chunk still to discard */
     struct smtp_cut *cut;          /* cutthrough state (smtp_in_cut.c), NULL until used */
+    struct smtp_policy *policy;    /* DNS lists, rates, the content scan (smtp_in_policy.c) */
     void *verify_job;              /* smtp_in_verify.c's job in progress */
     struct smtp_rdns rdns;         /* the client's host name (smtp_in_rdns.c) */
     struct txn_error skip_err;     /* the reply for that chunk once it is discarded */
@@ -152,6 +156,10 @@ void smtp_reply(struct smtp_session *s, int code, const char *ecode, const char 
 bool smtp_count_error(struct smtp_session *s);
 /* Queue a final reply and close once it is written. */
 void smtp_close_with(struct smtp_session *s, int code, const char *ecode, const char *text);
+/* Start the smtp_receive_timeout clock for what the session waits for now (a command line,
+ * a TLS handshake), unless it is already running; stop it. */
+void smtp_deadline_start(struct smtp_session *s);
+void smtp_deadline_stop(struct smtp_session *s);
 /* Resume processing of buffered input after an asynchronous step. */
 void smtp_resume(struct smtp_session *s);
 /* Drop the current transaction (RSET, EHLO, end of message). */
@@ -204,6 +212,14 @@ void smtp_cut_session_end(struct smtp_session *s);
 const struct cut_link *smtp_cut_link(const struct smtp_session *s);
 /* smtp_in_translog.c: the transaction's record (client and onward legs), if transaction_log */
 void smtp_translog_write(struct smtp_session *s);
+/* smtp_in_policy.c */
+void smtp_policy_env(struct smtp_session *s, enum acl_stage stage, struct acl_env *env);
+void smtp_policy_data_begin(struct smtp_session *s);
+void smtp_policy_body(struct smtp_session *s, const char *p, size_t n);
+bool smtp_policy_pause_if_behind(struct smtp_session *s);
+void smtp_policy_data_end(struct smtp_session *s);
+void smtp_policy_txn_reset(struct smtp_session *s);
+void smtp_policy_session_end(struct smtp_session *s);
 /* smtp_in_rdns.c */
 void smtp_rdns_start(struct smtp_session *s, void (*then)(struct smtp_session *s));
 void smtp_rdns_cancel(struct smtp_session *s);

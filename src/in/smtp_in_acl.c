@@ -20,6 +20,7 @@ struct acl_call {
     char local[ADDR_PATH_MAX + 1];
     char domain[ADDR_DOMAIN_MAX + 1];
     struct acl_vars vars;
+    struct acl_env env;
 };
 
 static const struct acl_hooks session_hooks = { .verify = smtp_verify_start, .cancel = smtp_verify_cancel };
@@ -55,6 +56,9 @@ void smtp_acl_run(struct smtp_session *s, enum acl_stage stage, const char *rcpt
     v->sender_address = s->txn ? s->txn->env.sender : NULL;
     v->primary_hostname = c->hostname;
     v->message_id = s->txn && s->txn->env.id[0] ? s->txn->env.id : NULL;
+    v->tls_in_cipher = sf_has(s, SF_TLS) ? s->tls_info : NULL;
+    smtp_policy_env(s, stage, &call->env);
+    v->env = &call->env;
     if (rcpt) {
         str_copy(call->rcpt, rcpt, sizeof(call->rcpt));
         addr_split(rcpt, call->local, sizeof(call->local), call->domain, sizeof(call->domain));

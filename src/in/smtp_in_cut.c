@@ -41,9 +41,16 @@ bool cut_on_link(const struct smtp_cut *c, size_t i)
     return i < c->non_link && c->on_link[i];
 }
 
+int cut_client_code(const struct smtp_reply *r)
+{
+    return r->code == 421 ? 451 : r->code;
+}
+
 void cut_reply_upstream(struct smtp_session *s, const struct smtp_reply *r, int code, const char *ecode)
 {
     struct sbuf out;
+    if (code == 0)
+        code = cut_client_code(r);
     sbuf_init(&out);
     smtp_reply_format(r, code, ecode, &out);
     if (s->txn) {

@@ -48,7 +48,11 @@ struct smtp_cut {
 /* smtp_in_cut.c */
 struct smtp_cut *cut_of(struct smtp_session *s);
 bool cut_on_link(const struct smtp_cut *c, size_t i);
-/* pass a next hop's reply to the client, well-formed and sanitised (code 0: its own) */
+/* the code a next hop's reply has for our client: its 421 closed the next hop's connection,
+ * not the client's, so the client hears 451 */
+int cut_client_code(const struct smtp_reply *r);
+/* pass a next hop's reply to the client, well-formed and sanitised (code 0: its own, 421 as
+ * 451) */
 void cut_reply_upstream(struct smtp_session *s, const struct smtp_reply *r, int code, const char *ecode);
 /* accept the pending recipient, noting whether the link carries it */
 void cut_add_rcpt(struct smtp_session *s, bool via_link);

@@ -93,7 +93,7 @@ static void pass_temporary(struct smtp_session *s)
 {
     struct smtp_cut *ct = cut_of(s);
     if (ct->have_unans_reply && ct->unans_reply.code >= 400 && ct->unans_reply.code < 500)
-        cut_reply_upstream(s, &ct->unans_reply, ct->unans_reply.code == 421 ? 451 : 0, NULL);
+        cut_reply_upstream(s, &ct->unans_reply, 0, NULL);
     else
         smtp_reply(s, 451, ct->unans_timeout ? "4.4.2" : "4.4.1", "Next hop %s; try again later",
                    ct->unans_timeout ? "timed out" : "not reachable");
@@ -134,8 +134,13 @@ static void known_for_verify(struct smtp_session *s, struct acl_run *run, const 
         log_known(s, k, k->reply, false, false);
         acl_verify_done(run, VERIFY_FAIL, k->reply);
     } else {
+        const struct smtp_reply *r = ct->have_unans_reply ? &ct->unans_reply : NULL;
+        char reply[700] = "451 4.4.3 Could not complete recipient verify callout";
+        if (r && r->code >= 400 && r->code < 500)   /* the next hop's own 4xx (its 421 as 451) */
+            str_fmt(reply, sizeof(reply), "%d %s %s", cut_client_code(r),
+                    r->ecode[0] ? r->ecode : "4.0.0", r->text.s ? r->text.s : "");
         log_known(s, k, "callout deferred", false, false);
-        acl_verify_done(run, VERIFY_DEFER, "451 4.4.3 Could not complete recipient verify callout");
+        acl_verify_done(run, VERIFY_DEFER, reply);
     }
 }
 

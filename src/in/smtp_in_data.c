@@ -35,6 +35,7 @@ void smtp_txn_reset(struct smtp_session *s)
     if (t == NULL)
         return;
     smtp_cut_txn_reset(s);
+    smtp_policy_txn_reset(s);
     if (t->spool)
         spool_abort(t->spool);
     free(t->discard_log);
@@ -79,6 +80,7 @@ static void emit(void *arg, const char *p, size_t n)
     if (t->err.code)
         return;
     smtp_cut_body(s, p, n);
+    smtp_policy_body(s, p, n);
     if (t->spool == NULL)
         return;
     if (!spool_write(t->spool, p, n)) {
@@ -159,6 +161,7 @@ static bool receive_begin(struct smtp_session *s, bool raw)
     }
     data_dec_init(&t->dec, raw);
     hdr_scan_init(&t->hdr);
+    smtp_policy_data_begin(s);
     write_received(s);
     return true;
 }
@@ -169,9 +172,10 @@ bool smtp_early_data(struct smtp_session *s)
 {
     if (s->srv->interactive || evbuffer_get_length(bufferevent_get_input(s->bev)) == 0)
         return false;
-    char host[160];
+    char host[160], sender[560];
+    str_sanitize_utf8(sender, sizeof(sender), s->txn->env.sender, strlen(s->txn->env.sender));
     log_reject("%s F=<%s> rejected DATA: SMTP synchronization error (input sent before 354)",
-               smtp_log_host(s, host, sizeof(host)), s->txn->env.sender);
+               smtp_log_host(s, host, sizeof(host)), sender);
     smtp_close_with(s, 554, "5.5.0", "SMTP synchronization error");
     return true;
 }
@@ -208,8 +212,8 @@ size_t smtp_data_feed(struct smtp_session *s, const char *in, size_t len)
     content(s);
     if (t->dec.done)
         message_end(s);
-    else
-        smtp_cut_pause_if_behind(s);       /* pauses input while the next hop catches up */
+    else if (!smtp_cut_pause_if_behind(s))  /* pauses input while the next hop catches up */
+        smtp_policy_pause_if_behind(s);     /* ... or the content scanner */
     return used;
 }
 
@@ -286,8 +290,8 @@ size_t smtp_bdat_feed(struct smtp_session *s, const char *in, size_t len)
     content(s);
     if (t->bdat_remaining == 0)
         chunk_done(s);
-    else
-        smtp_cut_pause_if_behind(s);
+    else if (!smtp_cut_pause_if_behind(s))
+        smtp_policy_pause_if_behind(s);
     return n;
 }
 
@@ -430,10 +434,12 @@ static void commit(struct smtp_session *s)
 static void refuse(struct smtp_session *s)
 {
     struct txn *t = s->txn;
-    char host[160];
+    char host[160], sender[560], why[600];
     smtp_cut_abort(s);
+    str_sanitize_utf8(sender, sizeof(sender), t->env.sender, strlen(t->env.sender));
+    str_sanitize_utf8(why, sizeof(why), t->err.text, strlen(t->err.text));
     log_reject("%s F=<%s> rejected after %s: %s", smtp_log_host(s, host, sizeof(host)),
-               t->env.sender, s->data_cmd, t->err.text);
+               sender, s->data_cmd, why);
     smtp_reply(s, t->err.code, t->err.ecode, "%s", t->err.text);
     finish_txn(s);
 }
@@ -442,7 +448,7 @@ static void refuse(struct smtp_session *s)
 static void data_acl_done(struct smtp_session *s, const struct acl_outcome *o)
 {
     sf_clear(s, SF_WAITING);
-    if (o->headers.len && !smtp_cut_active(s)) {   /* delivered before the content */
+    if (o->headers.len) {   /* before the content of the queued copy (doc/config.md: cutthrough) */
         struct sbuf h;
         sbuf_init(&h);
         smtp_acl_headers_merge(&s->txn->acl_headers, &o->headers, &h);   /* once each */
@@ -485,6 +491,7 @@ static void message_end(struct smtp_session *s)
     struct hdr_sink sink = { emit, add_missing_headers, s };
     t->eod_us = now_mono_us();
     hdr_scan_finish(&t->hdr, &sink);
+    smtp_policy_data_end(s);
     local_checks(s);
     s->phase = PH_READY;
     if (t->err.code) {

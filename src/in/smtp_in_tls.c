@@ -72,6 +72,7 @@ void smtp_starttls(struct smtp_session *s, const struct smtp_cmd *c)
     sf_set(s, SF_WAITING); /* until the handshake completes */
     sf_set(s, SF_TLS_HANDSHAKE);
     smtp_session_swap_bev(s, tbev);
+    smtp_deadline_start(s);          /* the whole handshake within smtp_receive_timeout */
 }
 
 /* smtp_tls_accept_bev - a bufferevent that starts with the TLS handshake (implicit TLS) */
@@ -92,6 +93,7 @@ void smtp_tls_established(struct smtp_session *s)
     char desc[200];
     sf_set(s, SF_TLS);
     sf_clear(s, SF_TLS_HANDSHAKE);
+    smtp_deadline_stop(s);
     metric_inc(M_TLS_IN);
     if (s->phase == PH_CONNECT) {
         tls_describe(bufferevent_openssl_get_ssl(s->bev), desc, sizeof(desc));

@@ -129,7 +129,7 @@ static bool local_refusal(struct dlv_txn *t)
         v.ecode = "5.6.7";
         v.text = "SMTPUTF8 is required but the next hop does not offer it";
         v.errnum = DLV_ERRNO_UTF8;
-    } else if ((smtp_out_exts(t->so) & EXT_SIZE) && limit && env->size > limit) {
+    } else if ((smtp_out_exts(t->so) & EXT_SIZE) && limit && spool_content_length(env) > limit) {
         v.code = 552;
         v.ecode = "5.3.4";
         v.text = "message is larger than the next hop's SIZE limit";
@@ -163,7 +163,7 @@ static void start_batch(struct dlv_txn *t)
     }
     memset(t->batch_ok, 0, DLV_BATCH_MAX * sizeof(*t->batch_ok));
     struct mail_out m;
-    mail_out_from_envelope(&m, env, env->size);
+    mail_out_from_envelope(&m, env, spool_content_length(env));
     t->phase = TP_MAIL;
     smtp_out_mail(t->so, &m, NULL);
     if (smtp_out_exts(t->so) & EXT_PIPELINING) {

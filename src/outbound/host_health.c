@@ -41,25 +41,25 @@ struct check {
     struct host_health h;
 };
 
-/* check_fn - may we try?  A down host whose time has come is claimed for the probe */
-static enum hints_change check_fn(void *arg, bool found, const void *val, size_t len, void *out,
-                                  size_t *outlen)
+/* check_fn - may we try?  A down host whose time has come is claimed for the probe (true:
+ * store the claim) */
+static bool check_fn(void *arg, const void *val, size_t len, void *out, size_t *outlen)
 {
     struct check *x = arg;
     struct retry_rec r;
     x->may_try = true;
-    if (!found || !retry_rec_decode(val, len, &r))
-        return HINTS_KEEP;          /* never failed: up */
+    if (val == NULL || !retry_rec_decode(val, len, &r))
+        return false;               /* never failed: up */
     from_rec(&r, &x->h);
     if (r.failures == 0 || x->ignore_retry)
-        return HINTS_KEEP;
+        return false;
     if (r.next_try > x->now) {
         x->may_try = false;         /* in its retry window, or being probed by another process */
-        return HINTS_KEEP;
+        return false;
     }
     r.next_try = x->now + (time_t)x->claim;
     *outlen = retry_rec_encode(&r, out, HINTS_VALUE_MAX);
-    return *outlen ? HINTS_PUT : HINTS_KEEP;
+    return *outlen > 0;
 }
 
 void health_check(struct hints *h, const struct next_hop *hop, bool ignore_retry,
@@ -86,19 +86,19 @@ struct change {
     bool note_only;    /* a session failed, the host did not: only the last error changes */
 };
 
-/* change_fn - record a failure (grow the retry wait) or a recovery */
-static enum hints_change change_fn(void *arg, bool found, const void *val, size_t len, void *out,
-                                   size_t *outlen)
+/* change_fn - record a failure (grow the retry wait) or a recovery (true: store it) */
+static bool change_fn(void *arg, const void *val, size_t len, void *out, size_t *outlen)
 {
     struct change *x = arg;
     struct retry_rec r;
-    if (!found || !retry_rec_decode(val, len, &r))
+    bool found = val != NULL && retry_rec_decode(val, len, &r);
+    if (!found)
         memset(&r, 0, sizeof(r));
     if (x->note_only) {
         str_copy(r.last_error, x->why, sizeof(r.last_error));
     } else if (x->why == NULL) {
         if (!found || r.failures == 0)
-            return HINTS_KEEP;
+            return false;
         r.failures = 0;
         r.next_try = 0;
         r.last_error[0] = '\0';
@@ -111,7 +111,7 @@ static enum hints_change change_fn(void *arg, bool found, const void *val, size_
     }
     r.last_try = x->now;
     *outlen = retry_rec_encode(&r, out, HINTS_VALUE_MAX);
-    return *outlen ? HINTS_PUT : HINTS_KEEP;
+    return *outlen > 0;
 }
 
 void health_failed(struct hints *h, const struct conf *c, const struct next_hop *hop, const char *why)

@@ -101,6 +101,8 @@ bool sts_parse_txt(const char *text, size_t len, char id[STS_ID_MAX + 1])
 /* mx_pattern_ok - ["*."] Domain: letters, digits, hyphens, dots between labels */
 static bool mx_pattern_ok(const char *s, size_t n)
 {
+    if (n > 253)                          /* the whole pattern, "*." included, is a name */
+        return false;
     if (n >= 2 && s[0] == '*' && s[1] == '.') {
         s += 2;
         n -= 2;

@@ -1,6 +1,7 @@
 /* acl.c - evaluate a compiled ACL with Exim's semantics.  The evaluation is resumable: a
- * verify condition may complete later (from the event loop) and a delay waits on a timer. */
-#include "policy.h"
+ * verify condition may complete later (from the event loop), as may dnslists, ratelimit and
+ * spam (started by acl_cond.c), and a delay waits on a timer. */
+#include "acl_int.h"
 
 #include <event2/event.h>
 #include <stdlib.h>
@@ -9,7 +10,7 @@
 #include "conf/conf.h"
 #include "core/core.h"
 
-enum run_state { RS_NEW, RS_RUNNING, RS_WAIT_VERIFY, RS_WAIT_DELAY, RS_DONE };
+enum run_state { RS_NEW, RS_RUNNING, RS_WAIT_VERIFY, RS_WAIT_DELAY, RS_WAIT_COND, RS_DONE };
 enum cond { C_TRUE, C_FALSE, C_DEFER, C_WAIT };
 
 struct acl_run {
@@ -31,6 +32,11 @@ struct acl_run {
     enum verify_result vres;
     char *vreply;
     struct event *timer;
+    struct acl_env env;        /* the session's policy state (pointers it owns) */
+    bool has_env;
+    bool in_cond, cond_done;   /* an asynchronous condition, as for verify */
+    enum acl_cond_result cres;
+    struct acl_pending pend;
     struct acl_outcome out;
 };
 
@@ -63,7 +69,12 @@ static void copy_vars(struct acl_run *r, const struct acl_vars *v)
     r->vals[VAR_SENDER_HELO_NAME] = dup_or_null(v->sender_helo_name);
     r->vals[VAR_PRIMARY_HOSTNAME] = dup_or_null(v->primary_hostname);
     r->vals[VAR_MESSAGE_ID] = dup_or_null(v->message_id);
+    r->vals[VAR_TLS_IN_CIPHER] = dup_or_null(v->tls_in_cipher);
     r->host_name = dup_or_null(v->sender_host_name);
+    if (v->env != NULL) {
+        r->env = *v->env;
+        r->has_env = true;
+    }
     if (v->recipient != NULL)
         r->recipient = xstrdup(v->recipient);
     else if (v->local_part != NULL && v->domain != NULL) {
@@ -409,7 +420,96 @@ static void note_vouch(struct acl_run *r, const struct acl_item *it)
     r->out.rcpt_vouched_by = xstrdup(what);
 }
 
-/* list_cond - a hosts/domains/local_parts/senders/recipients condition; a lookup that
+/* encrypted - Exim's encrypted = CIPHERS: the connection is TLS and its cipher (the middle of
+ * "TLS1.3:CIPHER:BITS") is in the list ("*" for any) */
+static enum list_result encrypted(const struct acl_run *r, const struct acl_item *it,
+                                   const char **why)
+{
+    const char *tls = r->vals[VAR_TLS_IN_CIPHER];
+    char cipher[128];
+    if (tls == NULL || tls[0] == '\0')
+        return LIST_NO_MATCH;
+    const char *c = strchr(tls, ':');
+    c = c ? c + 1 : tls;
+    size_t n = strcspn(c, ":");
+    str_copy(cipher, c, n + 1 < sizeof(cipher) ? n + 1 : sizeof(cipher));
+    return list_check_local_part(&it->list, cipher, why);
+}
+
+/* cond_apply - an asynchronous condition's result, negated if it was written with '!' */
+static enum cond cond_apply(const struct acl_run *r, const struct acl_item *it)
+{
+    if (r->cres == ACL_COND_DEFER)
+        return C_DEFER;
+    return (r->cres == ACL_COND_TRUE) != it->negate ? C_TRUE : C_FALSE;
+}
+
+/* cond_start - a dnslists, ratelimit or spam condition; its result may come before the call
+ * returns */
+static enum cond cond_start(struct acl_run *r, const struct acl_item *it)
+{
+    r->state = RS_WAIT_COND;
+    r->cond_done = false;
+    r->in_cond = true;
+    memset(&r->pend, 0, sizeof(r->pend));
+    acl_cond_start(r, it, &r->pend);
+    r->in_cond = false;
+    if (!r->cond_done)
+        return C_WAIT;
+    r->state = RS_RUNNING;
+    return cond_apply(r, it);
+}
+
+/* acl_cond_done - the condition finished: resume, or let cond_start pick it up */
+void acl_cond_done(struct acl_run *r, enum acl_cond_result res)
+{
+    if (r->state != RS_WAIT_COND || r->cond_done) {
+        log_panic("acl_cond_done: no condition pending (state %d)", (int)r->state);
+        return;
+    }
+    r->cond_done = true;
+    r->cres = res;
+    memset(&r->pend, 0, sizeof(r->pend));
+    if (r->in_cond)
+        return;
+    r->state = RS_RUNNING;
+    item_result(r, cond_apply(r, &r->acl->stmts[r->si].items[r->ii]));
+    if (run_loop(r))
+        r->done(r->done_arg, r); /* may free r: nothing after this */
+}
+
+void acl_run_set_var(struct acl_run *r, enum acl_var v, const char *value)
+{
+    free(r->vals[v]);
+    r->vals[v] = dup_or_null(value);
+}
+
+const char *acl_run_var(const struct acl_run *r, enum acl_var v)
+{
+    return r->vals[v];
+}
+
+const struct acl_env *acl_run_env(const struct acl_run *r)
+{
+    return r->has_env ? &r->env : NULL;
+}
+
+enum acl_stage acl_run_stage(const struct acl_run *r)
+{
+    return r->stage;
+}
+
+const struct acl_item *acl_run_current_item(const struct acl_run *r)
+{
+    return &r->acl->stmts[r->si].items[r->ii];
+}
+
+void acl_run_expand(const struct acl_run *r, const struct acl_text *t, struct sbuf *out)
+{
+    acl_text_expand(t, (const char *const *)r->vals, out);
+}
+
+/* list_cond - a hosts/domains/local_parts/senders/recipients/encrypted condition; a lookup that
  * defers makes the condition defer (the reason goes to the log line) */
 static enum cond list_cond(struct acl_run *r, const struct acl_item *it)
 {
@@ -425,6 +525,7 @@ static enum cond list_cond(struct acl_run *r, const struct acl_item *it)
         break;
     case COND_SENDERS: m = list_check_address(&it->list, r->vals[VAR_SENDER_ADDRESS], &why); break;
     case COND_RECIPIENTS: m = list_check_address(&it->list, r->recipient, &why); break;
+    case COND_ENCRYPTED: m = encrypted(r, it, &why); break;
     default: break;
     }
     if (m == LIST_DEFER) {
@@ -443,6 +544,9 @@ static enum cond item_eval(struct acl_run *r, const struct acl_item *it)
     char *s;
     switch (it->kind) {
     case COND_VERIFY: return verify_start(r, it);
+    case COND_DNSLISTS:
+    case COND_RATELIMIT:
+    case COND_SPAM: return cond_start(r, it);
     case MOD_MESSAGE: r->msg = it; break;
     case MOD_LOG_MESSAGE: r->log_msg = it; break;
     case MOD_ADD_HEADER: add_header(r, &it->text); break;
@@ -492,6 +596,8 @@ bool acl_run_start(struct acl_run *r)
         return true;
     }
     r->state = RS_RUNNING;
+    if (r->has_env)
+        rate_memo_new_command(r->env.rates);
     return run_loop(r);
 }
 
@@ -507,6 +613,8 @@ void acl_run_free(struct acl_run *r)
         return;
     if (r->state == RS_WAIT_VERIFY && !r->verify_done && r->hooks && r->hooks->cancel)
         r->hooks->cancel(r->hook_arg, r);
+    if (r->state == RS_WAIT_COND && !r->cond_done && r->pend.cancel && r->pend.handle)
+        r->pend.cancel(r->pend.handle);
     if (r->timer != NULL)
         event_free(r->timer);
     for (int i = 0; i < VAR_NVARS; i++)

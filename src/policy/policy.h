@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "conf/conf.h"
@@ -19,12 +20,28 @@ struct event_base;
 enum acl_result { ACL_ACCEPT, ACL_DENY, ACL_DEFER, ACL_DISCARD, ACL_DROP };
 enum verify_result { VERIFY_OK, VERIFY_FAIL, VERIFY_DEFER };
 
+struct dnsl_cache;
+struct rate_memo;
+struct spam_scan;
+
+/* What the policy conditions work with, owned by the session; a condition whose part is NULL
+ * defers (dnslists, ratelimit) or fails as a scanner failure would (spam). */
+struct acl_env {
+    struct dnsl_cache *dnsl;     /* dnslists: the session's DNS list answers */
+    struct rate_memo *rates;     /* ratelimit: the shared rates and the session's memory */
+    struct spam_scan *spam;      /* spam: the message's scan (data ACL) */
+    uint64_t message_size;       /* per_byte: the message's size, else MAIL's SIZE=, else 0 */
+    unsigned nrcpts;             /* per_rcpt after RCPT: the accepted recipients */
+};
+
 /* What the ACL sees of the session; strings may be NULL when not yet known. */
 struct acl_vars {
     const char *sender_host_address, *sender_helo_name, *sender_address;
     const char *local_part, *domain, *recipient; /* RCPT stage */
     const char *message_id, *primary_hostname;
     const char *sender_host_name; /* verified reverse-DNS name, for host-name patterns; NULL if none */
+    const char *tls_in_cipher;    /* "TLS1.3:CIPHER:BITS" once TLS is up, else NULL */
+    const struct acl_env *env;    /* NULL: no policy conditions can run */
 };
 
 struct acl_run;
@@ -71,7 +88,129 @@ void acl_run_free(struct acl_run *run);
 const char *acl_result_name(enum acl_result r);
 /* Does the ACL set control = cutthrough_delivery anywhere (its options in *opts)? */
 bool acl_has_cutthrough(const struct acl *acl, struct cutthrough_opts *opts);
+/* Does any statement of acl (NULL: none) have an item of this kind? */
+bool acl_uses(const struct acl *acl, enum acl_item_kind kind);
 const char *acl_stage_name(enum acl_stage s);
+
+/* ---- dnslist: the dnslists condition's lookups (policy/dnslist.c): all zones of a condition
+ * at once through the process's resolver, answers kept for the session, timeouts and failures
+ * logged and taken as "not listed" (unless +include_unknown / +defer_unknown). */
+
+struct dns_ctx;
+struct dnsl_check;
+
+enum dnsl_verdict { DNSL_NOT_LISTED, DNSL_LISTED, DNSL_DEFER };
+struct dnsl_result {
+    enum dnsl_verdict verdict;
+    const char *domain, *matched, *value, *text;  /* $dnslist_*: valid during the callback */
+};
+typedef void (*dnsl_cb)(void *arg, const struct dnsl_result *r);
+
+struct dnsl_cache *dnsl_cache_new(struct dns_ctx *dns, unsigned timeout_seconds);
+void dnsl_cache_free(struct dnsl_cache *c);
+/* Look ip up in the zones of spec (which must stay valid until cb has run).  cb may run before
+ * this returns, which then returns NULL; otherwise the check may be cancelled until cb runs. */
+struct dnsl_check *dnsl_check_start(struct dnsl_cache *c, const struct dnsl_spec *spec,
+                                    const char *ip, dnsl_cb cb, void *arg);
+void dnsl_check_cancel(struct dnsl_check *k);
+
+/* ---- rate_store: smoothed rates in the shared hints ("ratelimit"), read-modify-write in one
+ * transaction; results through a callback (LMDB calls it at once; a networked backend later). */
+
+struct hints;
+#define HINTS_RATE_KEY_MAX 480   /* stored key: "PERIOD/per_x/KEY", shortened with a digest */
+
+struct rate_event {
+    double count, limit;
+    unsigned period;
+    enum rate_mode mode;         /* readonly: count nothing, store nothing */
+    int64_t now_us;
+};
+struct rate_result {
+    bool ok;                     /* false: the store is unavailable */
+    bool over;                   /* rate >= limit */
+    double rate;
+};
+typedef void (*rate_store_cb)(void *arg, const struct rate_result *r);
+void rate_store_update(struct hints *h, const char *key, const struct rate_event *ev,
+                       rate_store_cb cb, void *arg);
+/* Exim's smoothing step (pure): the rate after an event of count, then_us being the time of
+ * the stored rate (found false: none). */
+double rate_next(double rate, int64_t then_us, bool found, double count, unsigned period,
+                 int64_t now_us);
+
+/* ---- ratelimit: the ratelimit condition (policy/ratelimit.c): what an event counts and the
+ * session's memory of computed rates (per_conn for the connection, per_mail for the message). */
+
+struct rate_memo *rate_memo_new(struct hints *h);
+void rate_memo_free(struct rate_memo *m);
+void rate_memo_new_message(struct rate_memo *m);   /* a new transaction */
+void rate_memo_new_command(struct rate_memo *m);   /* a new ACL run */
+
+struct rate_check_req {
+    const struct ratelimit_spec *spec;
+    enum acl_stage stage;
+    const char *key;             /* the expanded KEY (the client's address by default) */
+    uint64_t message_size;
+    unsigned nrcpts;
+};
+struct rate_outcome {
+    bool ok;                     /* false: the rate store is unavailable (the condition defers) */
+    bool over;                   /* the condition is true */
+    double rate;
+};
+typedef void (*rate_cb)(void *arg, const struct rate_outcome *o);
+/* cb runs before this returns with the LMDB store (a Redis one will add a cancel). */
+void ratelimit_check(struct rate_memo *m, const struct rate_check_req *q, rate_cb cb, void *arg);
+
+/* ---- spam: the spam condition's scanner (rspamd's HTTP protocol, /checkv2): a per-process
+ * client on the event loop (policy/spam_client.c, libcurl), one scan per message streamed as
+ * the data arrives (policy/spam.c), the reply's parser (policy/spam_reply.c). */
+
+struct spam_client;
+#define SPAM_REPORT_MAX 1000
+#define SPAM_RCPTS_MAX 1000      /* Rcpt headers sent at most */
+
+struct spam_client *spam_client_new(struct event_base *base, const struct spamd_addr *addr);
+void spam_client_free(struct spam_client *c);
+
+struct spam_meta {
+    const char *ip, *helo, *host_name, *sender, *queue_id, *mta_name;
+    const char *const *rcpts;
+    size_t nrcpts;
+};
+struct spam_verdict {
+    double score, required;
+    char action[32];
+    char report[SPAM_REPORT_MAX]; /* one line: action, score, symbols */
+    bool skipped;
+};
+struct spam_outcome {
+    bool ok;                      /* a verdict came */
+    bool timed_out;
+    char why[200];                /* !ok: what went wrong */
+    double seconds;               /* from the end of data to the verdict */
+    struct spam_verdict v;
+};
+typedef void (*spam_cb)(void *arg, const struct spam_outcome *o);
+
+/* Open the scan (drained(arg) is called, from the loop, when a paused session may read again). */
+struct spam_scan *spam_scan_start(struct spam_client *c, const struct spam_meta *m,
+                                  void (*drained)(void *arg), void *arg);
+void spam_scan_feed(struct spam_scan *s, const char *p, size_t n);
+/* Too much is waiting for the scanner: the caller stops reading until drained() is called. */
+bool spam_scan_behind(struct spam_scan *s);
+void spam_scan_end(struct spam_scan *s);
+/* The verdict, through cb from the loop (the data is taken as ended). */
+void spam_scan_result(struct spam_scan *s, spam_cb cb, void *arg);
+void spam_scan_cancel_result(struct spam_scan *s);
+void spam_scan_free(struct spam_scan *s);
+
+/* Parse rspamd's JSON reply (pure; err says why not). */
+bool spam_reply_parse(const char *body, size_t len, struct spam_verdict *v, char *err,
+                      size_t errsz);
+bool spam_is_spam(const struct spam_verdict *v);
+void spam_vars(const struct spam_verdict *v, char score[32], char score_int[32], char bar[64]);
 
 /* ---- callout: recipient (and sender) verification by asking the next hop: a connection from
  * the dialer (which bounds the connections to one host for the whole daemon), MAIL, RCPT, then

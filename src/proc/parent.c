@@ -20,6 +20,7 @@
 #include "listeners.h"
 #include "metrics_proc.h"
 #include "notify.h"
+#include "pidfile.h"
 #include "worker.h"
 #include "conf/conf.h"
 #include "core/core.h"
@@ -48,6 +49,7 @@ struct parent {
     size_t nlisten;
     struct privs privs;
     struct conn_limits *limits;
+    unsigned accept_max_sized; /* the smtp_accept_max the connection tables were sized for */
     struct metrics *metrics;   /* a counter slot per worker slot, then the scheduler's */
     int metrics_fd;            /* metrics_listen, bound here; -1 if not configured */
     SSL_CTX *tls_ctx;          /* inbound TLS; children inherit it */
@@ -61,6 +63,7 @@ struct parent {
     unsigned ncrash;
     struct event *restart_timer, *kill_timer;
     char pidfile[4096];
+    int pidfd;                 /* the pid file, locked while we run (pidfile.h) */
 };
 
 static void start_children(struct parent *p);
@@ -127,6 +130,8 @@ static void spawn(struct parent *p, enum child_kind kind)
         signal(SIGHUP, SIG_IGN);
         log_reopen_on_signal(SIGUSR1);
         sigprocmask(SIG_SETMASK, &saved, NULL);
+        if (p->pidfd >= 0)
+            close(p->pidfd);         /* the children have no business with it */
         privs_drop(&p->privs);
         if (p->metrics_fd >= 0 && kind != CHILD_METRICS)
             close(p->metrics_fd);
@@ -348,6 +353,10 @@ static bool reload(struct parent *p, struct conf *c)
     if (p->tls_ctx)
         SSL_CTX_free(p->tls_ctx);
     p->tls_ctx = ctx;
+    if (c->smtp_accept_max > p->accept_max_sized)
+        log_main("configuration reload: smtp_accept_max %u is above the %u the connection "
+                 "tables were sized for; a worker takes at most that many client addresses "
+                 "until tandem is restarted", c->smtp_accept_max, p->accept_max_sized);
     conf_free(p->conf);
     p->conf = c;
     retire_children(p);
@@ -574,16 +583,22 @@ static int daemonize(int *ready_fd)
     return 0;
 }
 
-static void write_pidfile(struct parent *p)
+/* write_pidfile - take the pid file (locked for our whole life: pidfile.h); false when
+ * another daemon holds it.  A file that cannot be written is only logged. */
+static bool write_pidfile(struct parent *p)
 {
-    char buf[32];
+    char err[600];
     spool_pid_path(p->pidfile, sizeof(p->pidfile), p->conf->spool_directory);
-    str_fmt(buf, sizeof(buf), "%d\n", (int)getpid());
-    int fd = open(p->pidfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0 || write(fd, buf, strlen(buf)) < 0)
-        log_main("cannot write pid file %s: %s", p->pidfile, strerror(errno));
-    if (fd >= 0)
-        close(fd);
+    p->pidfd = pidfile_take(p->pidfile, err, sizeof(err));
+    if (p->pidfd >= 0)
+        return true;
+    if (strstr(err, "is held by pid")) {
+        fprintf(stderr, "tandem: %s\n", err);
+        return false;
+    }
+    log_main("cannot write pid file: %s", err);
+    p->pidfile[0] = '\0';            /* not ours: not to be removed at exit */
+    return true;
 }
 
 /* supervise - set up signal handling and run the parent's loop until everything stopped */
@@ -630,6 +645,7 @@ int parent_serve(const char *conf_path, bool foreground)
     struct parent p;
     int ready_fd = -1;
     memset(&p, 0, sizeof(p));
+    p.pidfd = -1;
     p.conf_path = conf_path;
     p.metrics_fd = -1;
     notify_init();
@@ -647,12 +663,16 @@ int parent_serve(const char *conf_path, bool foreground)
         parent_free(&p);
         return 1;
     }
-    write_pidfile(&p);
+    if (!write_pidfile(&p)) {
+        parent_free(&p);
+        return 1;
+    }
     spool_clean_tmp(p.conf->spool_directory);
     p.nslots = worker_count(p.conf) * 4 + 4;
     if (p.nslots > MAX_CHILDREN)
         p.nslots = MAX_CHILDREN;
-    p.limits = conn_limits_create(p.nslots);
+    p.limits = conn_limits_create(p.nslots, p.conf->smtp_accept_max);
+    p.accept_max_sized = p.conf->smtp_accept_max;
     p.metrics = metrics_create(p.nslots + 1);     /* the last slot is the scheduler's */
     if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, p.sched_sock) != 0)
         fatal("socketpair");
@@ -674,35 +694,11 @@ int parent_serve(const char *conf_path, bool foreground)
         }
     }
     supervise(&p);
-    unlink(p.pidfile);
+    if (p.pidfile[0])
+        unlink(p.pidfile);           /* while still holding its lock */
+    if (p.pidfd >= 0)
+        close(p.pidfd);
     log_main("tandem daemon stopped (pid=%d)", (int)getpid());
     parent_free(&p);
-    return 0;
-}
-
-int parent_stop(const char *conf_path)
-{
-    char path[4096], buf[32];
-    struct conf *c = conf_load_or_report(conf_path);
-    if (c == NULL)
-        return 1;
-    spool_pid_path(path, sizeof(path), c->spool_directory);
-    conf_free(c);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-    if (fd >= 0)
-        close(fd);
-    pid_t pid = n > 0 ? (buf[n] = '\0', (pid_t)atoi(buf)) : 0;
-    if (pid <= 1 || kill(pid, SIGTERM) != 0) {
-        fprintf(stderr, "tandem: no running daemon (pid file %s)\n", path);
-        return 1;
-    }
-    for (int i = 0; i < 600 && kill(pid, 0) == 0; i++)
-        usleep(100000);
-    if (kill(pid, 0) == 0) {
-        fprintf(stderr, "tandem: pid %d did not stop\n", (int)pid);
-        return 1;
-    }
-    printf("tandem: stopped (pid %d)\n", (int)pid);
     return 0;
 }

@@ -31,6 +31,7 @@ static const char *const db_names[HINTS_NDB] = {
     [HINTS_RCPT] = "rcpt",
     [HINTS_CALLOUT] = "callout",
     [HINTS_MTA_STS] = "mta-sts",
+    [HINTS_RATELIMIT] = "ratelimit",
 };
 
 const char *hints_db_name(enum hints_db db)
@@ -225,40 +226,43 @@ bool hints_del(struct hints *h, enum hints_db db, const char *key)
     return write_one(h, db, key, NULL, 0);
 }
 
+/* update_in_txn - fn on the current value; put its result unless it declines */
+static int update_in_txn(struct hints *h, MDB_txn *txn, enum hints_db db, MDB_val *k,
+                         hints_update_fn fn, void *arg)
+{
+    MDB_val v;
+    unsigned char out[HINTS_VALUE_MAX];
+    size_t outlen = 0;
+    int rc = mdb_get(txn, h->dbi[db], k, &v);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    bool found = rc == 0;
+    if (!fn(arg, found ? v.mv_data : NULL, found ? v.mv_size : 0, out, &outlen))
+        return MDB_NOTFOUND;           /* nothing to write: not an error */
+    if (outlen > sizeof(out))
+        return EINVAL;
+    MDB_val nv = { outlen, out };
+    return mdb_put(txn, h->dbi[db], k, &nv, 0);
+}
+
 bool hints_update(struct hints *h, enum hints_db db, const char *key, hints_update_fn fn,
                   void *arg)
 {
     MDB_txn *txn;
-    MDB_val k, v;
-    unsigned char out[HINTS_VALUE_MAX];
-    size_t outlen = 0;
+    MDB_val k;
     if (!usable(h, db) || !key_val(key, &k))
         return false;
     int rc = txn_begin(h, 0, &txn);
-    if (rc != 0) {
-        report(h, db, "update", rc);
-        return false;
+    if (rc == 0) {
+        rc = update_in_txn(h, txn, db, &k, fn, arg);
+        if (rc == 0)
+            rc = mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
     }
-    rc = mdb_get(txn, h->dbi[db], &k, &v);
-    bool found = rc == 0;
-    enum hints_change ch = (rc == 0 || rc == MDB_NOTFOUND)
-                           ? fn(arg, found, found ? v.mv_data : NULL, found ? v.mv_size : 0, out, &outlen)
-                           : HINTS_KEEP;
-    if (rc == MDB_NOTFOUND)
-        rc = 0;
-    if (rc == 0 && ch == HINTS_PUT) {
-        MDB_val nv = { outlen, out };
-        rc = outlen <= HINTS_VALUE_MAX ? mdb_put(txn, h->dbi[db], &k, &nv, 0) : MDB_BAD_VALSIZE;
-    } else if (rc == 0 && ch == HINTS_DELETE && found) {
-        rc = mdb_del(txn, h->dbi[db], &k, NULL);
-    }
-    if (rc == 0 && ch != HINTS_KEEP)
-        rc = mdb_txn_commit(txn);
-    else
-        mdb_txn_abort(txn);
-    if (rc != 0)
+    if (rc != 0 && rc != MDB_NOTFOUND)
         report(h, db, "update", rc);
-    return rc == 0;
+    return rc == 0 || rc == MDB_NOTFOUND;
 }
 
 /* cursor_walk - position a cursor at the first key >= prefix and visit the matching entries;

@@ -55,17 +55,23 @@ bool spool_init_dirs(const char *spooldir, char *err, size_t errsz)
 void spool_clean_tmp(const char *spooldir)
 {
     char path[SPOOL_PATH_MAX];
-    if (!spool_path(path, sizeof(path), spooldir, "tmp", "", ""))
+    if (!str_fmt(path, sizeof(path), "%s/tmp", spooldir))
         return;
-    DIR *d = opendir(path);
-    if (d == NULL)
+    /* Run by the root parent in a directory the user owns: tmp itself must not be a symbolic
+     * link (no trailing slash, O_NOFOLLOW), or root would empty whatever it points at. */
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
         return;
+    }
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.')
             continue;
         if (unlinkat(dirfd(d), de->d_name, 0) == 0)
-            log_main("removed incomplete message %s%s", path, de->d_name);
+            log_main("removed incomplete message %s/%s", path, de->d_name);
     }
     closedir(d);
 }

@@ -78,6 +78,21 @@ static int scan_data(struct rec_in *in, struct rec *r, uint64_t *total)
     return 0;
 }
 
+/* header_lines - p[0..len) is one or more CRLF-terminated lines with no other CR or LF, as
+ * the writer stores added headers: anything else would run into the content's first line */
+static bool header_lines(const unsigned char *p, size_t len)
+{
+    if (len < 2 || p[len - 2] != '\r' || p[len - 1] != '\n')
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] == '\r' && (i + 1 == len || p[i + 1] != '\n'))
+            return false;
+        if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r'))
+            return false;
+    }
+    return true;
+}
+
 /* scan_trailer - size (must match the data), optional Message-ID, END, end of file */
 static int scan_trailer(struct rec_in *in, struct rec *r, uint64_t total, struct envelope *env)
 {
@@ -97,7 +112,7 @@ static int scan_trailer(struct rec_in *in, struct rec *r, uint64_t total, struct
     }
     if (r->type == REC_HEADERS) {
         const char *s = rec_str(r);
-        if (s == NULL || r->len == 0)
+        if (s == NULL || !header_lines(r->data, r->len))
             return bad();
         envelope_set(&env->added_headers, s);
         if (next_rec(in, r, true) < 0)
@@ -223,4 +238,9 @@ void spool_close_content(struct spool_reader *r)
     rec_in_free(&r->in);
     free(r->prefix);
     free(r);
+}
+
+uint64_t spool_content_length(const struct envelope *env)
+{
+    return env->size + (env->added_headers ? strlen(env->added_headers) : 0);
 }

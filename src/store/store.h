@@ -82,6 +82,9 @@ struct spool_reader *spool_open_content(const char *spooldir, const char *id);
  * EBADMSG if the file changed since it was opened and validated). */
 long spool_read_content(struct spool_reader *r, void *buf, size_t n);
 void spool_close_content(struct spool_reader *r);
+/* The bytes spool_read_content gives for a message with envelope env: the added headers,
+ * then the content (env->size).  What a delivery sends, and declares as SIZE=. */
+uint64_t spool_content_length(const struct envelope *env);
 
 /* Journal: record recipient i as delivered or failed (fsync'd).  The caller holds the
  * message's lock.  false with errno (ENOENT: no such message; EINVAL: bad arguments). */
@@ -124,6 +127,7 @@ enum hints_db {
     HINTS_RCPT,    /* "rcpt": last outcome per recipient, key "ID/index" (queue/queue.h) */
     HINTS_CALLOUT, /* "callout": the callout cache (policy/policy.h) */
     HINTS_MTA_STS, /* "mta-sts": MTA-STS policies by domain (outbound/mta_sts_cache.c) */
+    HINTS_RATELIMIT, /* "ratelimit": smoothed rates of the ratelimit condition (policy.h) */
     HINTS_NDB
 };
 
@@ -153,6 +157,14 @@ bool hints_del(struct hints *h, enum hints_db db, const char *key);
 typedef bool (*hints_each_cb)(void *arg, const char *key, const void *val, size_t len);
 bool hints_each(struct hints *h, enum hints_db db, const char *prefix, hints_each_cb cb,
                 void *arg);
+/* Read-modify-write one entry in a single write transaction, so that processes updating the
+ * same key never lose an update: fn gets the current value (NULL, 0 when absent) and writes the
+ * new one into out (at most HINTS_VALUE_MAX bytes, length in *outlen); it returns false to
+ * leave the entry as it was.  False on error (then nothing is stored). */
+typedef bool (*hints_update_fn)(void *arg, const void *old, size_t oldlen, void *out,
+                                size_t *outlen);
+bool hints_update(struct hints *h, enum hints_db db, const char *key, hints_update_fn fn,
+                  void *arg);
 /* Delete every entry whose key begins with prefix (in small transactions, so that even a full
  * map can be emptied); returns how many. */
 size_t hints_del_prefix(struct hints *h, enum hints_db db, const char *prefix);
@@ -168,16 +180,6 @@ struct retry_rec {
 bool hints_retry_get(struct hints *h, const char *key, struct retry_rec *r);
 bool hints_retry_put(struct hints *h, const char *key, const struct retry_rec *r);
 bool hints_retry_del(struct hints *h, const char *key);
-
-/* Read, change and write one value in a single write transaction, so that no other process
- * changes it in between.  fn gets the current value (found false: absent) and writes the new
- * one to out (at most HINTS_VALUE_MAX bytes, *outlen); it returns HINTS_PUT to store it,
- * HINTS_DELETE to remove the key, HINTS_KEEP to leave it as it was.  False on error. */
-enum hints_change { HINTS_KEEP, HINTS_PUT, HINTS_DELETE };
-typedef enum hints_change (*hints_update_fn)(void *arg, bool found, const void *val, size_t len,
-                                             void *out, size_t *outlen);
-bool hints_update(struct hints *h, enum hints_db db, const char *key, hints_update_fn fn,
-                  void *arg);
 
 /* Retry state of a next hop in its codec, for hints_update callers. */
 bool retry_rec_decode(const void *val, size_t len, struct retry_rec *r);

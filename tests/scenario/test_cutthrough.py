@@ -412,6 +412,85 @@ def test_kill9_while_waiting_for_the_next_hops_verdict(tandem, nexthop):
     assert all(os.path.getsize(os.path.join(tmp, f)) == 0 for f in os.listdir(tmp))
 
 
+# A next hop whose link cannot be opened, although the reply that ended it has a 2xx code:
+# a greeting "250 ...", or a "220" to STARTTLS with junk behind it.  Neither is acceptance.
+BROKEN_HOPS = {
+    "greeting_250": {"banner": "250 mail.example.test pretends to be ready"},
+    "starttls_220_junk": {"advertise": {"STARTTLS": True},
+                          "starttls": b"220 2.0.0 go ahead\r\n250 junk before the handshake\r\n"},
+}
+BROKEN_OPTS = {"tls_outbound": "may", "callout_timeout": "5s"}
+
+
+@pytest.mark.parametrize("broken", sorted(BROKEN_HOPS))
+@pytest.mark.parametrize("cutthrough", [False, True], ids=["callout", "cutthrough+callout"])
+def test_failed_link_is_no_verification(tandem, nexthop, broken, cutthrough):
+    """verify = recipient/callout against a next hop that cannot be used: 451 4.4.3, the same
+    with cutthrough as without; nothing is spooled."""
+    hop = nexthop(**BROKEN_HOPS[broken])
+    t = tandem(relay_config(hop, cutthrough=cutthrough, callout=True), options=BROKEN_OPTS)
+    with t.connect() as c:
+        c.ehlo()
+        c.expect(250, "MAIL FROM:<s@client.test>")
+        code, lines = c.cmd("RCPT TO:<u@example.test>")
+        c.quit()
+    assert (code, lines[0][:5]) == (451, "4.4.3"), (code, lines)
+    assert t.spool_ids() == []
+    assert all(not s.rcpts for s in hop.sessions)          # no RCPT ever reached it
+    t.wait_log(r"temporarily rejected RCPT <u@example\.test>", log="rejectlog")
+
+
+@pytest.mark.parametrize("broken", sorted(BROKEN_HOPS))
+def test_failed_link_is_no_acceptance_with_defer_pass(tandem, nexthop, broken):
+    """Cutthrough without a callout, defer=pass: the client hears a temporary failure at RCPT,
+    not 250."""
+    hop = nexthop(**BROKEN_HOPS[broken])
+    t = tandem(relay_config(hop, cutthrough=True, defer="pass"), options=BROKEN_OPTS)
+    with t.connect() as c:
+        c.ehlo()
+        c.expect(250, "MAIL FROM:<s@client.test>")
+        code, lines = c.cmd("RCPT TO:<u@example.test>")
+        assert c.cmd("DATA")[0] == 554                      # no valid recipients
+        c.quit()
+    assert (code, lines[0][:5]) == (451, "4.4.1"), (code, lines)
+    assert t.spool_ids() == []
+    t.wait_log(r"temporarily rejected RCPT <u@example\.test>: (next hop could not answer \()?"
+               r"H=\[127\.0\.0\.2\]:\d+: (SMTP error "
+               r"from remote mail server after initial connection: 250|unexpected data after the reply "
+               r"to STARTTLS)", log="rejectlog")
+
+
+@pytest.mark.parametrize("broken", sorted(BROKEN_HOPS))
+def test_failed_link_queues_with_defer_spool(tandem, nexthop, broken):
+    """Cutthrough without a callout, defer=spool: accepted for the queue, as when the next hop
+    cannot be reached at all; never logged as delivered by it."""
+    hop = nexthop(**BROKEN_HOPS[broken])
+    t = tandem(relay_config(hop, cutthrough=True), options=BROKEN_OPTS)
+    with t.connect() as c:
+        c.ehlo()
+        r = send(c)
+        c.quit()
+    assert r["rcpt"][0][0] == 250 and r["data"][0] == 250
+    mid = msg_id(r["data"])
+    t.wait_log(rf"{mid} == u@example\.test ")             # the queue's attempt defers
+    assert f"{mid} >> " not in t.mainlog() and f"{mid} => " not in t.mainlog()
+    assert t.spool_ids() == [mid] and hop.accepted == []
+
+
+def test_next_hop_421_greeting_is_a_451_for_the_client(tandem, nexthop):
+    """A next hop's 421 closes its own connection: the client, whose session goes on, hears
+    451 with the next hop's text (defer=pass), and can go on."""
+    hop = nexthop(banner="421 4.7.0 mail.example.test too busy")
+    t = tandem(relay_config(hop, cutthrough=True, defer="pass"), options=BROKEN_OPTS)
+    with t.connect() as c:
+        c.ehlo()
+        c.expect(250, "MAIL FROM:<s@client.test>")
+        assert c.cmd("RCPT TO:<u@example.test>") == (451, ["4.7.0 mail.example.test too busy"])
+        c.expect(250, "NOOP")
+        c.quit()
+    assert t.spool_ids() == []
+
+
 @pytest.mark.needs_tandem
 def test_session_command_cutthrough_quits_the_link_and_leaks_nothing(tmp_path, nexthop):
     """`tandem session` that cuts a message through: the onward link's QUIT is answered and

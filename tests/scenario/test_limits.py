@@ -128,3 +128,52 @@ def test_nul_and_control_characters_in_commands(tandem):
         assert c.reply()[0] == 500
         c.ehlo()
         c.quit()
+
+
+def _children_shmem_kb(pid):
+    """Shared memory resident in the daemon's children (the workers map the connection
+    tables there), in kB, from /proc."""
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        kids = [int(k) for k in f.read().split()]
+    total = 0
+    for k in kids:
+        with open(f"/proc/{k}/status") as f:
+            total += sum(int(line.split()[1]) for line in f if line.startswith("RssShmem:"))
+    return total
+
+
+def _distinct_sources(n):
+    """n distinct loopback addresses, none of them 127.0.0.x (the harness's own)."""
+    out = []
+    for i in range(n):
+        out.append(f"127.{1 + i // 64516}.{1 + i // 254 % 254}.{1 + i % 254}")
+    return out
+
+
+def test_per_host_limit_holds_after_many_clients(tandem):
+    """The per-address counts are freed when an address's last connection closes: after more
+    client addresses than the old fixed table had slots (8,192), the per-host limit still
+    holds, and the workers' shared memory for the table has not grown with them."""
+    t = tandem(RELAY, options={"smtp_accept_max_per_host": "2"})
+    for src in _distinct_sources(20):
+        SmtpConn(t.port, source=src).sock.close()
+    before = _children_shmem_kb(t.pid)
+    sources = _distinct_sources(8300)
+    for src in sources:
+        c = SmtpConn(t.port, source=src)                # banner read: the session was counted
+        c.sock.close()
+    time.sleep(0.5)                                     # the last closes reach the worker
+    after = _children_shmem_kb(t.pid)
+    a = SmtpConn(t.port, source="127.250.0.1")
+    b = SmtpConn(t.port, source="127.250.0.1")
+    c = SmtpConn(t.port, source="127.250.0.1", banner=False)
+    code, lines = c.reply()
+    assert code == 421 and "from this IP address" in lines[0]
+    c.assert_closed()
+    assert after - before < 16, (before, after)         # kB: no page per past client
+    for src in sources[-3:]:                            # a past client is an ordinary one
+        SmtpConn(t.port, source=src).quit()
+    a.quit()
+    b.quit()
+    t.wait_log(r"H=\[127\.250\.0\.1\] rejected connection: Too many concurrent SMTP "
+               r"connections from this IP address", log="rejectlog")

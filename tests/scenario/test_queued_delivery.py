@@ -527,3 +527,19 @@ def test_route_cli_with_the_daemons_config(tandem, nexthop, dns):
     assert t.spool_ids() == [q2]
     rc, out, _ = t.run(["route", "w@bare.example.net"])
     assert rc == 0 and f"host bare.example.net [127.0.0.3] port={t.port}" in out
+
+
+def test_declared_size_counts_the_added_headers(tandem, nexthop):
+    """A data ACL's add_header lines are sent before the content: the SIZE= a queued delivery
+    declares counts them, so it is exactly the size of what the next hop then receives."""
+    hop = nexthop()
+    cfg = relay_config(hop, extra="check_data:\n  warn add_header = X-Checked: yes\n  accept\n")
+    t = tandem(cfg, options={"acl_smtp_data": "check_data"})
+    with t.connect() as c:
+        c.ehlo()
+        assert c.send_mail("a@client.test", ["u@example.test"], BODY)["final"][0] == 250
+        c.quit()
+    [m] = hop.wait_accepted(1)
+    assert m.data.startswith(b"X-Checked: yes\r\n")
+    size = re.search(r"SIZE=(\d+)", m.mail_params).group(1)
+    assert int(size) == len(m.data)

@@ -58,7 +58,6 @@ def test_resumption_with_tickets_across_workers(tandem, certs, tmp_path):
         for _ in range(6):
             again = s_client(t.port, version, "-sess_in", sess, wait=0.2)
             assert re.search(r"^Reused, TLSv1\.[23]", again, re.M), again
-    assert "TLS error" not in t.mainlog()
 
 
 def test_unpaired_certificates_and_keys_are_a_config_error(tandem, certs, tmp_path):

@@ -1,7 +1,8 @@
 /* fuzz_dns_parse.c - libFuzzer target for DNS answer parsing (dns_parse.c): arbitrary packets
  * as MX, A and AAAA answers.  Properties: no crash or out-of-bounds read (ASan); counts within
  * the limits; MX host names lower-case, without a trailing dot, terminated; addresses of the
- * asked family; OK exactly when something was found; then the MX ordering is sorted. */
+ * asked family; TXT texts terminated within their bound, their length right; OK exactly when
+ * something was found; then the MX ordering is sorted. */
 #include <arpa/nameser.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -45,6 +46,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (a[i].ss_family != (types[t] == ns_t_a ? AF_INET : AF_INET6))
                 abort();
     }
+    struct dns_txt txt[DNS_TXT_MAX];
+    st = dns_parse_txt(data, size, txt, DNS_TXT_MAX, &n);
+    if (n > DNS_TXT_MAX || (st == DNS_OK) != (n > 0))
+        abort();
+    for (size_t i = 0; i < n; i++)
+        if (txt[i].len >= DNS_TXT_LEN || txt[i].text[txt[i].len] != '\0' ||
+            strlen(txt[i].text) > txt[i].len)
+            abort();
     (void)dns_parse_status(data, size, ns_t_mx);
     return 0;
 }

@@ -74,7 +74,8 @@ static void pick_id(const uint8_t *data, size_t size, char id[MSGID_LEN + 1])
     }
 }
 
-/* read_content - stream the content in odd-sized pieces and check its length */
+/* read_content - stream the content in odd-sized pieces and check its length: the added
+ * headers (an A record) come first, then the data records' content */
 static void read_content(const char *dir, const char *id, uint64_t expect)
 {
     static char buf[3001];
@@ -104,7 +105,7 @@ static long read_all(const char *dir, const char *id)
         return -1;
     }
     long n = (long)env.nrcpts;
-    read_content(dir, id, env.size);
+    read_content(dir, id, spool_content_length(&env));
     envelope_free(&env);
     return n;
 }

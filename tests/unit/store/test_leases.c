@@ -1,5 +1,5 @@
 /* test_leases.c - the lease table every process shares: at most N leases per key, idle ones,
- * wants, several processes, the leases of a dead process taken back, and hints_update. */
+ * wants, several processes, the leases of a dead process taken back. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -138,43 +138,6 @@ static void test_many_keys_reuse_entries(void **state)
     }
 }
 
-struct counter {
-    int calls;
-};
-
-static enum hints_change bump(void *arg, bool found, const void *val, size_t len, void *out,
-                              size_t *outlen)
-{
-    struct counter *c = arg;
-    unsigned n = 0;
-    c->calls++;
-    if (found && len == sizeof(n))
-        memcpy(&n, val, sizeof(n));
-    n++;
-    memcpy(out, &n, sizeof(n));
-    *outlen = sizeof(n);
-    return n > 3 ? HINTS_DELETE : HINTS_PUT;
-}
-
-static void test_hints_update(void **state)
-{
-    struct fx *f = *state;
-    char err[256];
-    struct hints *h = hints_open(f->dir, err, sizeof(err));
-    struct counter c = { 0 };
-    unsigned v = 0;
-    size_t len = 0;
-    assert_non_null(h);
-    for (int i = 0; i < 3; i++)
-        assert_true(hints_update(h, HINTS_RETRY, "k", bump, &c));
-    assert_true(hints_get(h, HINTS_RETRY, "k", &v, sizeof(v), &len));
-    assert_int_equal(v, 3);
-    assert_true(hints_update(h, HINTS_RETRY, "k", bump, &c));   /* 4: deleted */
-    assert_false(hints_get(h, HINTS_RETRY, "k", &v, sizeof(v), &len));
-    assert_int_equal(c.calls, 4);
-    hints_close(h);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -182,7 +145,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wants, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_processes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_keys_reuse_entries, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hints_update, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

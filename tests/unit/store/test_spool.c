@@ -524,6 +524,27 @@ static void test_commit_locked(void **state)
     envelope_free(&env);
 }
 
+/* test_clean_tmp_not_through_a_link - the root parent empties tmp/ at start: files there go,
+ * but when the user has made tmp/ a symbolic link, what it points at is left alone */
+static void test_clean_tmp_not_through_a_link(void **state)
+{
+    char path[300], elsewhere[300], tmp[300];
+    struct stat st;
+    str_fmt(path, sizeof(path), "%s/tmp/1RVfZC-000Abc-0z", fixture_dir(state));
+    put_file(fixture_dir(state), "tmp", "1RVfZC-000Abc-0z", "x", 1);
+    spool_clean_tmp(fixture_dir(state));
+    assert_int_equal(stat(path, &st), -1);                   /* an ordinary leftover: gone */
+    str_fmt(elsewhere, sizeof(elsewhere), "%s/elsewhere", fixture_dir(state));
+    str_fmt(tmp, sizeof(tmp), "%s/tmp", fixture_dir(state));
+    assert_int_equal(mkdir(elsewhere, 0700), 0);
+    assert_int_equal(rmdir(tmp), 0);
+    assert_int_equal(symlink(elsewhere, tmp), 0);
+    put_file(fixture_dir(state), "elsewhere", "precious", "x", 1);
+    spool_clean_tmp(fixture_dir(state));
+    str_fmt(path, sizeof(path), "%s/precious", elsewhere);
+    assert_int_equal(stat(path, &st), 0);                    /* not removed through the link */
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, spool_fixture_teardown)
 
 int main(void)
@@ -550,6 +571,7 @@ int main(void)
         T(test_create_fails_without_tmp),
         T(test_abort),
         T(test_commit_locked),
+        T(test_clean_tmp_not_through_a_link),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
